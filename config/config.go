@@ -1,0 +1,165 @@
+// Package config is Berth's TOML configuration: the schema, its defaults,
+// drop-ins, validation and the keys that may change on reload.
+package config
+
+import (
+	"time"
+)
+
+// DefaultPath is where berthd looks for its configuration.
+const DefaultPath = "/etc/berth/berth.toml"
+
+// Config is the whole configuration. Every key has a default (see Default),
+// so berthd runs with no file at all.
+type Config struct {
+	// Listen is the CRI endpoint, unix:///path.
+	Listen string `toml:"listen"`
+	// Root holds persistent state: metadata and image storage.
+	Root string `toml:"root"`
+	// RunRoot holds state that dies with the machine: sockets, bundles,
+	// namespace pins, exit files.
+	RunRoot string `toml:"runroot"`
+
+	Log     LogConfig     `toml:"log"`
+	Metrics MetricsConfig `toml:"metrics"`
+	Runtime RuntimeConfig `toml:"runtime"`
+	Image   ImageConfig   `toml:"image"`
+	Network NetworkConfig `toml:"network"`
+	Pod     PodConfig     `toml:"pod"`
+}
+
+// LogConfig is reloadable.
+type LogConfig struct {
+	Level  string `toml:"level"`  // panic, fatal, error, warn, info, debug, trace
+	Format string `toml:"format"` // text or json
+}
+
+type MetricsConfig struct {
+	// Address is host:port for the Prometheus /metrics endpoint; empty is off.
+	Address string `toml:"address"`
+}
+
+type RuntimeConfig struct {
+	// Default names the handler used when a request names none.
+	Default string `toml:"default"`
+	// Handlers are the CRI runtime handlers (RuntimeClass handler names).
+	Handlers map[string]RuntimeHandler `toml:"handlers"`
+	// MonitorPath is berth-monitor; empty means next to berthd.
+	MonitorPath string `toml:"monitor_path"`
+	// PausePath is the pause program used as a pod's infra process; empty
+	// means berth-pause next to berthd.
+	PausePath string `toml:"pause_path"`
+	// CgroupDriver is cgroupfs (systemd is refused until built).
+	CgroupDriver string `toml:"cgroup_driver"`
+	// CgroupParent is the parent of every pod cgroup, for the cgroupfs driver.
+	CgroupParent string `toml:"cgroup_parent"`
+	// RestrictOOMScoreAdj clamps requested oom_score_adj values below
+	// berthd's own up to it (containerd's restrict_oom_score_adj): without
+	// CAP_SYS_RESOURCE nobody can lower them.
+	RestrictOOMScoreAdj bool `toml:"restrict_oom_score_adj"`
+	// ExecSyncMaxOutput caps the bytes of stdout and of stderr kept by ExecSync.
+	ExecSyncMaxOutput int `toml:"exec_sync_max_output"`
+	// StopTimeoutDefault is used when a stop request carries no timeout
+	// and berthd has to stop containers by itself (pod stop, remove).
+	StopTimeoutDefault Duration `toml:"stop_timeout_default"`
+}
+
+// RuntimeHandler is one OCI runtime binary.
+type RuntimeHandler struct {
+	// Path of the runtime binary; empty for the bundled handler "berth"
+	// means berth-runner next to berthd.
+	Path string `toml:"path"`
+	// Root is the runtime's --root state directory; empty means
+	// <runroot>/runtime/<handler>.
+	Root string `toml:"root"`
+	// Type is "oci" (a runc-compatible CLI) or "vm" (kata-style: every
+	// pod gets an infra container).
+	Type string `toml:"type"`
+}
+
+type ImageConfig struct {
+	// Driver is the containers/storage graph driver: overlay (default,
+	// falls back to vfs where overlay cannot mount) or vfs.
+	Driver string `toml:"driver"`
+	// DriverOptions are passed to the graph driver (e.g. "overlay.mountopt=nodev").
+	DriverOptions []string `toml:"driver_options"`
+	// GraphRoot defaults to <root>/storage, RunRoot to <runroot>/storage.
+	GraphRoot string `toml:"graph_root"`
+	RunRoot   string `toml:"run_root"`
+	// RegistriesConf is a containers registries.conf; empty uses
+	// /etc/containers/registries.conf when it exists.
+	RegistriesConf string `toml:"registries_conf"`
+	// SignaturePolicy is a containers policy.json; empty accepts anything.
+	SignaturePolicy string `toml:"signature_policy"`
+	// PauseImage, if set, is pinned (never removed). Berth needs no pause
+	// image of its own.
+	PauseImage string `toml:"pause_image"`
+	// PullRetries is how many times a transient registry error is retried.
+	PullRetries int `toml:"pull_retries"`
+	// PullTimeout bounds a whole pull when the caller sets no deadline.
+	PullTimeout Duration `toml:"pull_timeout"`
+}
+
+type NetworkConfig struct {
+	// ConfDir holds CNI configs; the first valid one in lexical order wins.
+	ConfDir string `toml:"conf_dir"`
+	// PluginDirs are searched for CNI plugin binaries.
+	PluginDirs []string `toml:"plugin_dirs"`
+	// CacheDir is libcni's result cache; empty means <root>/cni/cache.
+	CacheDir string `toml:"cache_dir"`
+}
+
+type PodConfig struct {
+	// ShmSize is the size of each pod's /dev/shm tmpfs, in bytes.
+	ShmSize int64 `toml:"shm_size"`
+	// ResolvConf is the host resolv.conf copied into pods with no DNS config.
+	ResolvConf string `toml:"resolv_conf"`
+}
+
+// Duration is a time.Duration written as "10s" in TOML.
+type Duration struct{ time.Duration }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// Default returns the configuration berthd uses with no file.
+func Default() *Config {
+	return &Config{
+		Listen:  "unix:///run/berth/berth.sock",
+		Root:    "/var/lib/berth",
+		RunRoot: "/run/berth",
+		Log:     LogConfig{Level: "info", Format: "text"},
+		Runtime: RuntimeConfig{
+			Default: "berth",
+			Handlers: map[string]RuntimeHandler{
+				"berth": {Type: "oci"},
+			},
+			CgroupDriver:        "cgroupfs",
+			CgroupParent:        "/berth",
+			RestrictOOMScoreAdj: true,
+			ExecSyncMaxOutput:   16 << 20,
+			StopTimeoutDefault:  Duration{10 * time.Second},
+		},
+		Image: ImageConfig{
+			Driver:      "overlay",
+			PullRetries: 3,
+			PullTimeout: Duration{30 * time.Minute},
+		},
+		Network: NetworkConfig{
+			ConfDir:    "/etc/cni/net.d",
+			PluginDirs: []string{"/opt/cni/bin", "/usr/lib/cni"},
+		},
+		Pod: PodConfig{
+			ShmSize:    64 << 20,
+			ResolvConf: "/etc/resolv.conf",
+		},
+	}
+}
