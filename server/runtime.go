@@ -1,0 +1,87 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+const (
+	runtimeName       = "berth"
+	criAPIVersion     = "v1"
+	kubeletAPIVersion = "0.1.0" // the field kubelet reads as the CRI's version
+)
+
+// Version answers the runtime's name and version.
+func (s *Server) Version(ctx context.Context, req *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error) {
+	return &runtimeapi.VersionResponse{
+		Version:           kubeletAPIVersion,
+		RuntimeName:       runtimeName,
+		RuntimeVersion:    s.opts.Version,
+		RuntimeApiVersion: criAPIVersion,
+	}, nil
+}
+
+// Status reports the runtime and network conditions kubelet gates pods on.
+func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
+	network := &runtimeapi.RuntimeCondition{Type: runtimeapi.NetworkReady, Status: true}
+	if err := s.pod.networkReady(); err != nil {
+		network.Status = false
+		network.Reason = "NetworkPluginNotReady"
+		network.Message = err.Error()
+	}
+	resp := &runtimeapi.StatusResponse{
+		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
+			{Type: runtimeapi.RuntimeReady, Status: true},
+			network,
+		}},
+		RuntimeHandlers: s.runtimeHandlers(),
+	}
+	if req.GetVerbose() {
+		cfg, err := json.Marshal(s.Config())
+		if err != nil {
+			return nil, err
+		}
+		resp.Info = map[string]string{"config": string(cfg)}
+	}
+	return resp, nil
+}
+
+func (s *Server) runtimeHandlers() []*runtimeapi.RuntimeHandler {
+	cfg := s.Config()
+	var out []*runtimeapi.RuntimeHandler
+	for name := range cfg.Runtime.Handlers {
+		out = append(out, &runtimeapi.RuntimeHandler{
+			Name:     name,
+			Features: &runtimeapi.RuntimeHandlerFeatures{},
+		})
+		if name == cfg.Runtime.Default {
+			// The default handler is also reported under the empty name,
+			// as kubelet looks it up that way.
+			out = append(out, &runtimeapi.RuntimeHandler{Features: &runtimeapi.RuntimeHandlerFeatures{}})
+		}
+	}
+	return out
+}
+
+// RuntimeConfig tells kubelet which cgroup driver to use.
+func (s *Server) RuntimeConfig(ctx context.Context, req *runtimeapi.RuntimeConfigRequest) (*runtimeapi.RuntimeConfigResponse, error) {
+	driver := runtimeapi.CgroupDriver_CGROUPFS
+	if s.Config().Runtime.CgroupDriver == "systemd" {
+		driver = runtimeapi.CgroupDriver_SYSTEMD
+	}
+	return &runtimeapi.RuntimeConfigResponse{
+		Linux: &runtimeapi.LinuxRuntimeConfiguration{CgroupDriver: driver},
+	}, nil
+}
+
+// UpdateRuntimeConfig keeps the pod CIDR for the network code (CNI ipRanges).
+func (s *Server) UpdateRuntimeConfig(ctx context.Context, req *runtimeapi.UpdateRuntimeConfigRequest) (*runtimeapi.UpdateRuntimeConfigResponse, error) {
+	if cidr := req.GetRuntimeConfig().GetNetworkConfig().GetPodCidr(); cidr != "" {
+		s.podCIDRMu.Lock()
+		s.podCIDR = cidr
+		s.podCIDRMu.Unlock()
+	}
+	return &runtimeapi.UpdateRuntimeConfigResponse{}, nil
+}
