@@ -60,7 +60,7 @@ func decodeFile(path string, cfg *Config) error {
 	if err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
-			return fmt.Errorf("config %s: %s", path, perr.ErrorWithPosition())
+			return fmt.Errorf("config %s: line %d, column %d: %s", path, perr.Position.Line, perr.Position.Col, perr.Message)
 		}
 		return fmt.Errorf("config %s: %w", path, err)
 	}

@@ -3,8 +3,12 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"strings"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-cri/berth/errdefs"
 )
 
 const (
@@ -79,6 +83,12 @@ func (s *Server) RuntimeConfig(ctx context.Context, req *runtimeapi.RuntimeConfi
 // UpdateRuntimeConfig keeps the pod CIDR for the network code (CNI ipRanges).
 func (s *Server) UpdateRuntimeConfig(ctx context.Context, req *runtimeapi.UpdateRuntimeConfigRequest) (*runtimeapi.UpdateRuntimeConfigResponse, error) {
 	if cidr := req.GetRuntimeConfig().GetNetworkConfig().GetPodCidr(); cidr != "" {
+		// Dual-stack clusters send "v4cidr,v6cidr".
+		for _, c := range strings.Split(cidr, ",") {
+			if _, _, err := net.ParseCIDR(strings.TrimSpace(c)); err != nil {
+				return nil, errdefs.Invalidf("pod CIDR %q: %v", cidr, err)
+			}
+		}
 		s.podCIDRMu.Lock()
 		s.podCIDR = cidr
 		s.podCIDRMu.Unlock()

@@ -36,11 +36,12 @@ func reload(f *flags, srv *server.Server) {
 	}
 	cur := srv.Config()
 	if next.Log != cur.Log {
+		// Said at warn, before the switch, so it shows at either level.
+		logrus.Warnf("reload: log level %s -> %s, format %s -> %s", cur.Log.Level, next.Log.Level, cur.Log.Format, next.Log.Format)
 		if err := setupLogging(next.Log); err != nil {
 			logrus.Errorf("reload: %v", err)
 			return
 		}
-		logrus.Infof("reload: log level %s -> %s, format %s -> %s", cur.Log.Level, next.Log.Level, cur.Log.Format, next.Log.Format)
 	}
 	// The rest is kept as it is until a restart: the areas read their
 	// settings at start-up. Say so, rather than pretend they changed.
@@ -52,5 +53,5 @@ func reload(f *flags, srv *server.Server) {
 		logrus.Warn("reload: keys other than log.* changed; they take effect on restart")
 	}
 	srv.SetConfig(&merged)
-	logrus.Infof("reload: done from %s", f.configPath)
+	logrus.Warnf("reload: done from %s", f.configPath)
 }

@@ -1,0 +1,111 @@
+package framework
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
+)
+
+// teardown stops berthd, then checks that nothing it made outlives the
+// test: a mount under the daemon's directory, or a process whose command
+// line names it (monitors, containers, runtimes). Leftovers fail the test
+// and are then removed, so one failing test does not poison the next.
+func (d *Daemon) teardown(t *testing.T) {
+	if d.Conn != nil {
+		d.Conn.Close()
+	}
+	if err := d.Stop(t); err != nil {
+		t.Errorf("berthd did not stop cleanly: %v", err)
+	}
+	if t.Failed() {
+		t.Logf("berthd log (%s):\n%s", d.logPath, d.Log())
+	}
+	if pids := processesUnder(d.Dir); len(pids) > 0 {
+		t.Errorf("processes left behind under %s: %v", d.Dir, pids)
+		for _, p := range pids {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	mounts := mountsUnder(d.Dir)
+	if len(mounts) > 0 {
+		t.Errorf("mounts left behind: %v", mounts)
+		// Deepest first, detached, so a busy mount does not stop the rest.
+		for i := len(mounts) - 1; i >= 0; i-- {
+			unix.Unmount(mounts[i], unix.MNT_DETACH)
+		}
+	}
+	removeCgroup(d.CgroupParent)
+	// Never RemoveAll through a mount that is still there: it would
+	// delete the mounted (host) files.
+	if left := mountsUnder(d.Dir); len(left) > 0 {
+		t.Errorf("cannot remove %s: still mounted %v", d.Dir, left)
+		return
+	}
+	os.RemoveAll(d.Dir)
+}
+
+// mountsUnder lists mount points at or below dir, in mountinfo order.
+func mountsUnder(dir string) []string {
+	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
+	if err != nil {
+		return nil
+	}
+	out := make([]string, 0, len(infos))
+	for _, m := range infos {
+		out = append(out, m.Mountpoint)
+	}
+	return out
+}
+
+// processesUnder finds processes whose command line mentions dir.
+func processesUnder(dir string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	self := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		if strings.Contains(string(b), dir+"/") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// removeCgroup removes the test's cgroup parent in every hierarchy,
+// deepest first; a cgroup still holding a process stays (and the process
+// check above has already failed the test).
+func removeCgroup(parent string) {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	roots = append(roots, "/sys/fs/cgroup")
+	for _, r := range roots {
+		base := filepath.Join(r, parent)
+		if _, err := os.Stat(base); err != nil {
+			continue
+		}
+		var dirs []string
+		filepath.WalkDir(base, func(p string, e os.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			os.Remove(dirs[i])
+		}
+	}
+}
