@@ -60,7 +60,8 @@ func decodeFile(path string, cfg *Config) error {
 	if err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
-			return fmt.Errorf("config %s: line %d, column %d: %s", path, perr.Position.Line, perr.Position.Col, perr.Message)
+			// Type errors do not name the key; the line itself does.
+			return fmt.Errorf("config %s: line %d (%s): %s", path, perr.Position.Line, lineOf(path, perr.Position.Line), perr.Message)
 		}
 		return fmt.Errorf("config %s: %w", path, err)
 	}
@@ -103,4 +104,17 @@ func (c *Config) Encode() ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// lineOf returns line n (1-based) of the file, trimmed, for error messages.
+func lineOf(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "?"
+	}
+	lines := strings.Split(string(b), "\n")
+	if n < 1 || n > len(lines) {
+		return "?"
+	}
+	return strings.TrimSpace(lines[n-1])
 }

@@ -1,0 +1,98 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func write(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMissingFileGivesDefaults(t *testing.T) {
+	cfg, err := Load(filepath.Join(t.TempDir(), "none.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Root != "/var/lib/berth" || cfg.Image.GraphRoot != "/var/lib/berth/storage" {
+		t.Errorf("defaults not applied: root %q graph root %q", cfg.Root, cfg.Image.GraphRoot)
+	}
+	if h := cfg.Runtime.Handlers["berth"]; h.Root != "/run/berth/runtime/berth" || h.Type != "oci" {
+		t.Errorf("bundled handler = %+v", h)
+	}
+}
+
+func TestDropInsApplyInLexicalOrderAndFlagsLast(t *testing.T) {
+	dir := t.TempDir()
+	main := filepath.Join(dir, "berth.toml")
+	write(t, main, "root = \"/a\"\n[runtime.handlers.runc]\npath = \"/usr/sbin/runc\"\n")
+	write(t, filepath.Join(main+".d", "20-b.toml"), "root = \"/c\"\n")
+	write(t, filepath.Join(main+".d", "10-a.toml"), "root = \"/b\"\n[runtime.handlers.crun]\npath = \"/usr/bin/crun\"\n")
+	write(t, filepath.Join(main+".d", "ignored.conf"), "nonsense")
+	cfg, err := Load(main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Root != "/c" {
+		t.Errorf("root = %q, want the last drop-in's /c", cfg.Root)
+	}
+	for _, h := range []string{"berth", "runc", "crun"} {
+		if _, ok := cfg.Runtime.Handlers[h]; !ok {
+			t.Errorf("handler %s lost across files", h)
+		}
+	}
+	cfg, err = Load(main, func(c *Config) { c.Root = "/flag" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Root != "/flag" || cfg.Image.GraphRoot != "/flag/storage" {
+		t.Errorf("flag override: root %q graph root %q; derived keys must follow the flag", cfg.Root, cfg.Image.GraphRoot)
+	}
+}
+
+func TestErrorsNameFileAndKey(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{"[image]\ndriver = \"zfs\"\n", "image.driver"},
+		{"[runtime.handlers.kata]\ntype = \"vm\"\n", "runtime.handlers.kata.path"},
+		{"[runtime.handlers.\"Bad_Name\"]\npath = \"/x\"\n", "runtime.handlers.Bad_Name"},
+		{"[runtime]\ncgroup_driver = \"systemd\"\n", "runtime.cgroup_driver"},
+		{"listen = \"tcp://0.0.0.0:1\"\n", "listen"},
+		{"[pod]\nshm_size = -1\n", "pod.shm_size"},
+		{"[image]\npull_timeout = \"soon\"\n", "pull_timeout"},
+		{"[network]\nconfdir = \"/x\"\n", "unknown key network.confdir"},
+	} {
+		path := filepath.Join(t.TempDir(), "berth.toml")
+		write(t, path, tc.body)
+		_, err := Load(path)
+		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want the file and %q", tc.body, err, tc.want)
+		}
+	}
+}
+
+func TestEncodeRoundTrips(t *testing.T) {
+	cfg := Default()
+	cfg.fillDerived()
+	b, err := cfg.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "berth.toml")
+	write(t, path, string(b))
+	again, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load of Encode output: %v\n%s", err, b)
+	}
+	b2, _ := again.Encode()
+	if string(b) != string(b2) {
+		t.Errorf("round trip changed the config:\n%s\n---\n%s", b, b2)
+	}
+}
