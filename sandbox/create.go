@@ -1,0 +1,364 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-cri/berth/errdefs"
+)
+
+// createTimeout bounds the work of one RunPodSandbox. The work does not
+// stop when the caller goes away: kubelet's retry waits for it and takes
+// its pod, so it is better finished than half done and undone.
+const createTimeout = 4 * time.Minute
+
+// CreateRequest is a RunPodSandbox as the Manager needs it.
+type CreateRequest struct {
+	// Config is the request's config; it must not change afterwards.
+	Config *runtimeapi.PodSandboxConfig
+	// RuntimeHandler is the resolved handler name (never empty).
+	RuntimeHandler string
+	// Infra says the pod needs an infra process; StartInfra starts it.
+	Infra bool
+	// StartInfra runs once the pod's namespaces, network and files are
+	// ready, before the pod is. It may set InfraPID and PIDNSPath on the
+	// sandbox it gets; they are recorded. If it fails it undoes its own
+	// work, and the pod is torn down.
+	StartInfra func(ctx context.Context, sb *Sandbox) error
+	// PodCIDR is the node's pod CIDR (kubelet's UpdateRuntimeConfig), for
+	// the CNI ipRanges capability; empty if unknown.
+	PodCIDR string
+}
+
+// plan is a validated request: everything Create needs, checked before
+// anything is made.
+type plan struct {
+	md           Metadata
+	hostNet      bool
+	hostIPC      bool
+	hostname     string
+	sysctls      []sysctl
+	cgroupParent string // the request's; empty means the default
+	caps         map[string]any
+}
+
+func validate(req CreateRequest) (*plan, error) {
+	cfg := req.Config
+	if cfg == nil {
+		return nil, errdefs.Invalidf("config is required")
+	}
+	md := cfg.GetMetadata()
+	if md == nil {
+		return nil, errdefs.Invalidf("config.metadata is required")
+	}
+	p := &plan{md: Metadata{Name: md.Name, Namespace: md.Namespace, UID: md.Uid, Attempt: md.Attempt}}
+	for _, f := range []struct{ field, v string }{{"name", md.Name}, {"namespace", md.Namespace}, {"uid", md.Uid}} {
+		field, v := f.field, f.v
+		if v == "" {
+			return nil, errdefs.Invalidf("config.metadata.%s is required", field)
+		}
+		// They go into CNI_ARGS (K=V;K=V) and log lines.
+		if strings.ContainsAny(v, ";=\n\r\x00") {
+			return nil, errdefs.Invalidf("config.metadata.%s %q: must not contain ';', '=' or control characters", field, v)
+		}
+	}
+	if req.RuntimeHandler == "" {
+		return nil, errdefs.Invalidf("runtime handler is required")
+	}
+	ns := namespaceOptions(cfg)
+	p.hostNet = ns.GetNetwork() == runtimeapi.NamespaceMode_NODE
+	p.hostIPC = ns.GetIpc() == runtimeapi.NamespaceMode_NODE
+	if m := ns.GetNetwork(); m != runtimeapi.NamespaceMode_POD && m != runtimeapi.NamespaceMode_NODE {
+		return nil, errdefs.Invalidf("namespace_options.network %s: a pod's network namespace is POD or NODE", m)
+	}
+	if m := ns.GetIpc(); m != runtimeapi.NamespaceMode_POD && m != runtimeapi.NamespaceMode_NODE {
+		return nil, errdefs.Invalidf("namespace_options.ipc %s: a pod's IPC namespace is POD or NODE", m)
+	}
+	if m := ns.GetPid(); m == runtimeapi.NamespaceMode_TARGET {
+		return nil, errdefs.Invalidf("namespace_options.pid TARGET is for containers, not pods")
+	}
+	if ns.GetUsernsOptions() != nil && ns.GetUsernsOptions().GetMode() != runtimeapi.NamespaceMode_NODE {
+		return nil, errdefs.Unimplementedf("user namespaces for pods are not built")
+	}
+
+	p.hostname = cfg.Hostname
+	if p.hostname == "" && p.hostNet {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("host name: %w", err)
+		}
+		p.hostname = h
+	}
+	if p.hostname == "" {
+		p.hostname = md.Name
+	}
+	if err := validateHostname(p.hostname); err != nil {
+		return nil, err
+	}
+	if err := validateDNS(cfg.DnsConfig); err != nil {
+		return nil, err
+	}
+	var err error
+	if p.sysctls, err = parseSysctls(cfg.GetLinux().GetSysctls(), !p.hostNet, !p.hostIPC); err != nil {
+		return nil, err
+	}
+	if cp := cfg.GetLinux().GetCgroupParent(); cp != "" {
+		if err := validateCgroupParent(cp); err != nil {
+			return nil, err
+		}
+		p.cgroupParent = cp
+	}
+	if p.caps, err = cniCapabilities(cfg, req.PodCIDR); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Create runs a pod sandbox: its cgroup, pinned namespaces (hostname and
+// sysctls set inside), /dev/shm, CNI network, hostname/resolv.conf/hosts
+// files and, if needed, its infra process. A pod that fails halfway is
+// torn down before Create returns, leaving nothing behind.
+//
+// A pod with the same name key that already exists is an already-exists
+// error, unless its RunPodSandbox is still running: then this is a kubelet
+// retry, which waits for it and gets its pod.
+func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Sandbox, error) {
+	pl, err := validate(req)
+	if err != nil {
+		return nil, err
+	}
+	key := pl.md.key()
+	r, existing, err := m.reserve(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if existing != nil {
+		logrus.WithField("pod_sandbox_id", existing.ID).Infof("RunPodSandbox retry for %s: returning the pod the first call made", key)
+		return existing, nil
+	}
+	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	defer cancel()
+	sb, err := m.create(work, r.id, req, pl)
+	m.finish(r, key, err)
+	return sb, err
+}
+
+func (m *Manager) create(ctx context.Context, id string, req CreateRequest, pl *plan) (*Sandbox, error) {
+	dir := filepath.Join(m.podsDir, id)
+	sb := &Sandbox{
+		ID:             id,
+		Metadata:       pl.md,
+		Config:         req.Config,
+		RuntimeHandler: req.RuntimeHandler,
+		CreatedAt:      time.Now(),
+		State:          StateCreating,
+		Hostname:       pl.hostname,
+		Infra:          req.Infra,
+		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
+		HostsPath:      filepath.Join(dir, "hosts"),
+		HostnamePath:   filepath.Join(dir, "hostname"),
+		CgroupParent:   pl.cgroupParent,
+		Dir:            dir,
+		RunDir:         filepath.Join(m.runPodsDir, id),
+	}
+	if sb.CgroupParent == "" {
+		sb.CgroupParent = path.Join(m.opts.CgroupParent, "pod-"+id)
+	}
+	p := &pod{sb: sb}
+	p.op.Lock()
+	defer p.op.Unlock()
+
+	// The record comes first: from here on, a crash leaves a "creating"
+	// record that the next start-up tears down.
+	for _, d := range []string{sb.Dir, sb.RunDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			os.RemoveAll(sb.Dir)
+			os.RemoveAll(sb.RunDir)
+			return nil, fmt.Errorf("pod %s: %w", id, err)
+		}
+	}
+	if err := m.writeRecord(p, sb); err != nil {
+		os.RemoveAll(sb.Dir)
+		os.RemoveAll(sb.RunDir)
+		return nil, err
+	}
+	m.mu.Lock()
+	m.pods[id] = p
+	m.mu.Unlock()
+
+	ready, err := m.setUp(ctx, p, sb.Clone(), req, pl)
+	if err == nil {
+		return ready.Clone(), nil
+	}
+	if terr := m.teardown(ctx, p, true); terr != nil {
+		// The record stays ("creating"): the next start-up tries again.
+		logrus.WithField("pod_sandbox_id", id).Errorf("cleaning up the failed pod: %v", terr)
+	}
+	m.mu.Lock()
+	delete(m.pods, id)
+	m.mu.Unlock()
+	return nil, fmt.Errorf("pod %s (%s/%s): %w", truncID(id), pl.md.Namespace, pl.md.Name, err)
+}
+
+// setUp makes the pod, step by step, recording each step before taking it.
+func (m *Manager) setUp(ctx context.Context, p *pod, sb *Sandbox, req CreateRequest, pl *plan) (*Sandbox, error) {
+	// Cgroup: record which directories will be new, then make them.
+	pc, apply, err := planCgroup(sb.CgroupParent)
+	if err != nil {
+		return nil, err
+	}
+	p.cgroup = &pc
+	if err := m.save(p, sb); err != nil {
+		return nil, err
+	}
+	if err := apply(); err != nil {
+		return nil, err
+	}
+
+	// Namespaces, set up from inside before they are pinned.
+	var kinds []nsKind
+	if !pl.hostNet {
+		kinds = append(kinds, nsNet, nsUTS)
+	}
+	if !pl.hostIPC {
+		kinds = append(kinds, nsIPC)
+	}
+	pins, err := pinNamespaces(filepath.Join(m.nsDir, sb.ID), kinds, func() error {
+		if !pl.hostNet {
+			if err := unix.Sethostname([]byte(pl.hostname)); err != nil {
+				return fmt.Errorf("set hostname: %w", err)
+			}
+			if err := loopbackUp(); err != nil {
+				return err
+			}
+		}
+		for _, s := range pl.sysctls {
+			if err := s.apply(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sb.NetNSPath, sb.UTSNSPath, sb.IPCNSPath = pins["net"], pins["uts"], pins["ipc"]
+
+	if pl.hostIPC {
+		sb.ShmPath = "/dev/shm"
+	} else {
+		shm := filepath.Join(sb.RunDir, "shm")
+		if err := mountShm(shm, m.opts.ShmSize); err != nil {
+			return nil, err
+		}
+		sb.ShmPath = shm
+	}
+
+	if !pl.hostNet {
+		list, file, err := m.net.load()
+		if err != nil {
+			return nil, err
+		}
+		p.net = &podNetwork{
+			Name:         list.Name,
+			File:         file,
+			ConfList:     list.Bytes,
+			NetNS:        sb.NetNSPath,
+			Args:         cniArgs(sb.ID, sb.Metadata),
+			Capabilities: pl.caps,
+			Attached:     true,
+		}
+		if err := m.save(p, sb); err != nil {
+			return nil, err
+		}
+		res, err := m.net.attach(ctx, sb.ID, p.net)
+		if err != nil {
+			return nil, err
+		}
+		sb.IPs = podIPs(res)
+		sb.NetworkName = list.Name
+		sb.NetworkResult = resultJSON(res)
+	}
+
+	if err := m.writePodFiles(sb, pl); err != nil {
+		return nil, err
+	}
+	if err := m.save(p, sb); err != nil {
+		return nil, err
+	}
+
+	if req.Infra && req.StartInfra != nil {
+		given := sb.Clone()
+		if err := req.StartInfra(ctx, given); err != nil {
+			return nil, fmt.Errorf("infra: %w", err)
+		}
+		sb.InfraPID, sb.PIDNSPath = given.InfraPID, given.PIDNSPath
+	}
+
+	sb.State = StateReady
+	if err := m.save(p, sb); err != nil {
+		return nil, err
+	}
+	return sb, nil
+}
+
+// writePodFiles writes hostname, resolv.conf and hosts for the containers
+// to mount.
+func (m *Manager) writePodFiles(sb *Sandbox, pl *plan) error {
+	resolv, err := resolvConf(sb.Config.GetDnsConfig(), m.opts.HostResolvConf)
+	if err != nil {
+		return err
+	}
+	hosts, err := hostsFile(sb.Hostname, sb.IPs, pl.hostNet)
+	if err != nil {
+		return err
+	}
+	for p, b := range map[string][]byte{
+		sb.HostnamePath:   []byte(sb.Hostname + "\n"),
+		sb.ResolvConfPath: resolv,
+		sb.HostsPath:      hosts,
+	} {
+		if err := writeFileAtomic(p, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loopbackUp brings up lo in the calling thread's network namespace. Every
+// pod needs it, whether or not its CNI config has the loopback plugin.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("loopback up: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("loopback up: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback up: get flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback up: set flags: %w", err)
+	}
+	return nil
+}
+
+func truncID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

@@ -1,0 +1,211 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/berth-cri/berth/errdefs"
+)
+
+// Options configure a Manager. They are read once, at start-up.
+type Options struct {
+	// Root holds pod records and files (survives reboots); RunRoot holds
+	// namespace pins and shm mounts (does not).
+	Root    string
+	RunRoot string
+	// CgroupParent is the parent of the cgroup of a pod whose request
+	// names none: the pod gets <CgroupParent>/pod-<id>.
+	CgroupParent string
+	// ShmSize is the size in bytes of each pod's /dev/shm tmpfs.
+	ShmSize int64
+	// HostResolvConf is copied into pods whose request sets no DNS.
+	HostResolvConf string
+	Network        NetworkOptions
+}
+
+// Manager owns every pod sandbox: it creates, stops, removes and restores
+// them, and hands out copies for the rest of Berth to read.
+type Manager struct {
+	opts       Options
+	podsDir    string // <root>/pods
+	runPodsDir string // <runroot>/pods
+	nsDir      string // <runroot>/ns
+	net        *network
+	bootID     string
+
+	mu    sync.Mutex
+	pods  map[string]*pod
+	names map[string]*reservation // by Metadata.key()
+}
+
+// pod is the Manager's entry for one sandbox.
+type pod struct {
+	// op is held for the whole of any create, stop or remove, so two of
+	// them never interleave on one pod.
+	op sync.Mutex
+
+	// sb is the current state, guarded by Manager.mu. It is replaced,
+	// never modified, so a reader may keep the pointer it read.
+	sb *Sandbox
+
+	// Guarded by op: what teardown needs.
+	cgroup  *podCgroup
+	net     *podNetwork
+	removed bool
+}
+
+// New returns a Manager with every pod restored from disk. Pods that a
+// crash left half-created are torn down; ready pods whose namespaces did
+// not survive (a reboot) are stopped and listed NOTREADY.
+func New(ctx context.Context, opts Options) (*Manager, error) {
+	m := &Manager{
+		opts:       opts,
+		podsDir:    filepath.Join(opts.Root, "pods"),
+		runPodsDir: filepath.Join(opts.RunRoot, "pods"),
+		nsDir:      filepath.Join(opts.RunRoot, "ns"),
+		net:        newNetwork(opts.Network),
+		pods:       map[string]*pod{},
+		names:      map[string]*reservation{},
+	}
+	for _, d := range []string{m.podsDir, m.runPodsDir, opts.Network.CacheDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("pod state dir: %w", err)
+		}
+	}
+	if _, err := makePinDir(m.nsDir); err != nil {
+		return nil, err
+	}
+	id, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return nil, fmt.Errorf("boot id: %w", err)
+	}
+	m.bootID = strings.TrimSpace(string(id))
+	if err := m.restore(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Close releases the namespace pin directory's mount if no pod needs it.
+// Pods stay as they are: they do not depend on berthd running.
+func (m *Manager) Close() error {
+	return releasePinDir(m.nsDir)
+}
+
+// NetworkStatus returns nil when pods can get a network, else why not.
+func (m *Manager) NetworkStatus() error {
+	return m.net.status()
+}
+
+// Count is the number of pods known, in any state.
+func (m *Manager) Count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.pods)
+}
+
+// Get returns a copy of the pod whose id is ref or starts with ref. It is
+// a not-found error when no pod matches, and invalid when ref is empty or
+// matches several.
+func (m *Manager) Get(ref string) (*Sandbox, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, err := m.lookupLocked(ref)
+	if err != nil {
+		return nil, err
+	}
+	return p.sb.Clone(), nil
+}
+
+// List returns copies of every pod RunPodSandbox has finished with, oldest
+// first. Pods still being created are left out: nobody has their id yet.
+func (m *Manager) List() []*Sandbox {
+	m.mu.Lock()
+	out := make([]*Sandbox, 0, len(m.pods))
+	for _, p := range m.pods {
+		if p.sb.State != StateCreating {
+			out = append(out, p.sb.Clone())
+		}
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// lookupLocked finds a pod by full id or unique id prefix. A linear scan:
+// a node runs at most a few hundred pods, so a prefix tree (containerd's
+// truncindex) would buy nothing measurable.
+func (m *Manager) lookupLocked(ref string) (*pod, error) {
+	if ref == "" {
+		return nil, errdefs.Invalidf("pod sandbox id is empty")
+	}
+	if p, ok := m.pods[ref]; ok {
+		return p, nil
+	}
+	var found *pod
+	n := 0
+	if len(ref) < idLen && isHex(ref) {
+		for id, p := range m.pods {
+			if strings.HasPrefix(id, ref) {
+				found = p
+				n++
+			}
+		}
+	}
+	switch n {
+	case 0:
+		return nil, errdefs.NotFoundf("pod sandbox %q not found", ref)
+	case 1:
+		return found, nil
+	}
+	return nil, errdefs.Invalidf("pod sandbox id prefix %q is ambiguous: it matches %d pods", ref, n)
+}
+
+// setSandbox publishes a new state of p.
+func (m *Manager) setSandbox(p *pod, sb *Sandbox) {
+	m.mu.Lock()
+	p.sb = sb
+	m.mu.Unlock()
+}
+
+// save writes sb as p's record, then publishes it. The caller holds p.op.
+func (m *Manager) save(p *pod, sb *Sandbox) error {
+	if err := m.writeRecord(p, sb); err != nil {
+		return err
+	}
+	m.setSandbox(p, sb.Clone()) // sb stays the caller's to change
+	return nil
+}
+
+// SetInfra records the pod's infra process (its pid and PID namespace
+// path) for the infra code, when it starts or restarts the infra outside
+// RunPodSandbox. (Inside it, CreateRequest.StartInfra sets the fields on
+// the sandbox it is given instead: calling SetInfra there would deadlock.)
+func (m *Manager) SetInfra(id string, pid int, pidNSPath string) error {
+	m.mu.Lock()
+	p, err := m.lookupLocked(id)
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	p.op.Lock()
+	defer p.op.Unlock()
+	if p.removed {
+		return errdefs.NotFoundf("pod sandbox %s not found", id)
+	}
+	m.mu.Lock()
+	sb := p.sb.Clone()
+	m.mu.Unlock()
+	sb.InfraPID, sb.PIDNSPath = pid, pidNSPath
+	return m.save(p, sb)
+}

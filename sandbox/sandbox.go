@@ -1,0 +1,147 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// State is where a pod is in its life.
+type State string
+
+const (
+	// StateCreating: RunPodSandbox is still working on the pod. A pod
+	// found in this state when berthd starts was cut short by a crash and
+	// is torn down.
+	StateCreating State = "creating"
+	// StateReady: namespaces pinned, network attached, files written.
+	StateReady State = "ready"
+	// StateNotReady: stopped, or its namespaces did not survive a reboot.
+	// The record stays until RemovePodSandbox.
+	StateNotReady State = "notready"
+)
+
+// Metadata names a pod the way kubelet does. Its key is reserved while the
+// pod exists: a second pod with the same key is refused.
+type Metadata struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	UID       string `json:"uid"`
+	Attempt   uint32 `json:"attempt"`
+}
+
+// key is the name reservation key, name_namespace_uid_attempt as CRI-O and
+// containerd spell it.
+func (m Metadata) key() string {
+	return fmt.Sprintf("%s_%s_%s_%d", m.Name, m.Namespace, m.UID, m.Attempt)
+}
+
+// Sandbox is one pod sandbox as the rest of Berth sees it. Values handed
+// out by the Manager are copies: changing one changes nothing, and every
+// change goes through a Manager method. Paths are absolute.
+type Sandbox struct {
+	// ID is 64 lowercase hex characters, random.
+	ID string `json:"id"`
+	// Metadata is the request's name, namespace, uid and attempt.
+	Metadata Metadata `json:"metadata"`
+	// Config is the PodSandboxConfig as RunPodSandbox received it: labels,
+	// annotations, hostname, DNS, port mappings, log directory, the Linux
+	// security context (namespace options, sysctls, ...), cgroup parent.
+	// It is shared between copies and must be treated as read-only.
+	Config *runtimeapi.PodSandboxConfig `json:"-"`
+	// RuntimeHandler is the handler the pod runs with, never empty: the
+	// configured default replaces an empty request.
+	RuntimeHandler string `json:"runtimeHandler"`
+	// CreatedAt is when RunPodSandbox started on the pod.
+	CreatedAt time.Time `json:"createdAt"`
+	// State is creating, ready or notready.
+	State State `json:"state"`
+
+	// Hostname is the pod's hostname: the request's, or the host's for a
+	// host-network pod that names none.
+	Hostname string `json:"hostname"`
+
+	// NetNSPath, IPCNSPath and UTSNSPath are the pinned namespaces the
+	// pod's containers join, empty where the pod uses the host's (and
+	// after StopPodSandbox, which unpins them).
+	NetNSPath string `json:"netnsPath,omitempty"`
+	IPCNSPath string `json:"ipcnsPath,omitempty"`
+	UTSNSPath string `json:"utsnsPath,omitempty"`
+
+	// Infra says the pod needs an infra process: a shared (POD) PID
+	// namespace, or a VM runtime handler.
+	Infra bool `json:"infra,omitempty"`
+	// InfraPID is the infra process's pid once started, else 0.
+	InfraPID int `json:"infraPid,omitempty"`
+	// PIDNSPath is the infra's PID namespace (for POD PID mode), which the
+	// pod's containers join; empty otherwise.
+	PIDNSPath string `json:"pidnsPath,omitempty"`
+
+	// ResolvConfPath, HostsPath and HostnamePath are files for the
+	// containers to bind-mount at /etc/resolv.conf, /etc/hosts and
+	// /etc/hostname.
+	ResolvConfPath string `json:"resolvConfPath"`
+	HostsPath      string `json:"hostsPath"`
+	HostnamePath   string `json:"hostnamePath"`
+	// ShmPath is the pod's /dev/shm: a tmpfs of the configured size, or
+	// the host's /dev/shm for a host-IPC pod. Empty once stopped.
+	ShmPath string `json:"shmPath,omitempty"`
+
+	// CgroupParent is the pod's cgroup (cgroupfs path, e.g.
+	// /kubepods/besteffort/pod<uid> or <runtime.cgroup_parent>/pod-<id>):
+	// the pod's containers go under it.
+	CgroupParent string `json:"cgroupParent"`
+
+	// IPs are the pod's addresses from CNI, primary first (IPv4 before
+	// IPv6 on dual stack). Empty for host-network pods and once stopped.
+	IPs []string `json:"ips,omitempty"`
+	// NetworkName is the CNI network the pod is attached to.
+	NetworkName string `json:"networkName,omitempty"`
+	// NetworkResult is the CNI result of ADD as the plugins returned it.
+	NetworkResult json.RawMessage `json:"networkResult,omitempty"`
+
+	// Dir holds the pod's record and files; RunDir its run-time mounts.
+	Dir    string `json:"dir"`
+	RunDir string `json:"runDir"`
+}
+
+// Clone returns a copy that shares nothing mutable with s (Config is
+// read-only and shared).
+func (s *Sandbox) Clone() *Sandbox {
+	c := *s
+	c.IPs = slices.Clone(s.IPs)
+	c.NetworkResult = slices.Clone(s.NetworkResult)
+	return &c
+}
+
+// NamespaceOptions returns the request's namespace options, never nil.
+func (s *Sandbox) NamespaceOptions() *runtimeapi.NamespaceOption {
+	return namespaceOptions(s.Config)
+}
+
+// HostNetwork reports whether the pod uses the host's network (and so its
+// UTS) namespace.
+func (s *Sandbox) HostNetwork() bool {
+	return s.NamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
+}
+
+// HostIPC reports whether the pod uses the host's IPC namespace.
+func (s *Sandbox) HostIPC() bool {
+	return s.NamespaceOptions().GetIpc() == runtimeapi.NamespaceMode_NODE
+}
+
+// PIDMode is the pod's PID namespace mode: NODE (host), POD (shared, with
+// the infra as PID 1) or CONTAINER (one per container, the default).
+func (s *Sandbox) PIDMode() runtimeapi.NamespaceMode {
+	return s.NamespaceOptions().GetPid()
+}
+
+func namespaceOptions(cfg *runtimeapi.PodSandboxConfig) *runtimeapi.NamespaceOption {
+	if o := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions(); o != nil {
+		return o
+	}
+	return &runtimeapi.NamespaceOption{}
+}

@@ -1,0 +1,199 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/moby/sys/mountinfo"
+
+	"github.com/berth-cri/berth/errdefs"
+)
+
+// teardownTimeout bounds CNI DEL. Teardown never runs on the caller's
+// context: a caller giving up must not leave a pod half torn down.
+const teardownTimeout = 2 * time.Minute
+
+// Stop tears the pod's network down (CNI DEL, which releases its IPs and
+// host-side interfaces), unpins its namespaces and unmounts its /dev/shm.
+// The pod stays, NOTREADY, until Remove. The caller stops the pod's
+// containers and infra first. Stopping a stopped or unknown pod succeeds,
+// as kubelet expects.
+func (m *Manager) Stop(ctx context.Context, id string) error {
+	p, err := m.find(id)
+	if p == nil {
+		return err
+	}
+	p.op.Lock()
+	defer p.op.Unlock()
+	if p.removed {
+		return nil
+	}
+	return m.teardown(ctx, p, false)
+}
+
+// Remove stops the pod if needed and removes everything of it: cgroup,
+// files, record, name reservation. Removing an unknown pod succeeds.
+func (m *Manager) Remove(ctx context.Context, id string) error {
+	p, err := m.find(id)
+	if p == nil {
+		return err
+	}
+	p.op.Lock()
+	defer p.op.Unlock()
+	if p.removed {
+		return nil
+	}
+	if err := m.teardown(ctx, p, true); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	delete(m.pods, p.sb.ID)
+	m.releaseLocked(p.sb.Metadata.key(), p.sb.ID)
+	m.mu.Unlock()
+	return nil
+}
+
+// find looks a pod up for Stop and Remove: an unknown id is no error
+// (nil, nil), a bad or ambiguous one is.
+func (m *Manager) find(ref string) (*pod, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, err := m.lookupLocked(ref)
+	if errdefs.IsNotFound(err) {
+		return nil, nil
+	}
+	return p, err
+}
+
+// teardown undoes whatever of the pod exists, in reverse order of
+// creation, and works from any point a RunPodSandbox or a crash stopped
+// at: every step is idempotent and finds its work from the record and the
+// pod's fixed paths, not from what the pod claims to have. It goes on past
+// a failed step, so one failure does not leak the rest, and returns all
+// the failures. With remove, it also removes the cgroup, files and record.
+// The caller holds p.op.
+func (m *Manager) teardown(ctx context.Context, p *pod, remove bool) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
+	defer cancel()
+	m.mu.Lock()
+	sb := p.sb.Clone()
+	m.mu.Unlock()
+	id := sb.ID
+	var errs []error
+
+	if p.net != nil && p.net.Attached {
+		if err := m.net.detach(ctx, id, p.net); err != nil {
+			errs = append(errs, err)
+		} else {
+			p.net.Attached = false
+		}
+	}
+	if err := m.unpinAll(id); err != nil {
+		errs = append(errs, err)
+	}
+	if err := unmountShm(filepath.Join(m.runPodsDir, id, "shm")); err != nil {
+		errs = append(errs, err)
+	}
+	sb.NetNSPath, sb.IPCNSPath, sb.UTSNSPath, sb.ShmPath = "", "", "", ""
+	sb.IPs = nil
+	sb.InfraPID, sb.PIDNSPath = 0, ""
+	if sb.State == StateReady {
+		sb.State = StateNotReady
+	}
+
+	if !remove || len(errs) > 0 {
+		// Keep what is left recorded, so Stop or Remove (or the next
+		// start-up, for a pod still "creating") can try again.
+		if err := m.save(p, sb); err != nil {
+			errs = append(errs, err)
+		}
+		return wrapTeardown(id, errs)
+	}
+
+	if p.cgroup != nil {
+		if err := removeCgroup(*p.cgroup); err != nil {
+			errs = append(errs, err)
+			if err := m.save(p, sb); err != nil {
+				errs = append(errs, err)
+			}
+			return wrapTeardown(id, errs)
+		}
+	}
+	if err := m.removeDirs(id); err != nil {
+		return wrapTeardown(id, []error{err})
+	}
+	p.removed = true
+	return nil
+}
+
+func wrapTeardown(id string, errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("pod %s: teardown: %w", truncID(id), errors.Join(errs...))
+}
+
+// unpinAll unpins every namespace under the pod's pin directory (whatever
+// the record says was pinned: a crash may have come between pinning and
+// recording) and removes the directory.
+func (m *Manager) unpinAll(id string) error {
+	dir := filepath.Join(m.nsDir, id)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("unpin namespaces: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if err := unpin(filepath.Join(dir, e.Name())); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("unpin namespaces: %w", err)
+	}
+	return nil
+}
+
+// removeDirs removes the pod's run dir and state dir (record last). It
+// refuses while anything is still mounted under them: RemoveAll through a
+// mount would delete what is mounted there.
+func (m *Manager) removeDirs(id string) error {
+	runDir := filepath.Join(m.runPodsDir, id)
+	dir := filepath.Join(m.podsDir, id)
+	for _, d := range []string{runDir, dir} {
+		mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(d))
+		if err != nil {
+			return fmt.Errorf("remove %s: %w", d, err)
+		}
+		if len(mounts) > 0 {
+			return fmt.Errorf("remove %s: still mounted there: %s", d, mounts[0].Mountpoint)
+		}
+	}
+	if err := os.RemoveAll(runDir); err != nil {
+		return fmt.Errorf("remove pod run dir: %w", err)
+	}
+	// Files first, the record last: a crash in between leaves a record
+	// whose teardown finds nothing left to do.
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name() != recordFile {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("remove pod files: %w", err)
+			}
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove pod dir: %w", err)
+	}
+	return syncDir(m.podsDir)
+}
