@@ -1,0 +1,194 @@
+package monitor
+
+import (
+	"encoding/binary"
+	"log"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// attachServer serves the attach socket: it sends the container's output to
+// every attached client and feeds their input and resizes to the
+// container.
+type attachServer struct {
+	l    *net.UnixListener
+	path string
+	diag *log.Logger
+
+	stdin     *os.File // pipe write end or pty master; nil without Stdin
+	tty       *os.File // pty master; nil without Terminal
+	stdinOnce bool
+	stdinMu   sync.Mutex // one client's write at a time
+	closeOnce sync.Once
+
+	mu      sync.Mutex
+	clients map[*attachConn]struct{}
+	closed  bool
+	writers sync.WaitGroup
+}
+
+// attachConn is one client. out is bounded: a client too slow to take the
+// output is dropped rather than allowed to stall the container's logging.
+type attachConn struct {
+	c   *net.UnixConn
+	out chan []byte
+}
+
+const attachQueue = 256 // packets queued per client
+
+func newAttachServer(path string, stdin, tty *os.File, stdinOnce bool, diag *log.Logger) (*attachServer, error) {
+	l, err := listenPacket(path)
+	if err != nil {
+		return nil, err
+	}
+	a := &attachServer{l: l, path: path, diag: diag, stdin: stdin, tty: tty, stdinOnce: stdinOnce, clients: map[*attachConn]struct{}{}}
+	go a.serve()
+	return a, nil
+}
+
+func (a *attachServer) serve() {
+	for {
+		c, err := a.l.AcceptUnix()
+		if err != nil {
+			return
+		}
+		ac := &attachConn{c: c, out: make(chan []byte, attachQueue)}
+		a.mu.Lock()
+		if a.closed {
+			a.mu.Unlock()
+			c.Close()
+			return
+		}
+		a.clients[ac] = struct{}{}
+		a.writers.Add(1)
+		a.mu.Unlock()
+		go a.write(ac)
+		go a.read(ac)
+	}
+}
+
+// write sends queued output; when the queue is closed it has sent it all
+// and hangs up, which the client reads as the end of the output.
+func (a *attachServer) write(ac *attachConn) {
+	defer a.writers.Done()
+	defer ac.c.Close()
+	for p := range ac.out {
+		if _, err := ac.c.Write(p); err != nil {
+			a.drop(ac)
+			for range ac.out {
+			}
+			return
+		}
+	}
+}
+
+// read applies what the client sends.
+func (a *attachServer) read(ac *attachConn) {
+	buf := make([]byte, 1+maxPacket)
+	for {
+		n, err := ac.c.Read(buf)
+		if err != nil || n == 0 {
+			break
+		}
+		switch buf[0] {
+		case attachStdin:
+			if a.stdin != nil && n > 1 {
+				a.stdinMu.Lock()
+				_, err := a.stdin.Write(buf[1:n])
+				a.stdinMu.Unlock()
+				if err != nil {
+					a.diag.Printf("attach: write stdin: %v", err)
+				}
+			}
+		case attachStdinClose:
+			a.stdinDone()
+		case attachResize:
+			if a.tty != nil && n >= 5 {
+				sz := Size{Width: binary.BigEndian.Uint16(buf[1:]), Height: binary.BigEndian.Uint16(buf[3:])}
+				if err := setWinsize(a.tty, sz); err != nil {
+					a.diag.Printf("attach: resize: %v", err)
+				}
+			}
+		}
+	}
+	// A StdinOnce container's input ends with its first session, however
+	// that session ends.
+	a.stdinDone()
+	a.drop(ac)
+}
+
+// stdinDone ends the container's input when it is StdinOnce: the pipe is
+// closed; a tty gets end-of-file (^D), since closing the pty master would
+// also end its output.
+func (a *attachServer) stdinDone() {
+	if !a.stdinOnce || a.stdin == nil {
+		return
+	}
+	a.closeOnce.Do(func() {
+		if a.tty != nil {
+			a.stdinMu.Lock()
+			_, _ = a.stdin.Write([]byte{4})
+			a.stdinMu.Unlock()
+			return
+		}
+		_ = a.stdin.Close()
+	})
+}
+
+// drop forgets a client and ends its writer.
+func (a *attachServer) drop(ac *attachConn) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.clients[ac]; ok {
+		delete(a.clients, ac)
+		close(ac.out)
+	}
+}
+
+// broadcast queues output for every client.
+func (a *attachServer) broadcast(stream byte, p []byte) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.clients) == 0 {
+		return
+	}
+	for len(p) > 0 {
+		n := min(len(p), maxPacket)
+		pkt := make([]byte, 1+n)
+		pkt[0] = stream
+		copy(pkt[1:], p[:n])
+		p = p[n:]
+		for ac := range a.clients {
+			select {
+			case ac.out <- pkt:
+			default:
+				a.diag.Printf("attach: client too slow, dropped")
+				delete(a.clients, ac)
+				close(ac.out)
+				ac.c.Close()
+			}
+		}
+	}
+}
+
+// close stops accepting, lets clients receive what is queued (for at most
+// wait), hangs up on them and removes the socket.
+func (a *attachServer) close(wait time.Duration) {
+	a.mu.Lock()
+	a.closed = true
+	a.l.Close()
+	for ac := range a.clients {
+		delete(a.clients, ac)
+		close(ac.out)
+	}
+	a.mu.Unlock()
+	done := make(chan struct{})
+	go func() { a.writers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(wait):
+	}
+	_ = os.Remove(a.path)
+}

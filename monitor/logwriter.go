@@ -1,0 +1,230 @@
+package monitor
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+)
+
+// CRI log stream names and tags (k8s.io/cri-api's LogStreamType and
+// LogTag, spelled out here so the monitor binary does not link the CRI
+// protobufs).
+const (
+	StreamStdout = "stdout"
+	StreamStderr = "stderr"
+	tagPartial   = 'P'
+	tagFull      = 'F'
+)
+
+// timestampLayout is RFC 3339 with nanoseconds that are never trimmed
+// (time.RFC3339Nano drops trailing zeros), so every record has the same
+// width: 2016-10-06T00:17:09.669794202Z.
+const timestampLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// LogWriter writes a container's output to a CRI log file, the format
+// kubelet reads: "<timestamp> <stream> <P|F> <text>\n". Every record goes
+// to the file in one write(2), so a reader never sees half a record.
+//
+// No library does this without pulling in the CRI protobufs (containerd's
+// and CRI-O's writers live inside their daemons), and the monitor must stay
+// small, hence this short writer.
+type LogWriter struct {
+	mu     sync.Mutex
+	path   string
+	f      *os.File // nil when path is empty: output is discarded
+	max    int
+	now    func() time.Time
+	failed error // the first write error, reported once
+	closed bool
+}
+
+// OpenLogWriter opens (creating, appending) the CRI log at path. An empty
+// path gives a writer that discards. maxLine <= 0 means DefaultMaxLineSize.
+func OpenLogWriter(path string, maxLine int) (*LogWriter, error) {
+	if maxLine <= 0 {
+		maxLine = DefaultMaxLineSize
+	}
+	w := &LogWriter{path: path, max: maxLine, now: time.Now}
+	if path == "" {
+		return w, nil
+	}
+	f, err := openLogFile(path)
+	if err != nil {
+		return nil, err
+	}
+	w.f = f
+	return w, nil
+}
+
+// openLogFile opens path for appending, 0640 whatever the umask (kubelet
+// and log agents read these files, other users must not).
+func openLogFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("open container log: %w", err)
+	}
+	if err := f.Chmod(0o640); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("chmod container log: %w", err)
+	}
+	return f, nil
+}
+
+// Reopen opens the log path anew and switches to it. kubelet rotates by
+// renaming the file and then asking for a reopen: records written before
+// Reopen returns are in the renamed file, later ones in the new file, and
+// partial lines waiting in streams are not in either yet, so none is lost.
+func (w *LogWriter) Reopen() error {
+	if w.path == "" {
+		return nil
+	}
+	f, err := openLogFile(w.path)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		f.Close()
+		return nil
+	}
+	old := w.f
+	w.f = f
+	w.failed = nil
+	w.mu.Unlock()
+	if old != nil {
+		return old.Close()
+	}
+	return nil
+}
+
+// Close closes the file. Streams should be flushed first.
+func (w *LogWriter) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	if w.f == nil {
+		return nil
+	}
+	err := w.f.Close()
+	w.f = nil
+	return err
+}
+
+// write writes formatted records. A write error (disk full) is returned
+// once, then records are dropped until a Reopen: the container must never
+// block on a log it cannot write.
+func (w *LogWriter) write(b []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil || w.failed != nil {
+		return nil
+	}
+	if _, err := w.f.Write(b); err != nil {
+		w.failed = err
+		return fmt.Errorf("write container log: %w", err)
+	}
+	return nil
+}
+
+// Stream returns a writer for one output stream (StreamStdout or
+// StreamStderr). A stream assembles lines: each full line becomes an "F"
+// record; a line longer than the maximum is cut into "P" records with the
+// last piece "F"; text with no newline yet waits until the newline, the
+// maximum, or Flush. A Stream is not safe for concurrent use (one reader
+// goroutine feeds it); different streams of one writer are.
+func (w *LogWriter) Stream(name string) *LogStream {
+	return &LogStream{w: w, name: name}
+}
+
+// LogStream is one stream of a LogWriter.
+type LogStream struct {
+	w       *LogWriter
+	name    string
+	partial []byte // text after the last newline
+	out     []byte // records being formatted
+}
+
+// Write logs p. It always consumes all of p.
+func (s *LogStream) Write(p []byte) (int, error) {
+	n := len(p)
+	max := s.w.max
+	prefix := s.prefix()
+	s.out = s.out[:0]
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			s.partial = append(s.partial, p...)
+			// Keep up to max bytes: exactly max may still end with a
+			// newline and be one full record.
+			cut := 0
+			for len(s.partial)-cut > max {
+				s.out = s.record(s.out, prefix, tagPartial, s.partial[cut:cut+max])
+				cut += max
+			}
+			s.partial = append(s.partial[:0], s.partial[cut:]...)
+			break
+		}
+		line := p[:i]
+		p = p[i+1:]
+		if len(s.partial) > 0 {
+			s.partial = append(s.partial, line...)
+			line = s.partial
+		}
+		for len(line) > max {
+			s.out = s.record(s.out, prefix, tagPartial, line[:max])
+			line = line[max:]
+		}
+		s.out = s.record(s.out, prefix, tagFull, line)
+		s.partial = s.partial[:0]
+	}
+	var err error
+	if len(s.out) > 0 {
+		err = s.w.write(s.out)
+	}
+	s.shrink()
+	return n, err
+}
+
+// Flush logs text still waiting for its newline as a "P" record (the
+// stream ended in the middle of a line: the record says so).
+func (s *LogStream) Flush() error {
+	if len(s.partial) == 0 {
+		return nil
+	}
+	s.out = s.record(s.out[:0], s.prefix(), tagPartial, s.partial)
+	s.partial = s.partial[:0]
+	err := s.w.write(s.out)
+	s.shrink()
+	return err
+}
+
+// prefix is "<timestamp> <stream> " for records made now: all records of
+// one read share the time they were read.
+func (s *LogStream) prefix() []byte {
+	b := s.w.now().UTC().AppendFormat(make([]byte, 0, 48), timestampLayout)
+	b = append(b, ' ')
+	b = append(b, s.name...)
+	return append(b, ' ')
+}
+
+func (s *LogStream) record(out, prefix []byte, tag byte, text []byte) []byte {
+	out = append(out, prefix...)
+	out = append(out, tag, ' ')
+	out = append(out, text...)
+	return append(out, '\n')
+}
+
+// shrink drops buffers a burst grew, so an idle container's monitor stays
+// small.
+func (s *LogStream) shrink() {
+	const keep = 64 * 1024
+	if cap(s.out) > keep {
+		s.out = nil
+	}
+	if cap(s.partial) > 2*s.w.max && len(s.partial) <= s.w.max {
+		s.partial = append([]byte(nil), s.partial...)
+	}
+}

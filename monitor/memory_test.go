@@ -1,0 +1,144 @@
+package monitor_test
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// memory is a process's resident memory in KiB.
+type memory struct {
+	rss, pss, anon int
+}
+
+func readMemory(tb testing.TB, pid int) memory {
+	tb.Helper()
+	var m memory
+	field := func(file, key string) int {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/%s", pid, file))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && k == key {
+				n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+				return n
+			}
+		}
+		tb.Fatalf("no %s in /proc/%d/%s", key, pid, file)
+		return 0
+	}
+	m.rss = field("status", "VmRSS")
+	m.anon = field("status", "RssAnon")
+	m.pss = field("smaps_rollup", "Pss")
+	return m
+}
+
+// TestMonitorStaysSmall guards against the monitor growing into something
+// no 110-pod node can afford (a heavy import, a leak of buffers).
+func TestMonitorStaysSmall(t *testing.T) {
+	c := newCtr(t, []string{"sleep", "1000"}, nil)
+	st := c.start()
+	c.run()
+	m := readMemory(t, st.MonitorPID)
+	t.Logf("berth-monitor beside a running container: RSS %d KiB, PSS %d KiB, anonymous %d KiB", m.rss, m.pss, m.anon)
+	if m.rss > 8<<10 || m.anon > 4<<10 {
+		t.Fatalf("monitor uses RSS %d KiB, anonymous %d KiB: more than 8 MiB / 4 MiB", m.rss, m.anon)
+	}
+}
+
+// TestMonitorBinaryDeps keeps the monitor on the standard library and
+// x/sys: logrus, grpc or the CRI protobufs would triple its memory.
+func TestMonitorBinaryDeps(t *testing.T) {
+	if monitorBin == "" {
+		t.Skip("needs root (TestMain builds the monitor only then)")
+	}
+	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "version", "-m", monitorBin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && f[0] == "dep" && f[1] != "golang.org/x/sys" {
+			t.Errorf("berth-monitor links %s", f[1])
+		}
+	}
+}
+
+// BenchmarkMonitorMemory runs 10 sleeping containers under berth-monitor
+// and, when installed, under Debian's conmon, and reports the average
+// memory per monitor. PSS shares the binary's pages among the monitors,
+// as on a node: it is the per-container cost.
+func BenchmarkMonitorMemory(b *testing.B) {
+	const n = 10
+	b.Run("berth-monitor", func(b *testing.B) {
+		var pids []int
+		for range n {
+			c := newCtr(b, []string{"sleep", "1000"}, nil)
+			pids = append(pids, c.start().MonitorPID)
+			c.run()
+		}
+		reportMemory(b, pids)
+	})
+	b.Run("conmon", func(b *testing.B) {
+		conmon, err := exec.LookPath("conmon")
+		if err != nil {
+			b.Skip("conmon not installed")
+		}
+		var pids []int
+		for range n {
+			c := newCtr(b, []string{"sleep", "1000"}, nil)
+			exitDir, sockDir := filepath.Join(c.dir, "exits"), filepath.Join(c.dir, "socks")
+			os.MkdirAll(exitDir, 0o755)
+			os.MkdirAll(sockDir, 0o755)
+			pidFile := filepath.Join(c.dir, "conmon.pid")
+			cmd := exec.Command(conmon, "--cid", c.cfg.ID, "--cuuid", c.cfg.ID, "--name", c.cfg.ID,
+				"--runtime", runcPath, "--runtime-arg", "--root="+c.cfg.RuntimeRoot,
+				"--bundle", c.cfg.Bundle, "--exit-dir", exitDir, "--log-path", c.cfg.LogPath,
+				"--container-pidfile", c.cfg.PidFile, "--socket-dir-path", sockDir,
+				"--conmon-pidfile", pidFile, "--syslog=false")
+			cmd.Dir = "/"
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("conmon: %v: %s", err, out)
+			}
+			bs, err := os.ReadFile(pidFile)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pid, _ := strconv.Atoi(strings.TrimSpace(string(bs)))
+			b.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+			pids = append(pids, pid)
+			// conmon's parent returns before the runtime's create is done.
+			waitFor(b, "conmon's create", func() bool { _, err := os.Stat(c.cfg.PidFile); return err == nil })
+			c.run()
+		}
+		reportMemory(b, pids)
+	})
+}
+
+func reportMemory(b *testing.B, pids []int) {
+	time.Sleep(time.Second) // let the monitors settle after start
+	var sum memory
+	for _, pid := range pids {
+		m := readMemory(b, pid)
+		sum.rss += m.rss
+		sum.pss += m.pss
+		sum.anon += m.anon
+	}
+	for b.Loop() {
+	}
+	k := float64(len(pids))
+	b.ReportMetric(float64(sum.rss)/k, "RSS-KiB/monitor")
+	b.ReportMetric(float64(sum.pss)/k, "PSS-KiB/monitor")
+	b.ReportMetric(float64(sum.anon)/k, "anon-KiB/monitor")
+}

@@ -1,0 +1,165 @@
+package monitor
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// OOM detection reads the kernel's per-cgroup OOM-kill counter before the
+// container runs and after its init exits: cgroup v1's memory.oom_control
+// "oom_kill" line (kernel 4.13+) or cgroup v2's memory.events "oom_kill".
+// A counter cannot miss a kill the way a racy eventfd listener can, and it
+// counts a kill of any process of the container, which is what kubelet's
+// OOMKilled reason means. opencontainers/cgroups has this, but linking it
+// (and its dependencies) would double the monitor's size for two file
+// reads, so the monitor reads the files itself.
+
+// oomCounter is an open counter file of one memory cgroup. It is opened at
+// start so the count can still be read if the cgroup is removed first.
+type oomCounter struct {
+	f *os.File
+}
+
+// openOOMCounter opens the OOM counter of the memory cgroup directory dir.
+func openOOMCounter(dir string) (*oomCounter, error) {
+	for _, name := range []string{"memory.oom_control", "memory.events"} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err == nil {
+			return &oomCounter{f: f}, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("open oom counter: %w", err)
+		}
+	}
+	return nil, fmt.Errorf("no memory.oom_control or memory.events in %s: %w", dir, os.ErrNotExist)
+}
+
+// kills reads the counter now.
+func (c *oomCounter) kills() (uint64, error) {
+	b := make([]byte, 4096)
+	n, err := c.f.ReadAt(b, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0, fmt.Errorf("read %s: %w", c.f.Name(), err)
+	}
+	return parseOOMKills(b[:n])
+}
+
+func (c *oomCounter) close() { c.f.Close() }
+
+// parseOOMKills finds "oom_kill N" in memory.oom_control (v1) or
+// memory.events (v2); both are "key value" lines.
+func parseOOMKills(b []byte) (uint64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), " ")
+		if ok && k == "oom_kill" {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("bad oom_kill value %q", v)
+			}
+			return n, nil
+		}
+	}
+	return 0, errors.New("no oom_kill counter (kernel older than 4.13?)")
+}
+
+// memoryCgroupDir finds the memory cgroup directory of pid: the v1 memory
+// hierarchy when there is one (hybrid hosts keep memory on v1), else the
+// unified hierarchy.
+func memoryCgroupDir(pid int) (string, error) {
+	cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return "", fmt.Errorf("read cgroups of %d: %w", pid, err)
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", fmt.Errorf("read mountinfo: %w", err)
+	}
+	return findMemoryCgroup(cg, mi)
+}
+
+// findMemoryCgroup does memoryCgroupDir's work on the contents of
+// /proc/<pid>/cgroup and /proc/self/mountinfo.
+func findMemoryCgroup(procCgroup, mountinfo []byte) (string, error) {
+	var v1Path, v2Path string
+	haveV1, haveV2 := false, false
+	for _, line := range strings.Split(string(procCgroup), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if parts[0] == "0" && parts[1] == "" {
+			v2Path, haveV2 = parts[2], true
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			if c == "memory" {
+				v1Path, haveV1 = parts[2], true
+			}
+		}
+	}
+	for _, line := range strings.Split(string(mountinfo), "\n") {
+		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok {
+			continue
+		}
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if len(f) < 5 || len(g) < 3 {
+			continue
+		}
+		root, mnt := unescapeMount(f[3]), unescapeMount(f[4])
+		switch {
+		case haveV1 && g[0] == "cgroup" && hasOption(g[2], "memory"):
+			return joinCgroup(mnt, root, v1Path)
+		case !haveV1 && haveV2 && g[0] == "cgroup2":
+			return joinCgroup(mnt, root, v2Path)
+		}
+	}
+	return "", fmt.Errorf("no memory cgroup mount found: %w", os.ErrNotExist)
+}
+
+// joinCgroup maps a cgroup path to a directory under a mount of the
+// hierarchy whose root is root.
+func joinCgroup(mnt, root, path string) (string, error) {
+	rel, err := filepath.Rel(root, path)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return "", fmt.Errorf("cgroup %s is outside the mount of %s", path, root)
+	}
+	return filepath.Join(mnt, rel), nil
+}
+
+func hasOption(opts, want string) bool {
+	for _, o := range strings.Split(opts, ",") {
+		if o == want {
+			return true
+		}
+	}
+	return false
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

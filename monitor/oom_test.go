@@ -1,0 +1,89 @@
+package monitor
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestParseOOMKills(t *testing.T) {
+	v1 := "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n"
+	v2 := "low 0\nhigh 0\nmax 12\noom 2\noom_kill 1\noom_group_kill 0\n"
+	for name, tc := range map[string]struct {
+		in   string
+		want uint64
+		ok   bool
+	}{
+		"v1 memory.oom_control": {v1, 3, true},
+		"v2 memory.events":      {v2, 1, true},
+		"v1 before 4.13":        {"oom_kill_disable 0\nunder_oom 0\n", 0, false},
+		"garbage value":         {"oom_kill x\n", 0, false},
+	} {
+		got, err := parseOOMKills([]byte(tc.in))
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("%s: got %d, %v; want %d, ok=%v", name, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestOOMCounterFiles(t *testing.T) {
+	for name, file := range map[string]string{"v1": "memory.oom_control", "v2": "memory.events"} {
+		dir := t.TempDir()
+		p := filepath.Join(dir, file)
+		os.WriteFile(p, []byte("oom 0\noom_kill 0\n"), 0o644)
+		c, err := openOOMCounter(dir)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		os.WriteFile(p, []byte("oom 1\noom_kill 2\n"), 0o644)
+		n, err := c.kills()
+		c.close()
+		if err != nil || n != 2 {
+			t.Fatalf("%s: kills = %d, %v; want 2", name, n, err)
+		}
+	}
+	if _, err := openOOMCounter(t.TempDir()); !os.IsNotExist(unwrapAll(err)) {
+		t.Fatalf("no counter: %v, want not-exist", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
+
+const hybridMountinfo = `24 30 0:22 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+25 24 0:23 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:8 - tmpfs tmpfs ro,mode=755
+26 25 0:24 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate
+31 25 0:29 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:14 - cgroup cgroup rw,memory
+32 25 0:30 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime shared:15 - cgroup cgroup rw,cpu,cpuacct
+`
+
+const unifiedMountinfo = `24 30 0:22 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+26 24 0:24 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
+`
+
+func TestFindMemoryCgroup(t *testing.T) {
+	for _, tc := range []struct {
+		name, cgroup, mountinfo, want string
+	}{
+		{"v1 hybrid prefers v1 memory", "12:memory:/berth/abc\n3:cpu,cpuacct:/berth/abc\n0::/berth/abc\n", hybridMountinfo, "/sys/fs/cgroup/memory/berth/abc"},
+		{"v2 unified", "0::/kubepods/pod1/abc\n", unifiedMountinfo, "/sys/fs/cgroup/kubepods/pod1/abc"},
+		{"v1 mount with a non-root root (cgroup namespace)", "4:memory:/outer/berth/abc\n",
+			"31 25 0:29 /outer /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n", "/sys/fs/cgroup/memory/berth/abc"},
+		{"escaped mountpoint", "0::/c\n", `26 24 0:24 / /mnt/cg\040two rw - cgroup2 cgroup2 rw` + "\n", "/mnt/cg two/c"},
+	} {
+		got, err := findMemoryCgroup([]byte(tc.cgroup), []byte(tc.mountinfo))
+		if err != nil || got != tc.want {
+			t.Errorf("%s: got %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+	if _, err := findMemoryCgroup([]byte("4:memory:/x\n"), []byte(unifiedMountinfo)); err == nil {
+		t.Error("v1 memory path without a v1 memory mount: no error")
+	}
+}

@@ -1,0 +1,110 @@
+package monitor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// reaped is one child's end.
+type reaped struct {
+	status syscall.WaitStatus
+	at     time.Time
+}
+
+// reaper is the monitor's only caller of wait: as child subreaper the
+// monitor inherits every orphan of the container (runc's intermediate
+// processes, a host-pid-namespace container's daemons, exec sessions) and
+// must reap them all, while still learning the status of the few pids it
+// cares about. os/exec cannot be used beside it, since its Wait would race
+// with wait4(-1).
+type reaper struct {
+	mu      sync.Mutex
+	waiters map[int]chan reaped
+	// early keeps the statuses of pids nobody waits for yet, until the
+	// container's pid is known (its init may die before the pid file is
+	// read).
+	early     map[int]reaped
+	keepEarly bool
+}
+
+// startReaper makes the process a child subreaper and starts reaping on
+// SIGCHLD.
+func startReaper() (*reaper, error) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("become child subreaper: %w", err)
+	}
+	r := &reaper{waiters: map[int]chan reaped{}, early: map[int]reaped{}, keepEarly: true}
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGCHLD)
+	go func() {
+		for range ch {
+			r.reapAll()
+		}
+	}()
+	r.reapAll()
+	return r, nil
+}
+
+// reapAll reaps every child that has ended.
+func (r *reaper) reapAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil || pid <= 0 {
+			return
+		}
+		if !ws.Exited() && !ws.Signaled() {
+			continue // stopped or continued, not gone
+		}
+		rec := reaped{status: ws, at: time.Now()}
+		if w, ok := r.waiters[pid]; ok {
+			delete(r.waiters, pid)
+			w <- rec
+		} else if r.keepEarly {
+			r.early[pid] = rec
+		}
+	}
+}
+
+// forkExec starts a child. The reaper's lock is held across the fork, so
+// the child cannot be reaped before wait registers it.
+func (r *reaper) forkExec(argv0 string, argv []string, attr *syscall.ProcAttr) (int, <-chan reaped, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pid, err := syscall.ForkExec(argv0, argv, attr)
+	if err != nil {
+		return 0, nil, err
+	}
+	ch := make(chan reaped, 1)
+	r.waiters[pid] = ch
+	return pid, ch, nil
+}
+
+// wait returns a channel that receives pid's end, also if it was already
+// reaped, and stops keeping early statuses: from now on only waited-for
+// pids are reported.
+func (r *reaper) wait(pid int) <-chan reaped {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch := make(chan reaped, 1)
+	if rec, ok := r.early[pid]; ok {
+		ch <- rec
+	} else {
+		r.waiters[pid] = ch
+	}
+	r.keepEarly = false
+	clear(r.early)
+	return ch
+}

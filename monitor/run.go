@@ -1,0 +1,319 @@
+package monitor
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+const (
+	// drainTimeout bounds how long the monitor still reads output after the
+	// init exited: processes outside the container's pid namespace (host or
+	// pod-shared pid namespace) may hold its pipes open forever.
+	drainTimeout = 2 * time.Second
+	// consoleTimeout bounds the wait for the pty after create returned (the
+	// runtime sent it before exiting, or never will).
+	consoleTimeout = 5 * time.Second
+	// captureMax bounds the runtime's stderr kept for an error message.
+	captureMax = 4096
+)
+
+// monitor is one berth-monitor process's state.
+type monitor struct {
+	cfg  Config
+	diag *log.Logger
+	r    *reaper
+	logw *LogWriter
+
+	pumps   sync.WaitGroup
+	outputs []*os.File // read ends being pumped
+	stdin   *os.File   // container stdin (pipe write end, or the pty master)
+	pty     *os.File
+	attach  atomic.Pointer[attachServer]
+	control *controlServer
+
+	creating  atomic.Bool
+	captureMu sync.Mutex
+	capture   []byte // runtime stderr while creating
+
+	pid       int
+	initDone  <-chan reaped
+	oom       *oomCounter
+	oomBefore uint64
+}
+
+// Run is berth-monitor's main work: it makes the runtime create the
+// container cfg describes, reports the pid or the runtime's error on sync
+// (one JSON line, then closed), supervises the container until its init
+// exits, writes the exit file and returns the exit code for the process.
+// The caller runs it as a fresh process: it makes that process a child
+// subreaper and reaps all its children.
+func Run(cfg Config, syncOut io.WriteCloser, diag *log.Logger) int {
+	m := &monitor{cfg: cfg, diag: diag}
+	if err := m.create(); err != nil {
+		diag.Printf("create: %v", err)
+		report(syncOut, syncMessage{Error: err.Error()}, diag)
+		return 1
+	}
+	report(syncOut, syncMessage{Pid: m.pid}, diag)
+	m.supervise()
+	return 0
+}
+
+func report(sync io.WriteCloser, msg syncMessage, diag *log.Logger) {
+	if sync == nil {
+		return
+	}
+	b, _ := json.Marshal(msg)
+	if _, err := sync.Write(append(b, '\n')); err != nil {
+		diag.Printf("report to berthd: %v", err)
+	}
+	sync.Close()
+}
+
+// create runs `<runtime> create` (or exec) and prepares supervision. On
+// error nothing of the container is left.
+func (m *monitor) create() (err error) {
+	cfg := &m.cfg
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	// Fail now rather than lose the exit status at the end.
+	if fi, err := os.Stat(filepath.Dir(cfg.ExitFile)); err != nil || !fi.IsDir() {
+		return fmt.Errorf("exit file directory %s: not a directory (%v)", filepath.Dir(cfg.ExitFile), err)
+	}
+	if m.r, err = startReaper(); err != nil {
+		return err
+	}
+	if m.logw, err = OpenLogWriter(cfg.LogPath, cfg.MaxLineSize); err != nil {
+		return err
+	}
+	rtLog := runtimeLogPath(cfg)
+	var rtLogOffset int64
+	if fi, err := os.Stat(rtLog); err == nil {
+		rtLogOffset = fi.Size()
+	}
+
+	devnull, err := os.OpenFile("/dev/null", os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("open /dev/null: %w", err)
+	}
+	defer devnull.Close()
+
+	// Stdio for the runtime. Without a tty the container inherits it
+	// (runc passes its stdio through), so the pipes are the container's.
+	var childEnds []*os.File
+	defer func() {
+		for _, f := range childEnds {
+			f.Close()
+		}
+	}()
+	files := []uintptr{devnull.Fd(), devnull.Fd(), devnull.Fd()}
+	var cs *consoleSocket
+	var consoleCh chan consoleResult
+	if cfg.Terminal {
+		if cs, err = newConsoleSocket(cfg); err != nil {
+			return err
+		}
+		defer cs.close()
+		consoleCh = make(chan consoleResult, 1)
+		go func() {
+			f, err := cs.receive()
+			consoleCh <- consoleResult{f, err}
+		}()
+		// The runtime's own stderr is not the container's: keep it for
+		// errors only.
+		r, w, err := os.Pipe()
+		if err != nil {
+			return fmt.Errorf("runtime stderr pipe: %w", err)
+		}
+		childEnds = append(childEnds, w)
+		files[2] = w.Fd()
+		m.startPump(r, nil, 0, true)
+	} else {
+		if cfg.Stdin {
+			r, w, err := os.Pipe()
+			if err != nil {
+				return fmt.Errorf("stdin pipe: %w", err)
+			}
+			childEnds = append(childEnds, r)
+			files[0] = r.Fd()
+			m.stdin = w
+		}
+		for i, name := range []string{StreamStdout, StreamStderr} {
+			r, w, err := os.Pipe()
+			if err != nil {
+				return fmt.Errorf("%s pipe: %w", name, err)
+			}
+			childEnds = append(childEnds, w)
+			files[1+i] = w.Fd()
+			m.startPump(r, m.logw.Stream(name), attachStdout+byte(i), name == StreamStderr)
+		}
+	}
+	defer func() {
+		if err != nil {
+			m.stopPumps(drainTimeout)
+			m.logw.Close()
+			if m.stdin != nil {
+				m.stdin.Close()
+			}
+		}
+	}()
+
+	m.creating.Store(true)
+	argv := append([]string{cfg.RuntimePath}, createArgs(cfg, consoleSocketPath(cs))...)
+	rtPid, rtDone, err := m.r.forkExec(cfg.RuntimePath, argv, &syscall.ProcAttr{
+		Dir:   "/",
+		Env:   os.Environ(),
+		Files: files,
+	})
+	if err != nil {
+		return fmt.Errorf("run %s: %w", cfg.RuntimePath, err)
+	}
+	for _, f := range childEnds {
+		f.Close()
+	}
+	childEnds = nil
+	rec := <-rtDone
+	m.creating.Store(false)
+	if rec.status.ExitStatus() != 0 || rec.status.Signaled() {
+		// Let the pumps take what the runtime wrote before it exited.
+		m.stopPumps(drainTimeout)
+		return &RuntimeError{Message: m.runtimeError(rtLog, rtLogOffset, rtPid, rec.status)}
+	}
+
+	// From here the container exists: any failure must remove it.
+	defer func() {
+		if err != nil {
+			m.removeContainer()
+		}
+	}()
+	if m.pid, err = readPidFile(cfg.PidFile); err != nil {
+		return err
+	}
+	m.initDone = m.r.wait(m.pid)
+	if cfg.Terminal {
+		_ = cs.l.SetDeadline(time.Now().Add(consoleTimeout))
+		res := <-consoleCh
+		if res.err != nil {
+			return fmt.Errorf("receive the container's pty: %w", res.err)
+		}
+		m.pty = res.f
+		if cfg.Stdin {
+			m.stdin = m.pty
+		}
+		m.startPump(m.pty, m.logw.Stream(StreamStdout), attachStdout, false)
+	}
+	m.watchOOM()
+	if cfg.AttachSocket != "" {
+		a, err := newAttachServer(cfg.AttachSocket, m.stdin, m.pty, cfg.StdinOnce, m.diag)
+		if err != nil {
+			return err
+		}
+		m.attach.Store(a)
+	}
+	if cfg.ControlSocket != "" {
+		if m.control, err = newControlServer(cfg.ControlSocket, m.logw, m.diag); err != nil {
+			if a := m.attach.Load(); a != nil {
+				a.close(0)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+type consoleResult struct {
+	f   *os.File
+	err error
+}
+
+func consoleSocketPath(cs *consoleSocket) string {
+	if cs == nil {
+		return ""
+	}
+	return cs.path
+}
+
+// removeContainer undoes a create whose supervision could not be set up.
+func (m *monitor) removeContainer() {
+	if m.cfg.ExecProcess != "" {
+		if m.pid > 0 {
+			_ = syscall.Kill(m.pid, syscall.SIGKILL)
+		}
+		return
+	}
+	argv := append([]string{m.cfg.RuntimePath}, append(globalArgs(&m.cfg), "delete", "--force", m.cfg.ID)...)
+	_, done, err := m.r.forkExec(m.cfg.RuntimePath, argv, &syscall.ProcAttr{Dir: "/", Env: os.Environ()})
+	if err != nil {
+		m.diag.Printf("delete after failed setup: %v", err)
+		return
+	}
+	if rec := <-done; rec.status.ExitStatus() != 0 {
+		m.diag.Printf("delete after failed setup: %v", rec.status)
+	}
+}
+
+// watchOOM opens the container's OOM counter and reads its start value.
+// Without one (no memory controller, old kernel) OOM kills go unreported.
+func (m *monitor) watchOOM() {
+	dir := m.cfg.CgroupPath
+	if dir == "" {
+		var err error
+		if dir, err = memoryCgroupDir(m.pid); err != nil {
+			m.diag.Printf("oom detection off: %v", err)
+			return
+		}
+	}
+	c, err := openOOMCounter(dir)
+	if err != nil {
+		m.diag.Printf("oom detection off: %v", err)
+		return
+	}
+	n, err := c.kills()
+	if err != nil {
+		c.close()
+		m.diag.Printf("oom detection off: %v", err)
+		return
+	}
+	m.oom, m.oomBefore = c, n
+}
+
+// supervise waits for the init to exit, finishes the log, hangs up attach
+// clients and writes the exit file.
+func (m *monitor) supervise() {
+	rec := <-m.initDone
+	oom := false
+	if m.oom != nil {
+		if n, err := m.oom.kills(); err != nil {
+			m.diag.Printf("read oom counter: %v", err)
+		} else {
+			oom = n > m.oomBefore
+		}
+		m.oom.close()
+	}
+	if m.stdin != nil && m.stdin != m.pty {
+		m.stdin.Close()
+	}
+	m.stopPumps(drainTimeout)
+	if m.control != nil {
+		m.control.close()
+	}
+	if err := m.logw.Close(); err != nil {
+		m.diag.Printf("close log: %v", err)
+	}
+	if a := m.attach.Load(); a != nil {
+		a.close(time.Second)
+	}
+	e := exitFromStatus(m.pid, rec.status, rec.at, oom)
+	if err := writeExitFile(m.cfg.ExitFile, e); err != nil {
+		m.diag.Printf("%v", err)
+	}
+}
