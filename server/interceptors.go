@@ -43,7 +43,7 @@ func Interceptors(m *Metrics) (grpc.UnaryServerInterceptor, grpc.StreamServerInt
 			panic("test hook " + PanicHookEnv)
 		}
 		if logrus.IsLevelEnabled(logrus.DebugLevel) {
-			logrus.WithField("method", info.FullMethod).Debugf("request: %v", req)
+			logrus.WithField("method", info.FullMethod).Debugf("request: %v", redactSecrets(req))
 		}
 		resp, err = handler(ctx, req)
 		return resp, toStatus(err)

@@ -29,6 +29,7 @@ func NewMetrics(reg prometheus.Registerer, s *Server) *Metrics {
 			Help:      "Bytes of image blobs downloaded.",
 		}),
 	}
+	s.img.setPullBytesCounter(m.PullBytes)
 	reg.MustRegister(m.rpcDuration, m.PullBytes,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "berth", Name: "containers", Help: "Containers known to berthd.",

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 
+	"go.podman.io/storage/pkg/reexec"
+
 	"github.com/berth-cri/berth/config"
 )
 
@@ -68,6 +70,11 @@ func (f *flags) override(c *config.Config) {
 }
 
 func main() {
+	// The image store's overlay driver re-executes berthd to mount long
+	// layer stacks; that child stops here.
+	if reexec.Init() {
+		return
+	}
 	f, args, err := parseFlags(os.Args[1:])
 	if err != nil {
 		if err == flag.ErrHelp {
