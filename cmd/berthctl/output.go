@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -50,7 +51,17 @@ func (c *cli) print(obj any, headers []string, rows [][]string) error {
 
 func marshalJSON(obj any) ([]byte, error) {
 	if m, ok := obj.(proto.Message); ok {
-		return protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: false}.Marshal(m)
+		// protojson randomises its whitespace on purpose; re-indent with
+		// encoding/json so scripts (and people) get stable output.
+		b, err := protojson.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		var out bytes.Buffer
+		if err := json.Indent(&out, b, "", "  "); err != nil {
+			return nil, err
+		}
+		return out.Bytes(), nil
 	}
 	return json.MarshalIndent(obj, "", "  ")
 }
