@@ -96,3 +96,21 @@ func TestEncodeRoundTrips(t *testing.T) {
 		t.Errorf("round trip changed the config:\n%s\n---\n%s", b, b2)
 	}
 }
+
+// The shipped contrib/berth.toml documents the defaults: it must load, and
+// give exactly what no file gives.
+func TestContribConfigIsTheDefaults(t *testing.T) {
+	shipped, err := Load("../contrib/berth.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	none, err := Load(filepath.Join(t.TempDir(), "none.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := shipped.Encode()
+	b, _ := none.Encode()
+	if string(a) != string(b) {
+		t.Errorf("contrib/berth.toml differs from the defaults:\n%s\n---\n%s", a, b)
+	}
+}
