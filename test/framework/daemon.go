@@ -52,7 +52,7 @@ type Daemon struct {
 // StartDaemon starts berthd on private roots and registers its teardown.
 // The directory is short (/tmp/btXXXX) because unix socket paths under the
 // run root must stay within 108 bytes.
-func StartDaemon(t *testing.T, opts Options) *Daemon {
+func StartDaemon(t testing.TB, opts Options) *Daemon {
 	t.Helper()
 	RequireRoot(t)
 	bin := BinDir(t)

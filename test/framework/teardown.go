@@ -17,7 +17,7 @@ import (
 // test: a mount under the daemon's directory, or a process whose command
 // line names it (monitors, containers, runtimes). Leftovers fail the test
 // and are then removed, so one failing test does not poison the next.
-func (d *Daemon) teardown(t *testing.T) {
+func (d *Daemon) teardown(t testing.TB) {
 	if d.Conn != nil {
 		d.Conn.Close()
 	}

@@ -1,0 +1,189 @@
+package oci
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-cri/berth/errdefs"
+	"github.com/berth-cri/berth/monitor"
+)
+
+// terminationMessageAnnotation is where kubelet names the container path
+// of the termination message file (it also mounts that file).
+const terminationMessageAnnotation = "io.kubernetes.container.terminationMessagePath"
+
+// CreateRequest is one container to create. Create takes ownership of the
+// container's rootfs (already made and mounted at Spec.Rootfs): a failed
+// Create removes it.
+type CreateRequest struct {
+	// Spec holds the id, the CRI config, the pod, the image config and
+	// the rootfs.
+	Spec    SpecOptions
+	Runtime Runtime
+	// ImageRef and ImageID are the resolved image (digest reference, id).
+	ImageRef string
+	ImageID  string
+}
+
+// Create generates the spec, writes the bundle and has a monitor run the
+// runtime's create. The record is on disk as "creating" before anything
+// else exists, so a crash at any point is cleaned on the next start; a
+// failure leaves nothing: no bundle, no runtime state, no monitor, no
+// rootfs, no record.
+func (m *Manager) Create(ctx context.Context, req *CreateRequest) (_ *Container, retErr error) {
+	id := req.Spec.ID
+	if !ValidID(id) {
+		return nil, fmt.Errorf("create container: malformed id %q", id)
+	}
+	cfg := req.Spec.Config
+	c := &Container{
+		rec: Record{
+			ID:          id,
+			PodID:       req.Spec.Pod.ID,
+			Name:        cfg.GetMetadata().GetName(),
+			Attempt:     cfg.GetMetadata().GetAttempt(),
+			Runtime:     req.Runtime,
+			Image:       req.Spec.ImageName,
+			ImageRef:    req.ImageRef,
+			ImageID:     req.ImageID,
+			Labels:      cloneMap(cfg.GetLabels()),
+			Annotations: cloneMap(cfg.GetAnnotations()),
+			Resources:   cfg.GetLinux().GetResources(),
+			StopSignal:  stopSignal(cfg.GetStopSignal().String(), req.Spec.Image.StopSignal),
+			Tty:         cfg.GetTty(),
+			Stdin:       cfg.GetStdin(),
+			StdinOnce:   cfg.GetStdinOnce(),
+			State:       StateCreating,
+			CreatedAt:   time.Now(),
+		},
+		exited: make(chan struct{}),
+		paths:  m.paths(id),
+	}
+	defer func() {
+		if retErr != nil {
+			if err := m.teardown(context.WithoutCancel(ctx), c); err != nil {
+				logFor(id).Errorf("clean up failed create: %v", err)
+			}
+		}
+	}()
+	logPath, err := containerLogPath(req.Spec.Pod.LogDirectory, cfg.GetLogPath())
+	if err != nil {
+		return nil, err
+	}
+	c.rec.LogPath = logPath
+	if err := os.MkdirAll(c.paths.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create container %s: %w", id, err)
+	}
+	if err := c.save(); err != nil {
+		return nil, err
+	}
+
+	gen, err := Generate(&req.Spec)
+	if err != nil {
+		return nil, err
+	}
+	c.rec.User = gen.User
+	c.rec.Mounts = gen.Mounts
+	c.rec.SharedPID = sharesPIDNamespace(gen.Spec)
+	c.rec.TerminationMessagePath = terminationMessageHostPath(cfg.GetAnnotations()[terminationMessageAnnotation], gen.Mounts)
+	if err := m.launch(ctx, c, gen.Spec); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// launch writes the bundle, starts the monitor (which runs the runtime's
+// create), records the container as created and starts watching for its
+// exit.
+func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec) error {
+	id := c.rec.ID
+	if err := os.MkdirAll(c.paths.run, 0o700); err != nil {
+		return fmt.Errorf("create bundle of %s: %w", id, err)
+	}
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return fmt.Errorf("encode spec of %s: %w", id, err)
+	}
+	if err := os.WriteFile(c.paths.spec(), b, 0o600); err != nil {
+		return fmt.Errorf("write spec of %s: %w", id, err)
+	}
+	if c.rec.LogPath != "" {
+		if err := os.MkdirAll(filepath.Dir(c.rec.LogPath), 0o755); err != nil {
+			return fmt.Errorf("create log directory of %s: %w", id, err)
+		}
+	}
+	st, err := monitor.Start(ctx, m.opts.MonitorPath, monitor.Config{
+		ID:             id,
+		Bundle:         c.paths.run,
+		RuntimePath:    c.rec.Runtime.Path,
+		RuntimeRoot:    c.rec.Runtime.Root,
+		PidFile:        c.paths.pidFile(),
+		ExitFile:       c.paths.exit,
+		LogPath:        c.rec.LogPath,
+		AttachSocket:   c.paths.attach(),
+		ControlSocket:  c.paths.control(),
+		MonitorLogPath: c.paths.monLog(),
+		Terminal:       c.rec.Tty,
+		Stdin:          c.rec.Stdin,
+		StdinOnce:      c.rec.StdinOnce && c.rec.Stdin,
+	})
+	if err != nil {
+		return fmt.Errorf("create container %s: %w", id, err)
+	}
+	c.rec.PID, c.rec.MonitorPID = st.ContainerPID, st.MonitorPID
+	c.rec.State = StateCreated
+	if err := c.save(); err != nil {
+		return err
+	}
+	m.add(c)
+	m.watch(c)
+	return nil
+}
+
+// containerLogPath joins the pod's log directory and the container's
+// relative log path, refusing a path that leaves the directory.
+func containerLogPath(dir, rel string) (string, error) {
+	if dir == "" || rel == "" {
+		return "", nil // no log directory: no log, as the CRI says
+	}
+	if filepath.IsAbs(rel) {
+		return "", errdefs.Invalidf("log path %q must be relative to the pod's log directory", rel)
+	}
+	p := filepath.Join(dir, rel)
+	if !strings.HasPrefix(p, filepath.Clean(dir)+string(filepath.Separator)) {
+		return "", errdefs.Invalidf("log path %q leaves the pod's log directory", rel)
+	}
+	return p, nil
+}
+
+// stopSignal is the request's stop signal, else the image's, else SIGTERM.
+func stopSignal(cri, image string) string {
+	if s := strings.TrimPrefix(cri, "SIGNAL_"); s != "" && s != "RUNTIME_DEFAULT" {
+		return s
+	}
+	if image != "" {
+		return image
+	}
+	return "SIGTERM"
+}
+
+// terminationMessageHostPath finds the host file mounted at the
+// termination message path.
+func terminationMessageHostPath(containerPath string, mounts []Mount) string {
+	if containerPath == "" {
+		return ""
+	}
+	for _, mt := range mounts {
+		if mt.ContainerPath == filepath.Clean(containerPath) {
+			return mt.HostPath
+		}
+	}
+	return ""
+}

@@ -1,0 +1,226 @@
+package oci
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-cri/berth/errdefs"
+	"github.com/berth-cri/berth/monitor"
+)
+
+// execReapWait bounds the wait for a killed exec's monitor to record the
+// exit (it drains output for at most two seconds first).
+const execReapWait = 30 * time.Second
+
+// ExecResult is what an ExecSync command produced.
+type ExecResult struct {
+	Stdout, Stderr []byte
+	ExitCode       int32
+}
+
+// ExecSync runs cmd in the running container with the container's process
+// settings (user, env, capabilities, ...) and returns its output (each
+// stream capped) and exit code. With a timeout, the command is killed when
+// it passes and the error wraps context.DeadlineExceeded.
+//
+// The command runs in a monitor exec session (`<runtime> exec --detach`
+// under berth-monitor, a subreaper), not under a foreground `<runtime>
+// exec`: a foreground runtime copies the output through pipes of its own
+// and would wait forever for a background process the command left
+// holding them (`sh -c "daemon &"`), while the monitor reaps the command,
+// drains its output for at most two seconds and reports the exit code.
+// Nothing stays behind: the monitor exits with the command, and the
+// scratch files (process, pid, exit, output) are removed.
+func (m *Manager) ExecSync(ctx context.Context, c *Container, cmd []string, timeout time.Duration) (*ExecResult, error) {
+	if len(cmd) == 0 || cmd[0] == "" {
+		return nil, errdefs.Invalidf("exec: no command")
+	}
+	c.mu.Lock()
+	id, state, removing, rt := c.rec.ID, c.rec.State, c.removing, c.rec.Runtime
+	c.mu.Unlock()
+	if state != StateRunning || removing {
+		return nil, errdefs.FailedPreconditionf("container %s is not running", id)
+	}
+	procFile, err := c.writeExecProcess(cmd)
+	if err != nil {
+		return nil, err
+	}
+	stem := strings.TrimSuffix(procFile, ".json")
+	files := []string{procFile, stem + ".pid", stem + ".exit", stem + ".log", stem + ".runtime.log"}
+	defer func() {
+		for _, f := range files {
+			os.Remove(f)
+		}
+	}()
+	cfg := monitor.Config{
+		ID:             id,
+		Bundle:         c.paths.run,
+		RuntimePath:    rt.Path,
+		RuntimeRoot:    rt.Root,
+		ExecProcess:    procFile,
+		PidFile:        files[1],
+		ExitFile:       files[2],
+		LogPath:        files[3],
+		RuntimeLogPath: files[4],
+		MonitorLogPath: c.paths.monLog(),
+	}
+
+	runCtx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	st, err := monitor.Start(runCtx, m.opts.MonitorPath, cfg)
+	if err != nil {
+		return nil, execError(ctx, runCtx, id, cmd, timeout, err)
+	}
+	exit, err := monitor.WaitExit(runCtx, cfg.ExitFile, st.MonitorPID)
+	if err != nil {
+		// Timed out (or the caller left): kill the command, and wait for
+		// its monitor to reap it and go, so nothing outlives the call.
+		// Until the monitor reaps it, its pid cannot be reused.
+		_ = syscall.Kill(st.ContainerPID, syscall.SIGKILL)
+		reapCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), execReapWait)
+		defer cancel()
+		if _, werr := monitor.WaitExit(reapCtx, cfg.ExitFile, st.MonitorPID); werr != nil && !errors.Is(werr, monitor.ErrMonitorGone) {
+			logFor(id).Warnf("exec %q: killed command not reaped: %v", cmd, werr)
+		}
+		return nil, execError(ctx, runCtx, id, cmd, timeout, err)
+	}
+	stdout, stderr, err := readExecOutput(cfg.LogPath, m.opts.ExecSyncMaxOutput)
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	return &ExecResult{Stdout: stdout, Stderr: stderr, ExitCode: exit.ExitCode}, nil
+}
+
+// execError explains a failed exec: its timeout (DeadlineExceeded, which
+// kubelet's probes read as a probe timeout), the caller going away, or
+// the runtime's refusal.
+func execError(ctx, runCtx context.Context, id string, cmd []string, timeout time.Duration, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("exec in %s: %w", id, ctx.Err())
+	case runCtx.Err() != nil:
+		return fmt.Errorf("exec in %s: command %q timed out after %s: %w", id, cmd, timeout, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("exec in %s: %w", id, err)
+}
+
+// writeExecProcess writes the process of one exec: the container's own
+// process settings with cmd as its arguments.
+func (c *Container) writeExecProcess(cmd []string) (string, error) {
+	base, err := c.execProcess()
+	if err != nil {
+		return "", err
+	}
+	p := *base
+	p.Args = cmd
+	p.Terminal = false
+	p.ConsoleSize = nil
+	b, err := json.Marshal(&p)
+	if err != nil {
+		return "", fmt.Errorf("exec in %s: encode process: %w", c.ID(), err)
+	}
+	f, err := os.CreateTemp(c.paths.run, "exec-*.json")
+	if err != nil {
+		return "", fmt.Errorf("exec in %s: %w", c.ID(), err)
+	}
+	_, werr := f.Write(b)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("exec in %s: write process: %w", c.ID(), werr)
+	}
+	return f.Name(), nil
+}
+
+// execProcess is the container's process settings, read once from its
+// bundle: what every exec in it starts from.
+func (c *Container) execProcess() (*rspec.Process, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.execBase != nil {
+		return c.execBase, nil
+	}
+	b, err := os.ReadFile(c.paths.spec())
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s: read spec: %w", c.rec.ID, err)
+	}
+	var s struct {
+		Process *rspec.Process `json:"process"`
+	}
+	if err := json.Unmarshal(b, &s); err != nil || s.Process == nil {
+		return nil, fmt.Errorf("exec in %s: parse spec: %v", c.rec.ID, err)
+	}
+	c.execBase = s.Process
+	return s.Process, nil
+}
+
+// readExecOutput turns the monitor's CRI log of an exec back into its
+// stdout and stderr, each cut at max bytes: an "F" record is a line and
+// its newline, a "P" record text without one.
+func readExecOutput(path string, max int) (stdout, stderr []byte, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, nil // no output at all
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read exec output: %w", err)
+	}
+	defer f.Close()
+	out := map[string]*cappedBuffer{"stdout": {max: max}, "stderr": {max: max}}
+	r := bufio.NewReaderSize(f, 64*1024)
+	for {
+		line, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A record longer than the reader's buffer: the monitor cuts
+			// lines at 16 KiB, so this is not its format.
+			return nil, nil, fmt.Errorf("read exec output: record over %d bytes", r.Size())
+		}
+		if len(line) > 0 {
+			// <time> <stream> <tag> <text>\n
+			parts := bytes.SplitN(bytes.TrimSuffix(line, []byte("\n")), []byte(" "), 4)
+			if len(parts) >= 3 {
+				if b := out[string(parts[1])]; b != nil {
+					if len(parts) == 4 {
+						b.Write(parts[3])
+					}
+					if string(parts[2]) == "F" {
+						b.Write([]byte("\n"))
+					}
+				}
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	return out["stdout"].buf, out["stderr"].buf, nil
+}
+
+// cappedBuffer keeps the first max bytes written and drops the rest.
+type cappedBuffer struct {
+	buf []byte
+	max int
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - len(b.buf); room > 0 {
+		b.buf = append(b.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}

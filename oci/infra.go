@@ -1,0 +1,188 @@
+package oci
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/moby/profiles/seccomp"
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// infraUser is the unprivileged user the pause process runs as, the one
+// Kubernetes' pause image uses.
+const infraUser = 65535
+
+// infraStopGrace is how long the pause process gets to exit on SIGTERM
+// (it exits at once) before it is killed.
+const infraStopGrace = 2 * time.Second
+
+// InfraRequest is a pod's infra process: berth-pause as PID 1 of the
+// pod's own PID namespace, in the pod's network, IPC and UTS namespaces,
+// run through the pod's runtime handler like any container.
+type InfraRequest struct {
+	Pod       *Pod
+	Runtime   Runtime
+	PausePath string
+}
+
+// StartInfra creates and starts the pod's infra container. Its id is the
+// pod's id (ids share one runtime namespace and pod ids are random like
+// container ids). It needs no image: its root is an empty read-only
+// directory under the run root with the pause binary bound at /pause.
+// It returns the infra's pid; /proc/<pid>/ns/pid is the pod's PID
+// namespace.
+func (m *Manager) StartInfra(ctx context.Context, req *InfraRequest) (pid int, retErr error) {
+	id := req.Pod.ID
+	if !ValidID(id) {
+		return 0, fmt.Errorf("infra of pod %q: malformed pod id", id)
+	}
+	if _, err := os.Stat(req.PausePath); err != nil {
+		return 0, fmt.Errorf("infra of pod %s: pause binary: %w", id, err)
+	}
+	rootfs, err := m.infraRootfs()
+	if err != nil {
+		return 0, err
+	}
+	spec, err := infraSpec(id, req, rootfs, m.opts.Host)
+	if err != nil {
+		return 0, err
+	}
+	c := &Container{
+		rec: Record{
+			ID: id, PodID: id, Name: "infra", Infra: true, Runtime: req.Runtime,
+			StopSignal: "SIGTERM", State: StateCreating, CreatedAt: time.Now(),
+			User: User{UID: infraUser, GID: infraUser, Groups: []uint32{infraUser}},
+		},
+		exited: make(chan struct{}),
+		paths:  m.paths(id),
+	}
+	defer func() {
+		if retErr == nil {
+			return
+		}
+		cleanCtx := context.WithoutCancel(ctx)
+		var err error
+		if m.Known(id) {
+			// Launched: kill it and wait for its exit before removing.
+			err = m.Remove(cleanCtx, c)
+		} else {
+			err = m.teardown(cleanCtx, c)
+		}
+		if err != nil {
+			logFor(id).Errorf("clean up failed infra: %v", err)
+		}
+	}()
+	if err := os.MkdirAll(c.paths.dir, 0o700); err != nil {
+		return 0, fmt.Errorf("infra of pod %s: %w", id, err)
+	}
+	if err := c.save(); err != nil {
+		return 0, err
+	}
+	if err := m.launch(ctx, c, spec); err != nil {
+		return 0, err
+	}
+	if err := m.Start(ctx, c); err != nil {
+		return 0, err
+	}
+	return c.rec.PID, nil
+}
+
+// StopInfra stops and removes the pod's infra container; a pod without
+// one is no error.
+func (m *Manager) StopInfra(ctx context.Context, podID string) error {
+	if !m.Known(podID) {
+		return nil
+	}
+	c, err := m.Get(podID)
+	if err != nil {
+		return nil
+	}
+	if err := m.Stop(ctx, c, infraStopGrace); err != nil {
+		return err
+	}
+	return m.Remove(ctx, c)
+}
+
+// infraRootfs is the shared, empty root of every infra container: only
+// the mount points it needs. Each runtime bind-mounts it into its own
+// mount namespace read-only, so one directory serves every pod.
+func (m *Manager) infraRootfs() (string, error) {
+	root := filepath.Join(m.opts.RunRoot, "infra-rootfs")
+	for _, d := range []string{"proc", "dev", "sys"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			return "", fmt.Errorf("infra rootfs: %w", err)
+		}
+	}
+	pause := filepath.Join(root, "pause")
+	if _, err := os.Stat(pause); err != nil {
+		if err := os.WriteFile(pause, nil, 0o755); err != nil {
+			return "", fmt.Errorf("infra rootfs: %w", err)
+		}
+	}
+	return root, nil
+}
+
+func infraSpec(id string, req *InfraRequest, rootfs string, h *Host) (*rspec.Spec, error) {
+	pod := req.Pod
+	adj := OOMScoreAdj(-998, h) // kubelet's pause value: the last to go
+	s := &rspec.Spec{
+		Version:  specVersion,
+		Root:     &rspec.Root{Path: rootfs, Readonly: true},
+		Hostname: pod.Hostname,
+		Process: &rspec.Process{
+			Args:            []string{"/pause"},
+			Cwd:             "/",
+			Env:             []string{defaultPath},
+			User:            rspec.User{UID: infraUser, GID: infraUser},
+			NoNewPrivileges: true,
+			Capabilities:    &rspec.LinuxCapabilities{},
+			OOMScoreAdj:     &adj,
+		},
+		Mounts: []rspec.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			bindMount(req.PausePath, "/pause", true),
+		},
+		Linux: &rspec.Linux{
+			CgroupsPath:   CgroupsPath(pod.CgroupParent, id),
+			Resources:     &rspec.LinuxResources{Devices: defaultDeviceRules()},
+			MaskedPaths:   DefaultMaskedPaths,
+			ReadonlyPaths: DefaultReadonlyPaths,
+			Namespaces: []rspec.LinuxNamespace{
+				{Type: rspec.MountNamespace},
+				{Type: rspec.PIDNamespace},
+			},
+		},
+		Annotations: map[string]string{
+			AnnotationContainerType:    "sandbox",
+			AnnotationSandboxID:        pod.ID,
+			AnnotationSandboxName:      pod.Name,
+			AnnotationSandboxNamespace: pod.Namespace,
+			AnnotationSandboxUID:       pod.UID,
+		},
+	}
+	for _, j := range []struct {
+		typ  rspec.LinuxNamespaceType
+		path string
+	}{
+		{rspec.NetworkNamespace, pod.NetNSPath},
+		{rspec.IPCNamespace, pod.IPCNSPath},
+		{rspec.UTSNamespace, pod.UTSNSPath},
+	} {
+		if j.path != "" {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, rspec.LinuxNamespace{Type: j.typ, Path: j.path})
+		}
+	}
+	if pod.UTSNSPath == "" {
+		s.Hostname = ""
+	}
+	sc, err := seccomp.GetDefaultProfile(s)
+	if err != nil {
+		return nil, fmt.Errorf("infra seccomp profile: %w", err)
+	}
+	s.Linux.Seccomp = sc
+	return s, nil
+}

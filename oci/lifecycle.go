@@ -1,0 +1,229 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-cri/berth/errdefs"
+	"github.com/berth-cri/berth/monitor"
+)
+
+// killWait bounds the wait for a SIGKILLed container's exit when the
+// caller's context has no deadline: a process stuck in the kernel (D
+// state) must not hang a stop forever.
+const killWait = 2 * time.Minute
+
+// watch records the container's exit when its monitor writes the exit
+// file. It first frees the runtime's state (and with it the cgroup), so
+// whoever waits on Exited finds the runtime done with the container.
+func (m *Manager) watch(c *Container) {
+	id, monitorPID, rt := c.rec.ID, c.rec.MonitorPID, c.rec.Runtime
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		e, err := monitor.WaitExit(m.ctx, c.paths.exit, monitorPID)
+		if m.ctx.Err() != nil {
+			return // berthd is closing; the next one adopts the container
+		}
+		message := ""
+		if err != nil {
+			// The monitor died without writing the exit file (killed),
+			// or wrote garbage. Nothing supervises the container any
+			// more: the delete below kills it, so that its record tells
+			// the truth.
+			logFor(id).Warnf("lost the container's monitor: %v", err)
+			message = "berth-monitor exited without recording the container's exit: " + err.Error()
+			e = &monitor.Exit{ExitCode: 255, ExitedAt: time.Now()}
+		}
+		// Under c.mu: a StartContainer still finishing must not meet the
+		// delete.
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
+		defer cancel()
+		if err := rt.Delete(ctx, id); err != nil && m.ctx.Err() == nil {
+			logFor(id).Warnf("free the exited container in the runtime: %v", err)
+		}
+		if err := c.setExited(e, message); err != nil {
+			logFor(id).Errorf("record exit: %v", err)
+		}
+	}()
+}
+
+// Start starts a created container's process.
+func (m *Manager) Start(ctx context.Context, c *Container) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.removing {
+		return errdefs.FailedPreconditionf("container %s is being removed", c.rec.ID)
+	}
+	if c.rec.State != StateCreated {
+		return errdefs.FailedPreconditionf("container %s is %s, not created", c.rec.ID, c.rec.State)
+	}
+	started := time.Now()
+	if err := c.rec.Runtime.Start(ctx, c.rec.ID); err != nil {
+		return fmt.Errorf("start container %s: %w", c.rec.ID, err)
+	}
+	c.rec.StartedAt = started
+	// The exit watcher waits for c.mu, so the container is still
+	// "created" here even if its process is already gone.
+	c.rec.State = StateRunning
+	return c.save()
+}
+
+// Stop sends the container's stop signal, waits up to timeout for it to
+// exit, then kills it. A timeout of zero kills at once. Stopping a
+// container that is not running succeeds.
+func (m *Manager) Stop(ctx context.Context, c *Container, timeout time.Duration) error {
+	c.mu.Lock()
+	rec := c.rec
+	c.mu.Unlock()
+	if rec.State != StateCreated && rec.State != StateRunning {
+		return nil
+	}
+	if rec.State == StateRunning && timeout > 0 {
+		sig, err := ParseSignal(rec.StopSignal)
+		if err != nil {
+			logFor(rec.ID).Warnf("stop signal %q: %v; using SIGTERM", rec.StopSignal, err)
+			sig = syscall.SIGTERM
+		}
+		if err := rec.Runtime.Kill(ctx, rec.ID, sig, false); err != nil {
+			logFor(rec.ID).Debugf("stop signal: %v", err) // it may have just exited
+		}
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		select {
+		case <-c.exited:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("stop container %s: %w", rec.ID, ctx.Err())
+		case <-t.C:
+			logFor(rec.ID).Infof("did not exit %s after %s: killing it", timeout, sigName(sig))
+		}
+	}
+	return m.kill(ctx, c)
+}
+
+// kill SIGKILLs the container (all its processes where it shares a PID
+// namespace) and waits for the exit to be recorded.
+func (m *Manager) kill(ctx context.Context, c *Container) error {
+	c.mu.Lock()
+	rec := c.rec
+	c.mu.Unlock()
+	select {
+	case <-c.exited:
+		return nil
+	default:
+	}
+	killErr := rec.Runtime.Kill(ctx, rec.ID, syscall.SIGKILL, rec.SharedPID)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, killWait)
+		defer cancel()
+	}
+	select {
+	case <-c.exited:
+		return nil
+	case <-ctx.Done():
+		if killErr != nil {
+			return fmt.Errorf("kill container %s: %w", rec.ID, killErr)
+		}
+		return fmt.Errorf("kill container %s: no exit recorded: %w", rec.ID, ctx.Err())
+	}
+}
+
+// Remove stops the container at once if it still runs, then removes
+// everything it had: runtime state, rootfs, bundle, exit file, record.
+func (m *Manager) Remove(ctx context.Context, c *Container) error {
+	c.mu.Lock()
+	c.removing = true
+	c.mu.Unlock()
+	if err := m.Stop(ctx, c, 0); err != nil {
+		return err
+	}
+	if err := m.teardown(ctx, c); err != nil {
+		return err
+	}
+	m.forget(c.rec.ID)
+	return nil
+}
+
+// teardown removes what a container has, in the order that lets a crash
+// halfway be finished by the next start: the record goes last.
+func (m *Manager) teardown(ctx context.Context, c *Container) error {
+	id := c.rec.ID
+	var errs []error
+	if c.rec.Runtime.Path != "" {
+		if err := c.rec.Runtime.Delete(ctx, id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if !c.rec.Infra && m.opts.Rootfs != nil {
+		if err := m.opts.Rootfs.RemoveContainerRootfs(id); err != nil {
+			errs = append(errs, fmt.Errorf("remove rootfs: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		// Keep the record: a later remove (or restart) tries again.
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
+	for _, p := range []string{c.paths.run, c.paths.exit, c.paths.dir} {
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("remove container %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// ParseSignal reads a signal as images and the CRI name it: "SIGTERM",
+// "TERM", "15", "SIGRTMIN+3".
+func ParseSignal(s string) (syscall.Signal, error) {
+	s = strings.ToUpper(strings.TrimSpace(s))
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("signal %d is out of range", n)
+		}
+		return syscall.Signal(n), nil
+	}
+	if !strings.HasPrefix(s, "SIG") {
+		s = "SIG" + s
+	}
+	for _, rt := range []struct {
+		prefix string
+		base   int
+		sign   int
+	}{{"SIGRTMIN+", 34, 1}, {"SIGRTMAX-", 64, -1}} {
+		if rest, ok := strings.CutPrefix(s, rt.prefix); ok {
+			n, err := strconv.Atoi(rest)
+			if err != nil || n < 0 || n > 30 {
+				return 0, fmt.Errorf("signal %q is not known", s)
+			}
+			return syscall.Signal(rt.base + rt.sign*n), nil
+		}
+	}
+	switch s {
+	case "SIGRTMIN":
+		return 34, nil
+	case "SIGRTMAX":
+		return 64, nil
+	}
+	if sig := unix.SignalNum(s); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("signal %q is not known", s)
+}
+
+func sigName(sig syscall.Signal) string {
+	if n := unix.SignalName(sig); n != "" {
+		return n
+	}
+	return strconv.Itoa(int(sig))
+}

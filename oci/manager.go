@@ -1,0 +1,195 @@
+package oci
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/berth-cri/berth/errdefs"
+)
+
+// Rootfs is the store of container root filesystems (the storage
+// package): the Manager removes a container's rootfs when the container
+// goes, including after a crash.
+type Rootfs interface {
+	// RemoveContainerRootfs unmounts and removes it; an unknown id is no
+	// error.
+	RemoveContainerRootfs(id string) error
+}
+
+// Options configure a Manager.
+type Options struct {
+	// Root and RunRoot are berthd's state and run roots.
+	Root    string
+	RunRoot string
+	// MonitorPath is the berth-monitor binary.
+	MonitorPath string
+	Host        *Host
+	Rootfs      Rootfs
+	// ExecSyncMaxOutput caps the bytes of stdout and of stderr an
+	// ExecSync keeps.
+	ExecSyncMaxOutput int
+}
+
+// Manager owns every container: their records, their monitors and the
+// watchers that record their exits.
+type Manager struct {
+	opts     Options
+	dir      string // <root>/containers
+	runDir   string // <runroot>/containers
+	exitsDir string // <runroot>/exits
+
+	mu   sync.RWMutex
+	ctrs map[string]*Container
+
+	// ctx ends the exit watchers on Close; containers keep running.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// idPattern is what a container id looks like: ids become paths, so
+// nothing else is accepted.
+var idPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// ValidID reports whether id is a well-formed container id.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// NewManager creates the directories and restores every container from
+// disk: running ones are adopted, exits that happened while berthd was
+// down are recorded, and half-created ones are torn down.
+func NewManager(ctx context.Context, o Options) (*Manager, error) {
+	m := &Manager{
+		opts:     o,
+		dir:      filepath.Join(o.Root, "containers"),
+		runDir:   filepath.Join(o.RunRoot, "containers"),
+		exitsDir: filepath.Join(o.RunRoot, "exits"),
+		ctrs:     map[string]*Container{},
+	}
+	for _, d := range []string{m.dir, m.runDir, m.exitsDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	if err := m.restore(ctx); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// Close stops the exit watchers. Containers and monitors keep running.
+func (m *Manager) Close() error {
+	m.cancel()
+	m.wg.Wait()
+	return nil
+}
+
+func (m *Manager) paths(id string) paths {
+	return paths{
+		dir:  filepath.Join(m.dir, id),
+		run:  filepath.Join(m.runDir, id),
+		exit: filepath.Join(m.exitsDir, id),
+	}
+}
+
+// Get finds a container by id or unique id prefix. Infra containers are
+// found only by their full id.
+func (m *Manager) Get(idOrPrefix string) (*Container, error) {
+	if idOrPrefix == "" {
+		return nil, errdefs.Invalidf("container id is empty")
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if c, ok := m.ctrs[idOrPrefix]; ok {
+		return c, nil
+	}
+	var found *Container
+	for id, c := range m.ctrs {
+		if c.rec.Infra || !strings.HasPrefix(id, idOrPrefix) {
+			continue
+		}
+		if found != nil {
+			return nil, errdefs.Invalidf("container id prefix %q is ambiguous", idOrPrefix)
+		}
+		found = c
+	}
+	if found == nil {
+		return nil, errdefs.NotFoundf("container %q not found", idOrPrefix)
+	}
+	return found, nil
+}
+
+// List returns copies of every CRI container's record (no infra), oldest
+// first, that keep(r) accepts (nil keeps all).
+func (m *Manager) List(keep func(*Record) bool) []Record {
+	m.mu.RLock()
+	ctrs := make([]*Container, 0, len(m.ctrs))
+	for _, c := range m.ctrs {
+		ctrs = append(ctrs, c)
+	}
+	m.mu.RUnlock()
+	out := make([]Record, 0, len(ctrs))
+	for _, c := range ctrs {
+		r := c.Record()
+		if r.Infra || (keep != nil && !keep(&r)) {
+			continue
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out
+}
+
+// Count is the number of CRI containers.
+func (m *Manager) Count() int {
+	return len(m.List(nil))
+}
+
+// All returns every container, infra included.
+func (m *Manager) All() []*Container {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]*Container, 0, len(m.ctrs))
+	for _, c := range m.ctrs {
+		out = append(out, c)
+	}
+	return out
+}
+
+// PodContainers returns the containers of a pod, infra included.
+func (m *Manager) PodContainers(podID string) []*Container {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []*Container
+	for _, c := range m.ctrs {
+		if c.rec.PodID == podID {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (m *Manager) add(c *Container) {
+	m.mu.Lock()
+	m.ctrs[c.rec.ID] = c
+	m.mu.Unlock()
+}
+
+func (m *Manager) forget(id string) {
+	m.mu.Lock()
+	delete(m.ctrs, id)
+	m.mu.Unlock()
+}
+
+func logFor(id string) *logrus.Entry {
+	return logrus.WithField("container", id)
+}

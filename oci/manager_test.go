@@ -1,0 +1,319 @@
+package oci
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// These tests run real containers through runc under the real monitor,
+// with a busybox root filesystem made from the host's /bin/busybox and the
+// host's network (no pod namespaces: those are the sandbox's). The
+// end-to-end tests in test/e2e cover the same through berthd and pods.
+
+var (
+	monitorOnce sync.Once
+	monitorBin  string
+	monitorErr  error
+)
+
+func requireRuntime(t *testing.T) (string, Runtime) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs containers")
+	}
+	if _, err := os.Stat("/usr/sbin/runc"); err != nil {
+		t.Skip("needs runc at /usr/sbin/runc")
+	}
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Skip("needs /bin/busybox (busybox-static)")
+	}
+	monitorOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "berth-oci-test-")
+		if err != nil {
+			monitorErr = err
+			return
+		}
+		monitorBin = filepath.Join(dir, "berth-monitor")
+		_, file, _, _ := runtime.Caller(0)
+		cmd := exec.Command("go", "build", "-o", monitorBin, "./cmd/berth-monitor")
+		cmd.Dir = filepath.Join(filepath.Dir(file), "..")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			monitorErr = fmt.Errorf("build berth-monitor: %v\n%s", err, out)
+		}
+	})
+	if monitorErr != nil {
+		t.Fatal(monitorErr)
+	}
+	rt := Runtime{Handler: "runc", Path: "/usr/sbin/runc", Root: filepath.Join(t.TempDir(), "runc")}
+	if p := os.Getenv("BERTH_TEST_RUNTIME"); p != "" {
+		// Any runc-compatible binary (berth-runner, crun).
+		rt.Handler, rt.Path = filepath.Base(p), p
+	}
+	return monitorBin, rt
+}
+
+// busyboxRootfs is a root filesystem with busybox and its applets.
+func busyboxRootfs(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range []string{"bin", "etc", "proc", "sys", "dev", "tmp"} {
+		must(t, os.MkdirAll(filepath.Join(root, d), 0o755))
+	}
+	b, err := os.ReadFile("/bin/busybox")
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(root, "bin/busybox"), b, 0o755))
+	for _, a := range []string{"sh", "sleep", "echo", "cat", "id", "true", "false", "yes", "head", "kill", "trap"} {
+		must(t, os.Symlink("busybox", filepath.Join(root, "bin", a)))
+	}
+	must(t, os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644))
+	return root
+}
+
+type fakeRootfs struct {
+	mu      sync.Mutex
+	removed []string
+}
+
+func (f *fakeRootfs) RemoveContainerRootfs(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removed = append(f.removed, id)
+	return nil
+}
+
+func testID() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+type testEnv struct {
+	m       *Manager
+	opts    Options
+	rt      Runtime
+	rootfs  *fakeRootfs
+	logDir  string
+	cgroups string
+}
+
+func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	mon, rt := requireRuntime(t)
+	// Short paths: the monitor's sockets live under the run root.
+	dir, err := os.MkdirTemp("/tmp", "bo")
+	must(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	host, err := DetectHost(true)
+	must(t, err)
+	e := &testEnv{rt: rt, rootfs: &fakeRootfs{}, logDir: filepath.Join(dir, "logs"), cgroups: "/berth-oci-test-" + testID()[:8]}
+	e.opts = Options{Root: filepath.Join(dir, "root"), RunRoot: filepath.Join(dir, "run"), MonitorPath: mon,
+		Host: host, Rootfs: e.rootfs, ExecSyncMaxOutput: 1 << 20}
+	e.m, err = NewManager(context.Background(), e.opts)
+	must(t, err)
+	t.Cleanup(func() {
+		for _, c := range e.m.All() {
+			if err := e.m.Remove(context.Background(), c); err != nil {
+				t.Errorf("cleanup: remove %s: %v", c.ID(), err)
+			}
+		}
+		e.m.Close()
+		for _, sub := range []string{"cpu", "memory", "pids", "devices", "freezer", "blkio", "cpuset", "cpuacct", "systemd", "unified"} {
+			os.Remove(filepath.Join("/sys/fs/cgroup", sub, e.cgroups))
+		}
+	})
+	return e
+}
+
+func (e *testEnv) create(t *testing.T, cfg *runtimeapi.ContainerConfig) *Container {
+	t.Helper()
+	if cfg.Metadata == nil {
+		cfg.Metadata = &runtimeapi.ContainerMetadata{Name: "c"}
+	}
+	cfg.LogPath = cfg.Metadata.Name + ".log"
+	c, err := e.m.Create(context.Background(), &CreateRequest{
+		Spec: SpecOptions{ID: testID(), Config: cfg, Rootfs: busyboxRootfs(t), Host: e.opts.Host,
+			Pod: &Pod{ID: "pod", CgroupParent: e.cgroups, LogDirectory: e.logDir}},
+		Runtime: e.rt,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func waitExited(t *testing.T, c *Container) Record {
+	t.Helper()
+	select {
+	case <-c.Exited():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("container %s did not exit", c.ID())
+	}
+	return c.Record()
+}
+
+func TestLifecycle(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	c := e.create(t, &runtimeapi.ContainerConfig{Command: []string{"sh", "-c", "trap 'exit 143' TERM; echo hello; sleep 60 & wait"}})
+	if r := c.Record(); r.State != StateCreated || r.PID <= 0 || r.MonitorPID <= 0 {
+		t.Fatalf("after create: %+v", r)
+	}
+	must(t, e.m.Start(ctx, c))
+	if r := c.Record(); r.State != StateRunning || r.StartedAt.IsZero() {
+		t.Fatalf("after start: %+v", r)
+	}
+	res, err := e.m.ExecSync(ctx, c, []string{"sh", "-c", "echo out; echo err >&2; exit 3"}, 0)
+	must(t, err)
+	if string(res.Stdout) != "out\n" || string(res.Stderr) != "err\n" || res.ExitCode != 3 {
+		t.Errorf("exec = %q %q %d", res.Stdout, res.Stderr, res.ExitCode)
+	}
+	must(t, e.m.Stop(ctx, c, 10*time.Second))
+	r := waitExited(t, c)
+	if r.ExitCode != 128+int32(syscall.SIGTERM) || r.Reason != ReasonError {
+		t.Errorf("after stop: exit %d reason %q", r.ExitCode, r.Reason)
+	}
+	log, err := os.ReadFile(r.LogPath)
+	must(t, err)
+	if !strings.Contains(string(log), " stdout F hello\n") {
+		t.Errorf("log %q lacks the CRI line for hello", log)
+	}
+	must(t, e.m.Remove(ctx, c))
+	if _, err := e.m.Get(c.ID()); err == nil {
+		t.Error("removed container still known")
+	}
+	if _, err := os.Stat(c.paths.dir); !os.IsNotExist(err) {
+		t.Errorf("record dir left: %v", err)
+	}
+	if len(e.rootfs.removed) != 1 {
+		t.Errorf("rootfs removals = %v", e.rootfs.removed)
+	}
+}
+
+func TestExecTimeoutKills(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	c := e.create(t, &runtimeapi.ContainerConfig{Command: []string{"sleep", "60"}})
+	must(t, e.m.Start(ctx, c))
+	_, err := e.m.ExecSync(ctx, c, []string{"sh", "-c", "echo $$ > /tmp/pid; exec sleep 30"}, time.Second)
+	if err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("exec past its timeout: %v", err)
+	}
+	res, err := e.m.ExecSync(ctx, c, []string{"sh", "-c", "kill -0 $(cat /tmp/pid) && echo alive || echo gone"}, 0)
+	must(t, err)
+	if strings.TrimSpace(string(res.Stdout)) != "gone" {
+		t.Errorf("the timed-out command still runs: %q", res.Stdout)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	ok := e.create(t, &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "ok"}, Command: []string{"true"}})
+	bad := e.create(t, &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "bad"}, Command: []string{"sh", "-c", "exit 7"}})
+	must(t, e.m.Start(ctx, ok))
+	must(t, e.m.Start(ctx, bad))
+	if r := waitExited(t, ok); r.ExitCode != 0 || r.Reason != ReasonCompleted {
+		t.Errorf("true: %d %q", r.ExitCode, r.Reason)
+	}
+	if r := waitExited(t, bad); r.ExitCode != 7 || r.Reason != ReasonError {
+		t.Errorf("exit 7: %d %q", r.ExitCode, r.Reason)
+	}
+}
+
+func TestRestoreAdopts(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	running := e.create(t, &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "run"}, Command: []string{"sleep", "60"}})
+	must(t, e.m.Start(ctx, running))
+	dies := e.create(t, &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "dies"}, Command: []string{"sh", "-c", "sleep 1; exit 4"}})
+	must(t, e.m.Start(ctx, dies))
+	// A half-made container: its record says creating.
+	half := &Container{rec: Record{ID: testID(), State: StateCreating, Runtime: e.rt}, paths: e.m.paths(testID())}
+	half.paths = e.m.paths(half.rec.ID)
+	must(t, os.MkdirAll(half.paths.dir, 0o700))
+	must(t, half.save())
+
+	e.m.Close() // berthd goes away; containers stay
+	time.Sleep(2 * time.Second)
+	m2, err := NewManager(ctx, e.opts)
+	must(t, err)
+	e.m = m2
+	r, err := m2.Get(running.ID())
+	must(t, err)
+	if got := r.Record(); got.State != StateRunning {
+		t.Errorf("adopted running container is %s", got.State)
+	}
+	d, err := m2.Get(dies.ID())
+	must(t, err)
+	if got := waitExited(t, d); got.ExitCode != 4 {
+		t.Errorf("exit while away: code %d", got.ExitCode)
+	}
+	if _, err := m2.Get(half.rec.ID); err == nil {
+		t.Error("half-created container restored")
+	}
+	if _, err := os.Stat(half.paths.dir); !os.IsNotExist(err) {
+		t.Errorf("half-created container's record left: %v", err)
+	}
+	must(t, m2.Stop(ctx, r, 0))
+	if got := waitExited(t, r); got.ExitCode != 137 {
+		t.Errorf("killed adopted container: code %d", got.ExitCode)
+	}
+}
+
+func TestExecLeavesBackgroundProcess(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	c := e.create(t, &runtimeapi.ContainerConfig{Command: []string{"sleep", "60"}})
+	must(t, e.m.Start(ctx, c))
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.m.ExecSync(ctx, c, []string{"sh", "-c", "sleep 30 &"}, 0)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("ExecSync waits for a background process the command left")
+	}
+}
+
+// A create the runtime refuses (no such command) leaves nothing: no
+// record, no bundle, no runtime state, no cgroup; the rootfs is removed.
+func TestFailedCreateLeavesNothing(t *testing.T) {
+	e := newTestEnv(t)
+	id := testID()
+	_, err := e.m.Create(context.Background(), &CreateRequest{
+		Spec: SpecOptions{ID: id, Config: &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "x"}, Command: []string{"/no/such/binary"}},
+			Rootfs: busyboxRootfs(t), Host: e.opts.Host, Pod: &Pod{ID: "pod", CgroupParent: e.cgroups}},
+		Runtime: e.rt,
+	})
+	if err == nil || !strings.Contains(err.Error(), "/no/such/binary") {
+		t.Fatalf("create with a missing command: %v, want the runtime's error naming it", err)
+	}
+	p := e.m.paths(id)
+	for _, path := range []string{p.dir, p.run, p.exit, filepath.Join(e.rt.Root, id), filepath.Join("/sys/fs/cgroup/memory", e.cgroups, "berth-"+id)} {
+		if _, err := os.Stat(path); !os.IsNotExist(err) {
+			t.Errorf("%s left behind (%v)", path, err)
+		}
+	}
+	if len(e.rootfs.removed) != 1 || e.rootfs.removed[0] != id {
+		t.Errorf("rootfs removals = %v, want [%s]", e.rootfs.removed, id)
+	}
+	if e.m.Known(id) {
+		t.Error("the failed container is known")
+	}
+}

@@ -1,0 +1,146 @@
+package oci
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/berth-cri/berth/monitor"
+)
+
+// restore rebuilds the container table from the records on disk.
+func (m *Manager) restore(ctx context.Context) error {
+	entries, err := os.ReadDir(m.dir)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", m.dir, err)
+	}
+	for _, e := range entries {
+		id := e.Name()
+		if !ValidID(id) {
+			logFor(id).Warnf("ignoring %s: not a container id", filepath.Join(m.dir, id))
+			continue
+		}
+		c := &Container{exited: make(chan struct{}), paths: m.paths(id)}
+		rec, err := loadRecord(c.paths.record())
+		if err != nil {
+			// A crash between the directory and the first record: only
+			// the directory (and maybe a rootfs) exists.
+			logFor(id).Warnf("container record unreadable (%v): removing the container", err)
+			c.rec = Record{ID: id, State: StateCreating}
+			if err := m.teardown(ctx, c); err != nil {
+				logFor(id).Errorf("clean up: %v", err)
+			}
+			continue
+		}
+		c.rec = *rec
+		switch rec.State {
+		case StateCreating:
+			logFor(id).Info("removing a container whose creation was cut short")
+			if err := m.teardown(ctx, c); err != nil {
+				logFor(id).Errorf("clean up: %v", err)
+			}
+			continue
+		case StateExited:
+			close(c.exited)
+		case StateCreated, StateRunning:
+			if err := m.adopt(ctx, c); err != nil {
+				return fmt.Errorf("adopt container %s: %w", id, err)
+			}
+		default:
+			return fmt.Errorf("container %s: unknown state %q in its record", id, rec.State)
+		}
+		m.add(c)
+	}
+	m.sweep()
+	return nil
+}
+
+// adopt takes a container that was created or running when berthd went
+// down: its exit is recorded if it happened meanwhile, else its monitor
+// is watched again.
+func (m *Manager) adopt(ctx context.Context, c *Container) error {
+	id := c.rec.ID
+	if e, err := monitor.ReadExitFile(c.paths.exit); err == nil {
+		// It exited while berthd was away: free the runtime's state, as
+		// the exit watcher would have.
+		if err := c.rec.Runtime.Delete(ctx, id); err != nil {
+			logFor(id).Warnf("free the exited container in the runtime: %v", err)
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.setExited(e, "")
+	}
+	if !monitorAlive(c.rec.MonitorPID, id) {
+		// No monitor and no exit file: the node rebooted (the run root
+		// is gone) or the monitor was killed. Nobody knows how the
+		// container ended; make sure it has.
+		if err := c.rec.Runtime.Delete(ctx, id); err != nil {
+			logFor(id).Warnf("delete orphaned container: %v", err)
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.setExited(&monitor.Exit{ExitCode: 255, ExitedAt: time.Now()},
+			"container state lost: its berth-monitor is gone (node rebooted, or the monitor was killed)")
+	}
+	if c.rec.State == StateCreated {
+		// berthd may have died between the runtime's start and saving
+		// the record: the runtime knows.
+		if st, err := c.rec.Runtime.State(ctx, id); err == nil && st.Status == "running" {
+			c.rec.State = StateRunning
+			c.rec.StartedAt = time.Now()
+			if err := c.save(); err != nil {
+				return err
+			}
+		}
+	}
+	m.watch(c)
+	logFor(id).Debugf("adopted %s container (monitor %d)", c.rec.State, c.rec.MonitorPID)
+	return nil
+}
+
+// monitorAlive reports whether pid is still the container's monitor, not
+// a process that reused the pid: its command line names the container.
+func monitorAlive(pid int, id string) bool {
+	if pid <= 0 {
+		return false
+	}
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	return bytes.Contains(cmdline, []byte("--id\x00"+id))
+}
+
+// sweep removes run directories and exit files no record owns: what a
+// crash left between a teardown's steps.
+func (m *Manager) sweep() {
+	for _, dir := range []string{m.runDir, m.exitsDir} {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if ValidID(e.Name()) && m.Known(e.Name()) {
+				continue
+			}
+			p := filepath.Join(dir, e.Name())
+			if err := os.RemoveAll(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				logFor(e.Name()).Warnf("remove leftover %s: %v", p, err)
+			}
+		}
+	}
+}
+
+// Known reports whether id is a container the manager has (for sweeping
+// root filesystems no container owns).
+func (m *Manager) Known(id string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	_, ok := m.ctrs[id]
+	return ok
+}
