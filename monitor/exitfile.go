@@ -3,10 +3,10 @@ package monitor
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/berth-cri/berth/atomicfile"
 )
 
 // exitFromStatus turns the init's wait status into the Exit record.
@@ -29,47 +29,5 @@ func writeExitFile(path string, e *Exit) error {
 	if err != nil {
 		return fmt.Errorf("encode exit file: %w", err)
 	}
-	return writeFileAtomic(path, append(b, '\n'), 0o644)
-}
-
-// writeFileAtomic writes a temp file beside path, fsyncs it, renames it
-// over path and fsyncs the directory.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Chmod(mode); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: fsync: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return fmt.Errorf("write %s: fsync dir: %w", path, err)
-		}
-	}
-	return nil
+	return atomicfile.WriteFile(path, append(b, '\n'), 0o644)
 }

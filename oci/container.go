@@ -9,9 +9,9 @@ import (
 	"time"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
-	"go.podman.io/storage/pkg/ioutils"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-cri/berth/atomicfile"
 	"github.com/berth-cri/berth/monitor"
 )
 
@@ -167,7 +167,7 @@ func (c *Container) save() error {
 	if err != nil {
 		return fmt.Errorf("encode container %s: %w", c.rec.ID, err)
 	}
-	if err := ioutils.AtomicWriteFile(c.paths.record(), b, 0o600); err != nil {
+	if err := atomicfile.WriteFile(c.paths.record(), b, 0o600); err != nil {
 		return fmt.Errorf("save container %s: %w", c.rec.ID, err)
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-cri/berth/atomicfile"
 	"github.com/berth-cri/berth/errdefs"
 )
 
@@ -327,7 +328,7 @@ func (m *Manager) writePodFiles(sb *Sandbox, pl *plan) error {
 		sb.ResolvConfPath: resolv,
 		sb.HostsPath:      hosts,
 	} {
-		if err := writeFileAtomic(p, b, 0o644); err != nil {
+		if err := atomicfile.WriteFile(p, b, 0o644); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/berth-cri/berth/atomicfile"
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -51,7 +52,7 @@ func (m *Manager) writeRecord(p *pod, sb *Sandbox) error {
 	if err != nil {
 		return fmt.Errorf("pod %s: encode record: %w", sb.ID, err)
 	}
-	return writeFileAtomic(m.recordPath(sb.ID), b, 0o600)
+	return atomicfile.WriteFile(m.recordPath(sb.ID), b, 0o600)
 }
 
 func readRecord(path string) (*record, *runtimeapi.PodSandboxConfig, error) {

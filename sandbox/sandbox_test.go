@@ -10,6 +10,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-cri/berth/atomicfile"
 	"github.com/berth-cri/berth/errdefs"
 )
 
@@ -280,7 +281,7 @@ func TestContribConflist(t *testing.T) {
 func TestWriteFileAtomic(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "f")
 	for _, v := range []string{"one", "two"} {
-		if err := writeFileAtomic(p, []byte(v), 0o600); err != nil {
+		if err := atomicfile.WriteFile(p, []byte(v), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		if b, _ := os.ReadFile(p); string(b) != v {

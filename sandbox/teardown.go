@@ -10,6 +10,7 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 
+	"github.com/berth-cri/berth/atomicfile"
 	"github.com/berth-cri/berth/errdefs"
 )
 
@@ -195,5 +196,5 @@ func (m *Manager) removeDirs(id string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove pod dir: %w", err)
 	}
-	return syncDir(m.podsDir)
+	return atomicfile.SyncDir(m.podsDir)
 }

@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -165,28 +163,15 @@ func (c *containerService) eachPodContainer(podID string, fn func(*oci.Container
 }
 
 // ociRuntime maps a runtime handler name to its binary and state root.
-func (s *Server) ociRuntime(handler string) (oci.Runtime, error) {
-	cfg := s.Config()
-	if handler == "" {
-		handler = cfg.Runtime.Default
-	}
-	h, ok := cfg.Runtime.Handlers[handler]
-	if !ok {
-		names := make([]string, 0, len(cfg.Runtime.Handlers))
-		for n := range cfg.Runtime.Handlers {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return oci.Runtime{}, errdefs.Invalidf("runtime handler %q is not configured (configured: %s)", handler, strings.Join(names, ", "))
-	}
-	root := h.Root
-	if root == "" {
-		root = filepath.Join(cfg.RunRoot, "runtime", handler)
+func (s *Server) ociRuntime(name string) (oci.Runtime, error) {
+	handler, h, err := s.Config().Runtime.Handler(name)
+	if err != nil {
+		return oci.Runtime{}, err
 	}
 	return oci.Runtime{
 		Handler: handler,
 		Path:    s.binPath(h.Path, "berth-runner"),
-		Root:    root,
+		Root:    h.Root, // filled from the run root by config when unset
 		VM:      h.Type == "vm",
 	}, nil
 }

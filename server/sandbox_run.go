@@ -3,12 +3,9 @@ package server
 import (
 	"context"
 	"errors"
-	"sort"
-	"strings"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/sandbox"
 )
 
@@ -16,19 +13,9 @@ import (
 // validates the config in depth, waits for an in-flight call with the same
 // name (a kubelet retry) and leaves nothing behind when it fails.
 func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {
-	cfg := s.Config()
-	handler := req.GetRuntimeHandler()
-	if handler == "" {
-		handler = cfg.Runtime.Default
-	}
-	h, ok := cfg.Runtime.Handlers[handler]
-	if !ok {
-		names := make([]string, 0, len(cfg.Runtime.Handlers))
-		for n := range cfg.Runtime.Handlers {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return nil, errdefs.Invalidf("runtime handler %q is not configured (configured: %s)", handler, strings.Join(names, ", "))
+	handler, h, err := s.Config().Runtime.Handler(req.GetRuntimeHandler())
+	if err != nil {
+		return nil, err
 	}
 	// An infra process is needed for a shared PID namespace (it is PID 1
 	// and reaps zombies) and always for a VM runtime (the VM is the pod).

@@ -1,4 +1,9 @@
-package sandbox
+// Package atomicfile replaces files so that a crash at any moment leaves
+// either the old content or the new, never a mix. Every record berthd and
+// berth-monitor keep on disk (pods, containers, exit files) is written
+// through it. It imports only the standard library, so the monitor can use
+// it without growing.
+package atomicfile
 
 import (
 	"fmt"
@@ -6,12 +11,12 @@ import (
 	"path/filepath"
 )
 
-// writeFileAtomic replaces path with data so that a crash at any moment
-// leaves either the old content or the new, never a mix: write a temporary
-// file beside it, fsync, rename over, fsync the directory.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+// WriteFile writes data to a temporary file beside path, fsyncs it, renames
+// it over path and fsyncs the directory, so the rename itself is durable.
+// On error the temporary file is removed and path is untouched.
+func WriteFile(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -39,11 +44,11 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	ok = true
-	return syncDir(dir)
+	return SyncDir(dir)
 }
 
-// syncDir makes a rename or removal in dir durable.
-func syncDir(dir string) error {
+// SyncDir makes a rename or removal in dir durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("fsync %s: %w", dir, err)
