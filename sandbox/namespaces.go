@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
@@ -52,9 +53,15 @@ func pinNamespaces(dir string, kinds []nsKind, setup func() error) (map[string]s
 }
 
 // onThrowawayThread runs fn on an OS thread that ends when fn returns, so
-// whatever fn did to the thread (unshare) goes with it.
+// whatever fn did to the thread (unshare) goes with it. It returns only once
+// that thread is gone, so no thread of berthd is left in fn's namespaces
+// when the caller goes on (and, say, unpins them right away).
 func onThrowawayThread(fn func() error) error {
-	done := make(chan error, 1)
+	type result struct {
+		tid int
+		err error
+	}
+	done := make(chan result, 1)
 	go func() {
 		// Never unlocked: returning from a locked goroutine makes the
 		// runtime end the thread.
@@ -64,13 +71,29 @@ func onThrowawayThread(fn func() error) error {
 			// it leaves it parked for good, still holding fn's
 			// namespaces. Keep it while a goroutine that therefore runs
 			// elsewhere does the work; this thread changed nothing.
-			done <- onThrowawayThread(fn)
+			done <- result{err: onThrowawayThread(fn)}
 			runtime.UnlockOSThread()
 			return
 		}
-		done <- fn()
+		done <- result{tid: unix.Gettid(), err: fn()}
 	}()
-	return <-done
+	r := <-done
+	if r.tid != 0 {
+		waitThreadGone(r.tid)
+	}
+	return r.err
+}
+
+// waitThreadGone waits (briefly: the runtime ends the thread as soon as
+// the goroutine returns) until the thread tid has left this process.
+func waitThreadGone(tid int) {
+	task := fmt.Sprintf("/proc/self/task/%d", tid)
+	for i := 0; i < 2000; i++ {
+		if _, err := os.Stat(task); errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
 }
 
 func pinFromThisThread(dir string, kinds []nsKind, setup func() error) (map[string]string, error) {
