@@ -11,10 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-	"sigs.k8s.io/yaml"
 )
 
 func init() {
@@ -115,29 +112,6 @@ func runCreate(c *cli, args []string) error {
 		return err
 	}
 	return c.print(resp, []string{"CONTAINER ID"}, [][]string{{resp.ContainerId}})
-}
-
-// loadMessage reads a CRI message written as JSON or YAML, with the
-// field names crictl's examples use (proto or JSON names).
-func loadMessage(path string, m proto.Message) error {
-	var b []byte
-	var err error
-	if path == "-" {
-		b, err = io.ReadAll(os.Stdin)
-	} else {
-		b, err = os.ReadFile(path)
-	}
-	if err != nil {
-		return err
-	}
-	js, err := yaml.YAMLToJSON(b) // JSON is YAML, so this takes either
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := protojson.Unmarshal(js, m); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }
 
 // eachID runs one RPC per id and reports each done, as crictl does.

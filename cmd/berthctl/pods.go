@@ -4,14 +4,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-	"sigs.k8s.io/yaml"
 )
 
 func init() {
@@ -31,8 +27,8 @@ func runRunp(c *cli, args []string) error {
 	if fs.NArg() != 1 {
 		return fmt.Errorf("want one config file (JSON or YAML PodSandboxConfig, - for stdin)")
 	}
-	cfg, err := loadPodSandboxConfig(fs.Arg(0))
-	if err != nil {
+	cfg := &runtimeapi.PodSandboxConfig{}
+	if err := loadMessage(fs.Arg(0), cfg); err != nil {
 		return err
 	}
 	ctx, cancel := c.ctx()
@@ -42,30 +38,6 @@ func runRunp(c *cli, args []string) error {
 		return err
 	}
 	return c.print(resp, []string{"POD ID"}, [][]string{{resp.PodSandboxId}})
-}
-
-// loadPodSandboxConfig reads a PodSandboxConfig written as JSON or YAML,
-// with the field names crictl's examples use (proto or JSON names).
-func loadPodSandboxConfig(path string) (*runtimeapi.PodSandboxConfig, error) {
-	var b []byte
-	var err error
-	if path == "-" {
-		b, err = io.ReadAll(os.Stdin)
-	} else {
-		b, err = os.ReadFile(path)
-	}
-	if err != nil {
-		return nil, err
-	}
-	js, err := yaml.YAMLToJSON(b) // JSON is YAML, so this takes either
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	cfg := &runtimeapi.PodSandboxConfig{}
-	if err := protojson.Unmarshal(js, cfg); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return cfg, nil
 }
 
 // labelFlags collects repeated -label K=V.
