@@ -1,0 +1,91 @@
+package runner
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/moby/sys/userns"
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"github.com/opencontainers/runc/libcontainer/specconv"
+	"github.com/opencontainers/runtime-spec/specs-go"
+)
+
+var errEmptyID = errors.New("container id cannot be empty")
+
+// loadContainer opens the container named by the first argument from the
+// state directory (--root).
+func loadContainer(ctx *context) (*libcontainer.Container, error) {
+	id := ""
+	if len(ctx.args) > 0 {
+		id = ctx.args[0]
+	}
+	if id == "" {
+		return nil, errEmptyID
+	}
+	return libcontainer.Load(ctx.Root(), id)
+}
+
+// newContainer converts the spec to a libcontainer config (specconv does the
+// whole runtime-spec: namespaces by type or path, id mappings, mounts and
+// propagation, masked and readonly paths, devices, cgroup resources, seccomp,
+// hooks, sysctls, rlimits...) and creates the container's state directory.
+func newContainer(ctx *context, id string, spec *specs.Spec) (*libcontainer.Container, error) {
+	rootlessCg, err := rootlessCgroups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	config, err := containerConfig(id, spec, ctx.flags.Bool("no-pivot"), ctx.flags.Bool("no-new-keyring"), rootlessCg)
+	if err != nil {
+		return nil, err
+	}
+	return libcontainer.Create(ctx.Root(), id, config)
+}
+
+// containerConfig is the libcontainer config of a spec; its Cgroups part is
+// what the cgroup manager (fs on v1, fs2 on v2) writes.
+func containerConfig(id string, spec *specs.Spec, noPivot, noNewKeyring, rootlessCg bool) (*configs.Config, error) {
+	return specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
+		CgroupName:       id,
+		UseSystemdCgroup: false,
+		NoPivotRoot:      noPivot,
+		NoNewKeyring:     noNewKeyring,
+		Spec:             spec,
+		RootlessEUID:     os.Geteuid() != 0,
+		RootlessCgroups:  rootlessCg,
+	})
+}
+
+// rootlessCgroups decides, like runc's --rootless, whether cgroup permission
+// errors are ignored: "auto" means yes for a non-root user or root inside a
+// user namespace.
+func rootlessCgroups(ctx *context) (bool, error) {
+	b, err := parseBoolOrAuto(ctx.global.String("rootless"))
+	if err != nil {
+		return false, err
+	}
+	if b != nil {
+		return *b, nil
+	}
+	if os.Geteuid() != 0 {
+		return true, nil
+	}
+	return userns.RunningInUserNS(), nil
+}
+
+// removeStateDir removes what an aborted create left without a state.json.
+func removeStateDir(root, id string) error {
+	return os.RemoveAll(filepath.Join(root, id))
+}
+
+// parseBoolOrAuto returns nil for "" or "auto".
+func parseBoolOrAuto(s string) (*bool, error) {
+	if s == "" || strings.EqualFold(s, "auto") {
+		return nil, nil
+	}
+	b, err := strconv.ParseBool(s)
+	return &b, err
+}

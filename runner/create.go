@@ -1,0 +1,99 @@
+package runner
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+var createFlags = []flagDef{
+	flagS("bundle,b", "", "path to the root of the bundle directory, defaults to the current directory"),
+	flagS("console-socket", "", "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal"),
+	flagS("pidfd-socket", "", "path to an AF_UNIX socket which will receive a file descriptor referencing the init process"),
+	flagS("pid-file", "", "specify the file to write the process id to"),
+	flagB("no-pivot", "do not use pivot root to jail process inside rootfs.  This should be used whenever the rootfs is on top of a ramdisk"),
+	flagB("no-new-keyring", "do not create a new session keyring for the container.  This will cause the container to inherit the calling processes session key"),
+	flagI("preserve-fds", "Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)"),
+}
+
+var createCommand = &command{
+	name:     "create",
+	usage:    "create a container",
+	argsHelp: "<container-id>",
+	flags:    createFlags,
+	minArgs:  1,
+	maxArgs:  1,
+	run: func(ctx *context) error {
+		if _, err := startContainer(ctx, actCreate); err != nil {
+			return fmt.Errorf("%s create failed: %w", Name, err)
+		}
+		return nil
+	},
+}
+
+var runCommand = &command{
+	name:     "run",
+	usage:    "create and run a container",
+	argsHelp: "<container-id>",
+	flags: append(append([]flagDef{}, createFlags...),
+		flagB("detach,d", "detach from the container's process"),
+		flagB("keep", "do not delete the container after it exits"),
+		flagB("no-subreaper", "disable the use of the subreaper used to reap reparented processes"),
+	),
+	minArgs: 1,
+	maxArgs: 1,
+	run: func(ctx *context) error {
+		status, err := startContainer(ctx, actRun)
+		if err != nil {
+			return fmt.Errorf("%s run failed: %w", Name, err)
+		}
+		return exitCode(status)
+	},
+}
+
+// startContainer is create and run: load the bundle, make the container,
+// start its init.
+func startContainer(ctx *context, act action) (int, error) {
+	if p := ctx.flags.String("pid-file"); p != "" {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return -1, err
+		}
+		ctx.flags.Set("pid-file", abs)
+	}
+	if bundle := ctx.flags.String("bundle"); bundle != "" {
+		// libcontainer resolves a relative rootfs against the working
+		// directory, and records the bundle from it, as runc does.
+		if err := os.Chdir(bundle); err != nil {
+			return -1, err
+		}
+	}
+	spec, err := loadSpec(specConfig)
+	if err != nil {
+		return -1, err
+	}
+	id := ctx.args[0]
+	if id == "" {
+		return -1, errEmptyID
+	}
+	container, err := newContainer(ctx, id, spec)
+	if err != nil {
+		return -1, err
+	}
+	r := &launch{
+		container:     container,
+		action:        act,
+		init:          true,
+		detach:        act == actCreate || ctx.flags.Bool("detach"),
+		shouldDestroy: act == actCreate || !ctx.flags.Bool("keep"),
+		consoleSocket: ctx.flags.String("console-socket"),
+		pidfdSocket:   ctx.flags.String("pidfd-socket"),
+		pidFile:       ctx.flags.String("pid-file"),
+		preserveFDs:   ctx.flags.Int("preserve-fds"),
+		listenFDs:     listenFDs(),
+	}
+	if act == actRun {
+		r.subreaper = !ctx.flags.Bool("no-subreaper")
+	}
+	return r.run(spec.Process)
+}
