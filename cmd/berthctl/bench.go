@@ -35,7 +35,7 @@ func runBench(c *cli, args []string) error {
 	parallel := fs.Int("parallel", 4, "lifecycles in flight at once")
 	image := fs.String("image", "", "image for the container (pulled first); empty = pods only")
 	handler := fs.String("handler", "", "runtime handler (RuntimeClass); empty = the default")
-	execs := fs.Int("execs", 1, "ExecSync calls per container (a probe's cost)")
+	execs := fs.Int("execs", 1, "ExecSync calls per container, timed together as one step")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
