@@ -12,6 +12,7 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-cri/berth/errdefs"
+	"github.com/berth-cri/berth/ids"
 	"github.com/berth-cri/berth/monitor"
 )
 
@@ -39,7 +40,7 @@ type CreateRequest struct {
 // rootfs, no record.
 func (m *Manager) Create(ctx context.Context, req *CreateRequest) (_ *Container, retErr error) {
 	id := req.Spec.ID
-	if !ValidID(id) {
+	if !ids.Valid(id) {
 		return nil, fmt.Errorf("create container: malformed id %q", id)
 	}
 	cfg := req.Spec.Config

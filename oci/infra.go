@@ -9,6 +9,8 @@ import (
 
 	"github.com/moby/profiles/seccomp"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-cri/berth/ids"
 )
 
 // infraUser is the unprivileged user the pause process runs as, the one
@@ -36,7 +38,7 @@ type InfraRequest struct {
 // namespace.
 func (m *Manager) StartInfra(ctx context.Context, req *InfraRequest) (pid int, retErr error) {
 	id := req.Pod.ID
-	if !ValidID(id) {
+	if !ids.Valid(id) {
 		return 0, fmt.Errorf("infra of pod %q: malformed pod id", id)
 	}
 	if _, err := os.Stat(req.PausePath); err != nil {

@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/berth-cri/berth/errdefs"
+	"github.com/berth-cri/berth/ids"
 )
 
 // Rootfs is the store of container root filesystems (the storage
@@ -54,13 +52,6 @@ type Manager struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
-
-// idPattern is what a container id looks like: ids become paths, so
-// nothing else is accepted.
-var idPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
-// ValidID reports whether id is a well-formed container id.
-func ValidID(id string) bool { return idPattern.MatchString(id) }
 
 // NewManager creates the directories and restores every container from
 // disk: running ones are adopted, exits that happened while berthd was
@@ -104,28 +95,9 @@ func (m *Manager) paths(id string) paths {
 // Get finds a container by id or unique id prefix. Infra containers are
 // found only by their full id.
 func (m *Manager) Get(idOrPrefix string) (*Container, error) {
-	if idOrPrefix == "" {
-		return nil, errdefs.Invalidf("container id is empty")
-	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if c, ok := m.ctrs[idOrPrefix]; ok {
-		return c, nil
-	}
-	var found *Container
-	for id, c := range m.ctrs {
-		if c.rec.Infra || !strings.HasPrefix(id, idOrPrefix) {
-			continue
-		}
-		if found != nil {
-			return nil, errdefs.Invalidf("container id prefix %q is ambiguous", idOrPrefix)
-		}
-		found = c
-	}
-	if found == nil {
-		return nil, errdefs.NotFoundf("container %q not found", idOrPrefix)
-	}
-	return found, nil
+	return ids.Lookup(m.ctrs, idOrPrefix, "container", func(c *Container) bool { return !c.rec.Infra })
 }
 
 // List returns copies of every CRI container's record (no infra), oldest

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/berth-cri/berth/ids"
 	"github.com/berth-cri/berth/monitor"
 )
 
@@ -21,7 +22,7 @@ func (m *Manager) restore(ctx context.Context) error {
 	}
 	for _, e := range entries {
 		id := e.Name()
-		if !ValidID(id) {
+		if !ids.Valid(id) {
 			logFor(id).Warnf("ignoring %s: not a container id", filepath.Join(m.dir, id))
 			continue
 		}
@@ -125,7 +126,7 @@ func (m *Manager) sweep() {
 			continue
 		}
 		for _, e := range entries {
-			if ValidID(e.Name()) && m.Known(e.Name()) {
+			if ids.Valid(e.Name()) && m.Known(e.Name()) {
 				continue
 			}
 			p := filepath.Join(dir, e.Name())

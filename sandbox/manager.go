@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/berth-cri/berth/errdefs"
+	"github.com/berth-cri/berth/ids"
 )
 
 // Options configure a Manager. They are read once, at start-up.
@@ -142,33 +143,9 @@ func (m *Manager) List() []*Sandbox {
 	return out
 }
 
-// lookupLocked finds a pod by full id or unique id prefix. A linear scan:
-// a node runs at most a few hundred pods, so a prefix tree (containerd's
-// truncindex) would buy nothing measurable.
+// lookupLocked finds a pod by full id or unique id prefix.
 func (m *Manager) lookupLocked(ref string) (*pod, error) {
-	if ref == "" {
-		return nil, errdefs.Invalidf("pod sandbox id is empty")
-	}
-	if p, ok := m.pods[ref]; ok {
-		return p, nil
-	}
-	var found *pod
-	n := 0
-	if len(ref) < idLen && isHex(ref) {
-		for id, p := range m.pods {
-			if strings.HasPrefix(id, ref) {
-				found = p
-				n++
-			}
-		}
-	}
-	switch n {
-	case 0:
-		return nil, errdefs.NotFoundf("pod sandbox %q not found", ref)
-	case 1:
-		return found, nil
-	}
-	return nil, errdefs.Invalidf("pod sandbox id prefix %q is ambiguous: it matches %d pods", ref, n)
+	return ids.Lookup(m.pods, ref, "pod sandbox", nil)
 }
 
 // setSandbox publishes a new state of p.

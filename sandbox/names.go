@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/berth-cri/berth/errdefs"
+	"github.com/berth-cri/berth/ids"
 )
 
 // reservation holds a pod name key for one pod id: from the start of its
@@ -34,7 +35,7 @@ func (m *Manager) reserve(ctx context.Context, key string) (*reservation, *Sandb
 		m.mu.Lock()
 		r, ok := m.names[key]
 		if !ok {
-			r = &reservation{id: newID(), done: make(chan struct{})}
+			r = &reservation{id: ids.New(), done: make(chan struct{})}
 			m.names[key] = r
 			m.mu.Unlock()
 			return r, nil, nil

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/berth-cri/berth/ids"
 )
 
 // restore rebuilds the Manager's view from the records: pods a crash left
@@ -21,7 +23,7 @@ func (m *Manager) restore(ctx context.Context) error {
 	for _, e := range entries {
 		id := e.Name()
 		log := logrus.WithField("pod_sandbox_id", id)
-		if !e.IsDir() || !validID(id) {
+		if !e.IsDir() || !ids.Valid(id) {
 			log.Warnf("ignoring %s: not a pod directory", filepath.Join(m.podsDir, id))
 			continue
 		}
@@ -88,7 +90,7 @@ func (m *Manager) removeOrphans() {
 				continue // a record we could not read: leave it all
 			}
 			log := logrus.WithField("pod_sandbox_id", id)
-			if !validID(id) {
+			if !ids.Valid(id) {
 				log.Warnf("ignoring %s: not a pod's", filepath.Join(dir, id))
 				continue
 			}

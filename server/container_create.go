@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-cri/berth/errdefs"
+	"github.com/berth-cri/berth/ids"
 	"github.com/berth-cri/berth/oci"
 	"github.com/berth-cri/berth/sandbox"
 )
@@ -140,7 +139,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, req *
 			return "", err
 		}
 	}
-	id := newContainerID()
+	id := ids.New()
 	store := s.ctr.rootfs
 	rfs, err := store.CreateContainerRootfs(ctx, id, storageName(sb, cfg.GetMetadata()), cfg.GetImage().GetImage())
 	if err != nil {
@@ -199,12 +198,6 @@ func (c *containerService) targetPIDNamespace(podID, target string) (string, err
 // one kubelet's tools know from CRI-O: k8s_<name>_<pod>_<ns>_<uid>_<attempt>.
 func storageName(sb *sandbox.Sandbox, md *runtimeapi.ContainerMetadata) string {
 	return fmt.Sprintf("k8s_%s_%s_%s_%s_%d", md.GetName(), sb.Metadata.Name, sb.Metadata.Namespace, sb.Metadata.UID, md.GetAttempt())
-}
-
-func newContainerID() string {
-	b := make([]byte, 32)
-	rand.Read(b) // never fails (crypto/rand panics instead)
-	return hex.EncodeToString(b)
 }
 
 // validateCreate checks what the request must have before any work.
