@@ -16,8 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth-cri/berth/monitor"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-cri/berth/monitor"
 )
 
 const (

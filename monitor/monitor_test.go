@@ -17,9 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth-cri/berth/monitor"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-cri/berth/monitor"
 )
 
 func TestLogsAndExit(t *testing.T) {

@@ -1,11 +1,12 @@
 package conformance
 
 import (
-	"golang.org/x/sys/unix"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // statusField returns a "Name:\tvalue" field of a /proc/*/status text.
