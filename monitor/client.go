@@ -86,6 +86,11 @@ type Config struct {
 	LogPath string `json:"log_path,omitempty"`
 	// MaxLineSize bounds one log record's text; 0 means DefaultMaxLineSize.
 	MaxLineSize int `json:"max_line_size,omitempty"`
+	// MaxOutput, when positive, is how many bytes of each stream are
+	// logged; the rest is read (and sent to attach clients) but not
+	// written. An exec session whose caller keeps only that much must not
+	// fill the run root, a tmpfs, with what a runaway command prints.
+	MaxOutput int64 `json:"max_output,omitempty"`
 	// AttachSocket is the unix socket serving attach; empty means none.
 	AttachSocket string `json:"attach_socket,omitempty"`
 	// ControlSocket is the unix socket serving ReopenLog and Ping; empty
@@ -137,6 +142,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxLineSize < 0 {
 		return fmt.Errorf("monitor config: max_line_size %d is negative", c.MaxLineSize)
+	}
+	if c.MaxOutput < 0 {
+		return fmt.Errorf("monitor config: max_output %d is negative", c.MaxOutput)
 	}
 	if c.StdinOnce && !c.Stdin {
 		return errors.New("monitor config: stdin_once needs stdin")

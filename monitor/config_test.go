@@ -30,6 +30,7 @@ func TestConfigValidate(t *testing.T) {
 		"relative log":        func(c *Config) { c.LogPath = "ctr.log" },
 		"relative socket":     func(c *Config) { c.AttachSocket = "attach" },
 		"negative line size":  func(c *Config) { c.MaxLineSize = -1 },
+		"negative max output": func(c *Config) { c.MaxOutput = -1 },
 		"stdin once no stdin": func(c *Config) { c.StdinOnce = true },
 	} {
 		c := validConfig()

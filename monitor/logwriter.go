@@ -145,11 +145,29 @@ type LogStream struct {
 	name    string
 	partial []byte // text after the last newline
 	out     []byte // records being formatted
+	// left is how many more bytes of output are logged, when limited.
+	left    int64
+	limited bool
+}
+
+// Limit logs only the first n bytes of the stream's output (newlines
+// included); later output is consumed and dropped.
+func (s *LogStream) Limit(n int64) {
+	s.left, s.limited = n, true
 }
 
 // Write logs p. It always consumes all of p.
 func (s *LogStream) Write(p []byte) (int, error) {
 	n := len(p)
+	if s.limited {
+		if int64(len(p)) > s.left {
+			p = p[:s.left]
+		}
+		s.left -= int64(len(p))
+		if len(p) == 0 {
+			return n, nil
+		}
+	}
 	max := s.w.max
 	prefix := s.prefix()
 	s.out = s.out[:0]

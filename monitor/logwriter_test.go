@@ -178,3 +178,23 @@ func TestLogBigWrite(t *testing.T) {
 		t.Fatalf("%d records, last %q", len(got), got[len(got)-1])
 	}
 }
+
+// A limited stream logs the first n bytes of its output and drops the
+// rest (an exec session's log holds no more than its caller keeps).
+func TestLogStreamLimit(t *testing.T) {
+	w, path := newTestLog(t, 0)
+	s := w.Stream(StreamStdout)
+	s.Limit(10)
+	for _, p := range []string{"hello\n", "world\n", "more\n", "and more"} {
+		if n, err := s.Write([]byte(p)); n != len(p) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", p, n, err)
+		}
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(records(t, readLog(t, path)), "|")
+	if want := "stdout F hello|stdout P worl"; got != want {
+		t.Fatalf("records %q, want %q", got, want)
+	}
+}

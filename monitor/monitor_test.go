@@ -432,6 +432,51 @@ func TestExecSession(t *testing.T) {
 	}
 }
 
+// An exec session with MaxOutput logs only that much of each stream, however
+// much the command prints.
+func TestExecSessionMaxOutput(t *testing.T) {
+	c := newCtr(t, []string{"sleep", "1000"}, nil)
+	c.start()
+	c.run()
+	proc := specs.Process{Args: []string{"sh", "-c", "seq 1 200000; seq 1 200000 >&2"}, Cwd: "/", Env: []string{"PATH=/bin"}}
+	b, _ := json.Marshal(proc)
+	run := filepath.Join(c.dir, "exec")
+	os.MkdirAll(run, 0o755)
+	procFile := filepath.Join(run, "process.json")
+	os.WriteFile(procFile, b, 0o644)
+	ec := c.cfg
+	ec.ExecProcess = procFile
+	ec.PidFile = filepath.Join(run, "pid")
+	ec.ExitFile = filepath.Join(run, "exit")
+	ec.LogPath = filepath.Join(run, "exec.log")
+	ec.AttachSocket, ec.ControlSocket = "", ""
+	ec.MonitorLogPath = filepath.Join(run, "monitor.log")
+	ec.MaxOutput = 1001
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := monitor.Start(ctx, monitorBin, ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := monitor.WaitExit(ctx, ec.ExitFile, st.MonitorPID); err != nil || e.ExitCode != 0 {
+		t.Fatalf("exec exit %+v, %v", e, err)
+	}
+	b, _ = os.ReadFile(ec.LogPath)
+	for _, name := range []string{"stdout", "stderr"} {
+		var text strings.Builder
+		for _, r := range stream(records(t, string(b)), name) {
+			f := strings.SplitN(r, " ", 3)
+			text.WriteString(f[2])
+			if f[1] == "F" {
+				text.WriteString("\n")
+			}
+		}
+		if text.Len() != 1001 {
+			t.Errorf("%s: logged %d bytes, want the first 1001", name, text.Len())
+		}
+	}
+}
+
 func TestWaitExitMonitorGone(t *testing.T) {
 	c := newCtr(t, []string{"sleep", "1000"}, nil)
 	st := c.start()

@@ -154,7 +154,7 @@ func (m *monitor) create() (err error) {
 			}
 			childEnds = append(childEnds, w)
 			files[1+i] = w.Fd()
-			m.startPump(r, m.logw.Stream(name), attachStdout+byte(i), name == StreamStderr)
+			m.startPump(r, m.stream(name), attachStdout+byte(i), name == StreamStderr)
 		}
 	}
 	defer func() {
@@ -209,7 +209,7 @@ func (m *monitor) create() (err error) {
 		if cfg.Stdin {
 			m.stdin = m.pty
 		}
-		m.startPump(m.pty, m.logw.Stream(StreamStdout), attachStdout, false)
+		m.startPump(m.pty, m.stream(StreamStdout), attachStdout, false)
 	}
 	m.watchOOM()
 	if cfg.AttachSocket != "" {
@@ -228,6 +228,15 @@ func (m *monitor) create() (err error) {
 		}
 	}
 	return nil
+}
+
+// stream is the log stream for one output, limited to cfg.MaxOutput.
+func (m *monitor) stream(name string) *LogStream {
+	s := m.logw.Stream(name)
+	if m.cfg.MaxOutput > 0 {
+		s.Limit(m.cfg.MaxOutput)
+	}
+	return s
 }
 
 type consoleResult struct {

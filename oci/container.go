@@ -102,6 +102,12 @@ type Record struct {
 // Container is one container's live state. Its record changes only under
 // mu; exited is closed once the exit is recorded.
 type Container struct {
+	// ops serializes the runtime calls that move the container's state
+	// (start, update, and the delete that precedes recording its exit).
+	// It is taken before mu and held across the runtime call, so that
+	// readers of the record (ListContainers, ContainerStatus), which take
+	// only mu, never wait for a runtime.
+	ops    sync.Mutex
 	mu     sync.Mutex
 	rec    Record
 	exited chan struct{}
@@ -212,8 +218,11 @@ func (c *Container) setExited(e *monitor.Exit, message string) error {
 	if message == "" {
 		c.rec.Message = terminationMessage(c.rec.TerminationMessagePath)
 	}
+	// Save first: whoever Exited wakes (Remove, which deletes the record
+	// directory next) must find the record written, not being written.
+	err := c.save()
 	close(c.exited)
-	return c.save()
+	return err
 }
 
 // terminationMessage reads what the container left at its termination

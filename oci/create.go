@@ -154,6 +154,10 @@ func containerLogPath(dir, rel string) (string, error) {
 	if dir == "" || rel == "" {
 		return "", nil // no log directory: no log, as the CRI says
 	}
+	if !filepath.IsAbs(dir) {
+		// The monitor would refuse it, as an unknown error.
+		return "", errdefs.Invalidf("pod log directory %q is not an absolute path", dir)
+	}
 	if filepath.IsAbs(rel) {
 		return "", errdefs.Invalidf("log path %q must be relative to the pod's log directory", rel)
 	}

@@ -73,6 +73,8 @@ func (m *Manager) ExecSync(ctx context.Context, c *Container, cmd []string, time
 		LogPath:        files[3],
 		RuntimeLogPath: files[4],
 		MonitorLogPath: c.paths.monLog(),
+		// Log no more than readExecOutput keeps.
+		MaxOutput: int64(m.opts.ExecSyncMaxOutput),
 	}
 
 	runCtx := ctx

@@ -43,15 +43,17 @@ func (m *Manager) watch(c *Container) {
 			message = "berth-monitor exited without recording the container's exit: " + err.Error()
 			e = &monitor.Exit{ExitCode: 255, ExitedAt: time.Now()}
 		}
-		// Under c.mu: a StartContainer still finishing must not meet the
+		// Under c.ops: a StartContainer still finishing must not meet the
 		// delete.
-		c.mu.Lock()
-		defer c.mu.Unlock()
+		c.ops.Lock()
+		defer c.ops.Unlock()
 		ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
 		defer cancel()
 		if err := rt.Delete(ctx, id); err != nil && m.ctx.Err() == nil {
 			logFor(id).Warnf("free the exited container in the runtime: %v", err)
 		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		if err := c.setExited(e, message); err != nil {
 			logFor(id).Errorf("record exit: %v", err)
 		}
@@ -60,20 +62,25 @@ func (m *Manager) watch(c *Container) {
 
 // Start starts a created container's process.
 func (m *Manager) Start(ctx context.Context, c *Container) error {
+	c.ops.Lock()
+	defer c.ops.Unlock()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.removing {
-		return errdefs.FailedPreconditionf("container %s is being removed", c.rec.ID)
+	id, state, removing, rt := c.rec.ID, c.rec.State, c.removing, c.rec.Runtime
+	c.mu.Unlock()
+	if removing {
+		return errdefs.FailedPreconditionf("container %s is being removed", id)
 	}
-	if c.rec.State != StateCreated {
-		return errdefs.FailedPreconditionf("container %s is %s, not created", c.rec.ID, c.rec.State)
+	if state != StateCreated {
+		return errdefs.FailedPreconditionf("container %s is %s, not created", id, state)
 	}
 	started := time.Now()
-	if err := c.rec.Runtime.Start(ctx, c.rec.ID); err != nil {
-		return fmt.Errorf("start container %s: %w", c.rec.ID, err)
+	if err := rt.Start(ctx, id); err != nil {
+		return fmt.Errorf("start container %s: %w", id, err)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.rec.StartedAt = started
-	// The exit watcher waits for c.mu, so the container is still
+	// The exit watcher waits for c.ops, so the container is still
 	// "created" here even if its process is already gone.
 	c.rec.State = StateRunning
 	return c.save()

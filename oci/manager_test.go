@@ -245,6 +245,13 @@ func TestRestoreAdopts(t *testing.T) {
 	half.paths = e.m.paths(half.rec.ID)
 	must(t, os.MkdirAll(half.paths.dir, 0o700))
 	must(t, half.save())
+	// Its monitor still runs (berthd died while the runtime created it).
+	stray := exec.Command("/bin/sh", "-c", "sleep 60", "--id", half.rec.ID)
+	stray.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	must(t, stray.Start())
+	strayDone := make(chan error, 1)
+	go func() { strayDone <- stray.Wait() }()
+	t.Cleanup(func() { _ = syscall.Kill(-stray.Process.Pid, syscall.SIGKILL) })
 
 	e.m.Close() // berthd goes away; containers stay
 	time.Sleep(2 * time.Second)
@@ -266,6 +273,11 @@ func TestRestoreAdopts(t *testing.T) {
 	}
 	if _, err := os.Stat(half.paths.dir); !os.IsNotExist(err) {
 		t.Errorf("half-created container's record left: %v", err)
+	}
+	select {
+	case <-strayDone:
+	case <-time.After(5 * time.Second):
+		t.Error("the half-created container's monitor still runs")
 	}
 	must(t, m2.Stop(ctx, r, 0))
 	if got := waitExited(t, r); got.ExitCode != 137 {
@@ -316,4 +328,38 @@ func TestFailedCreateLeavesNothing(t *testing.T) {
 	if e.m.Known(id) {
 		t.Error("the failed container is known")
 	}
+}
+
+// Reading a container's record (ListContainers, ContainerStatus) never
+// waits for a runtime call: here the runtime's delete of an exited
+// container hangs for a while.
+func TestRecordDoesNotWaitForRuntime(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	slow := filepath.Join(t.TempDir(), "slow-runtime")
+	script := "#!/bin/sh\nfor a; do [ \"$a\" = delete ] && sleep 3; done\nexec " + e.rt.Path + " \"$@\"\n"
+	must(t, os.WriteFile(slow, []byte(script), 0o755))
+	e.rt.Path = slow
+	c := e.create(t, &runtimeapi.ContainerConfig{Command: []string{"true"}})
+	must(t, e.m.Start(ctx, c))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(c.paths.exit); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the container did not exit")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // the watcher is now in the runtime's delete
+	start := time.Now()
+	r := c.Record()
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Record took %s: it waited for the runtime", took)
+	}
+	if r.State != StateRunning {
+		t.Errorf("state while the exit is being recorded: %s", r.State)
+	}
+	waitExited(t, c)
 }

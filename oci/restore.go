@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/berth-cri/berth/ids"
@@ -42,6 +43,10 @@ func (m *Manager) restore(ctx context.Context) error {
 		switch rec.State {
 		case StateCreating:
 			logFor(id).Info("removing a container whose creation was cut short")
+			// Its monitor may still run, and the runtime's create under
+			// it: a create finishing after the delete below would leave
+			// a container and its monitor that no record names.
+			killStrayMonitors(id)
 			if err := m.teardown(ctx, c); err != nil {
 				logFor(id).Errorf("clean up: %v", err)
 			}
@@ -115,6 +120,39 @@ func monitorAlive(pid int, id string) bool {
 		return false
 	}
 	return bytes.Contains(cmdline, []byte("--id\x00"+id))
+}
+
+// strayMonitorWait bounds the wait for a killed stray monitor to go.
+const strayMonitorWait = 5 * time.Second
+
+// killStrayMonitors SIGKILLs the process group of every monitor of id
+// (the monitor leads its own session, and the runtime it runs is in its
+// group) and waits for them to be gone. Only for a container whose record
+// does not name its monitor: one whose creation was cut short.
+func killStrayMonitors(id string) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		logFor(id).Warnf("look for a stray monitor: %v", err)
+		return
+	}
+	var killed []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !monitorAlive(pid, id) {
+			continue
+		}
+		logFor(id).Infof("killing stray monitor %d", pid)
+		if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		killed = append(killed, pid)
+	}
+	deadline := time.Now().Add(strayMonitorWait)
+	for _, pid := range killed {
+		for monitorAlive(pid, id) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }
 
 // sweep removes run directories and exit files no record owns: what a

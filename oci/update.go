@@ -20,14 +20,19 @@ func (m *Manager) UpdateResources(ctx context.Context, c *Container, res *runtim
 	if err != nil {
 		return err
 	}
+	c.ops.Lock()
+	defer c.ops.Unlock()
+	c.mu.Lock()
+	id, state, rt := c.rec.ID, c.rec.State, c.rec.Runtime
+	c.mu.Unlock()
+	if state != StateCreated && state != StateRunning {
+		return errdefs.FailedPreconditionf("container %s is %s: only created or running containers can be updated", id, state)
+	}
+	if err := rt.Update(ctx, id, lr); err != nil {
+		return fmt.Errorf("update container %s: %w", id, err)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.rec.State != StateCreated && c.rec.State != StateRunning {
-		return errdefs.FailedPreconditionf("container %s is %s: only created or running containers can be updated", c.rec.ID, c.rec.State)
-	}
-	if err := c.rec.Runtime.Update(ctx, c.rec.ID, lr); err != nil {
-		return fmt.Errorf("update container %s: %w", c.rec.ID, err)
-	}
 	c.rec.Resources = proto.Clone(res).(*runtimeapi.LinuxContainerResources)
 	return c.save()
 }

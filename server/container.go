@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -120,7 +121,25 @@ func (c *containerService) stopPodContainers(ctx context.Context, podID string) 
 }
 
 // removePodContainers removes every container of the pod (RemovePodSandbox).
+// It first waits for the pod's CreateContainer calls still at work (they
+// outlive their callers): a container they made after the removal would
+// be left running in a pod that is gone.
 func (c *containerService) removePodContainers(ctx context.Context, podID string) error {
+	c.mu.Lock()
+	var flights []*createFlight
+	for key, f := range c.creating {
+		if strings.HasPrefix(key, podID+"/") {
+			flights = append(flights, f)
+		}
+	}
+	c.mu.Unlock()
+	for _, f := range flights {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return fmt.Errorf("pod %s: a container is still being created: %w", podID, ctx.Err())
+		}
+	}
 	err := c.eachPodContainer(podID, func(ctr *oci.Container) error {
 		return c.mgr.Remove(ctx, ctr)
 	})
