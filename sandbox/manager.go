@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/ids"
 )
 
@@ -162,27 +161,4 @@ func (m *Manager) save(p *pod, sb *Sandbox) error {
 	}
 	m.setSandbox(p, sb.Clone()) // sb stays the caller's to change
 	return nil
-}
-
-// SetInfra records the pod's infra process (its pid and PID namespace
-// path) for the infra code, when it starts or restarts the infra outside
-// RunPodSandbox. (Inside it, CreateRequest.StartInfra sets the fields on
-// the sandbox it is given instead: calling SetInfra there would deadlock.)
-func (m *Manager) SetInfra(id string, pid int, pidNSPath string) error {
-	m.mu.Lock()
-	p, err := m.lookupLocked(id)
-	m.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	p.op.Lock()
-	defer p.op.Unlock()
-	if p.removed {
-		return errdefs.NotFoundf("pod sandbox %s not found", id)
-	}
-	m.mu.Lock()
-	sb := p.sb.Clone()
-	m.mu.Unlock()
-	sb.InfraPID, sb.PIDNSPath = pid, pidNSPath
-	return m.save(p, sb)
 }

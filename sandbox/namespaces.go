@@ -142,20 +142,29 @@ func bindNamespace(src, pin string) error {
 // unpin unmounts a namespace pin and removes its file. The namespace ends
 // once nothing else holds it. A pin that is already gone is not an error.
 func unpin(pin string) error {
-	// Loop: a pin mounted twice over (never by us, but cheap to handle)
-	// needs two unmounts before the file can go.
+	if err := unmountAndRemove(pin); err != nil {
+		return fmt.Errorf("unpin %s: %w", pin, err)
+	}
+	return nil
+}
+
+// unmountAndRemove detaches whatever is mounted on path, then removes
+// path (a file or an empty directory). Nothing there is not an error.
+func unmountAndRemove(path string) error {
+	// Loop: a path mounted twice over (never by us, but cheap to handle)
+	// needs two unmounts before it can go.
 	for range 8 {
-		err := unix.Unmount(pin, unix.MNT_DETACH)
+		err := unix.Unmount(path, unix.MNT_DETACH)
 		if err == nil {
 			continue
 		}
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
 			break // not a mount point (any more), or no such file
 		}
-		return fmt.Errorf("unpin %s: %w", pin, err)
+		return fmt.Errorf("unmount: %w", err)
 	}
-	if err := os.Remove(pin); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("unpin %s: %w", pin, err)
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	return nil
 }

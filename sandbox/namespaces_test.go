@@ -37,7 +37,7 @@ func TestPinNamespaces(t *testing.T) {
 		}
 	})
 	info, _ := mountinfo.GetMounts(mountinfo.SingleEntryFilter(nsDir))
-	if len(info) != 1 || !strings.Contains(info[0].Optional, "unbindable") && info[0].Optional != "" {
+	if len(info) != 1 || !strings.Contains(info[0].Optional, "unbindable") {
 		t.Errorf("pin dir mount: %+v", info)
 	}
 
@@ -78,6 +78,34 @@ func TestPinNamespaces(t *testing.T) {
 	}
 	if b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"); strings.TrimSpace(string(b)) == "99" {
 		t.Error("the sysctl landed on the host")
+	}
+	// And the setup landed in the pinned namespaces.
+	var podHost, podSysctl string
+	if err := onThrowawayThread(func() error {
+		for _, k := range []nsKind{nsNet, nsUTS} {
+			fd, err := unix.Open(pins[k.name], unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			err = unix.Setns(fd, k.flag)
+			unix.Close(fd)
+			if err != nil {
+				return err
+			}
+		}
+		var u unix.Utsname
+		if err := unix.Uname(&u); err != nil {
+			return err
+		}
+		podHost = unix.ByteSliceToString(u.Nodename[:])
+		b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+		podSysctl = strings.TrimSpace(string(b))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if podHost != "pinned" || podSysctl != "99" {
+		t.Errorf("in the pinned namespaces: hostname %q, sysctl %q; want pinned, 99", podHost, podSysctl)
 	}
 	if err := releasePinDir(nsDir); err != nil {
 		t.Fatal(err)

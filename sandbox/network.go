@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/berth-cri/berth/errdefs"
 )
@@ -39,7 +41,10 @@ type network struct {
 }
 
 func newNetwork(opts NetworkOptions) *network {
-	return &network{opts: opts, cni: libcni.NewCNIConfigWithCacheDir(opts.PluginDirs, opts.CacheDir, nil)}
+	// The exec is given, not left nil: libcni fills a nil one in lazily on
+	// every call, a data race between concurrent RunPodSandbox calls.
+	exec := &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: os.Stderr}, PluginDecoder: version.PluginDecoder{}}
+	return &network{opts: opts, cni: libcni.NewCNIConfigWithCacheDir(opts.PluginDirs, opts.CacheDir, exec)}
 }
 
 // podNetwork is a pod's attachment, recorded before ADD runs so that DEL

@@ -70,7 +70,10 @@ func readRecord(path string) (*record, *runtimeapi.PodSandboxConfig, error) {
 	}
 	cfg := &runtimeapi.PodSandboxConfig{}
 	if len(r.Config) > 0 {
-		if err := protojson.Unmarshal(r.Config, cfg); err != nil {
+		// Fields this berthd's CRI version does not know (a record written
+		// by a newer berthd, before a rollback) must not make the pod
+		// unrestorable, and so leak its network and mounts.
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(r.Config, cfg); err != nil {
 			return nil, nil, fmt.Errorf("%s: config: %w", path, err)
 		}
 	}

@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +30,12 @@ func (m *Manager) restore(ctx context.Context) error {
 			continue
 		}
 		rec, cfg, err := readRecord(m.recordPath(id))
+		if errors.Is(err, fs.ErrNotExist) {
+			// A crash between making the pod's directory and writing its
+			// first record: nothing else of the pod was made yet, and
+			// removeOrphans removes the directory.
+			continue
+		}
 		if err != nil {
 			// Left in place for a person to look at: guessing what to
 			// tear down from an unreadable record could remove too much.
@@ -73,10 +81,12 @@ func pinsAlive(sb *Sandbox) bool {
 	return true
 }
 
-// removeOrphans unpins and unmounts what is under the run root for pods
-// that have no record (a crash inside Remove, after the record went).
+// removeOrphans unpins, unmounts and removes what is under the run root
+// and the root for pods that have no record (a crash inside Remove, after
+// the record went, or inside RunPodSandbox, before the first one was
+// written).
 func (m *Manager) removeOrphans() {
-	for _, dir := range []string{m.nsDir, m.runPodsDir} {
+	for _, dir := range []string{m.nsDir, m.runPodsDir, m.podsDir} {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
 			id := e.Name()

@@ -122,23 +122,6 @@ func (s *Sandbox) NamespaceOptions() *runtimeapi.NamespaceOption {
 	return namespaceOptions(s.Config)
 }
 
-// HostNetwork reports whether the pod uses the host's network (and so its
-// UTS) namespace.
-func (s *Sandbox) HostNetwork() bool {
-	return s.NamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
-}
-
-// HostIPC reports whether the pod uses the host's IPC namespace.
-func (s *Sandbox) HostIPC() bool {
-	return s.NamespaceOptions().GetIpc() == runtimeapi.NamespaceMode_NODE
-}
-
-// PIDMode is the pod's PID namespace mode: NODE (host), POD (shared, with
-// the infra as PID 1) or CONTAINER (one per container, the default).
-func (s *Sandbox) PIDMode() runtimeapi.NamespaceMode {
-	return s.NamespaceOptions().GetPid()
-}
-
 func namespaceOptions(cfg *runtimeapi.PodSandboxConfig) *runtimeapi.NamespaceOption {
 	if o := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions(); o != nil {
 		return o

@@ -1,9 +1,7 @@
 package sandbox
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strconv"
 
@@ -28,18 +26,8 @@ func mountShm(path string, size int64) error {
 // it open keeps its own reference) and removes the mount point. Nothing
 // there is not an error.
 func unmountShm(path string) error {
-	for range 8 {
-		err := unix.Unmount(path, unix.MNT_DETACH)
-		if err == nil {
-			continue
-		}
-		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
-			break
-		}
-		return fmt.Errorf("pod shm: unmount %s: %w", path, err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("pod shm: %w", err)
+	if err := unmountAndRemove(path); err != nil {
+		return fmt.Errorf("pod shm %s: %w", path, err)
 	}
 	return nil
 }

@@ -104,11 +104,16 @@ func (s *Store) measure(ctx context.Context) (images, containers FsUsage, err er
 		if d.IsDir() && owned {
 			inContainer[p] = true
 		}
-		key := inode{uint64(st.Dev), st.Ino}
-		if seen[key] {
-			return nil
+		// Only a directory (through a bind mount) or a hard-linked file
+		// can come twice; remembering just those, as du does, keeps the
+		// walk's memory small on a store of millions of files.
+		if d.IsDir() || st.Nlink > 1 {
+			key := inode{uint64(st.Dev), st.Ino}
+			if seen[key] {
+				return nil
+			}
+			seen[key] = true
 		}
-		seen[key] = true
 		u := &images
 		if owned {
 			u = &containers

@@ -41,8 +41,11 @@ type Image struct {
 	Pinned bool
 }
 
-// configCache keeps parsed configs by store image ID: an ID is the
-// config's digest, so an entry never goes stale, only unused.
+// configCache keeps parsed configs and sizes by store image ID, so that
+// listing images (which kubelet does constantly) reads neither again: an
+// ID is the config's digest and an image's layers never change, so an
+// entry never goes stale, only unused (the size may miss a manifest added
+// later, a few KiB, as in CRI-O's cache).
 type configCache struct {
 	mu sync.Mutex
 	m  map[string]*imageConfig
@@ -50,6 +53,7 @@ type configCache struct {
 
 type imageConfig struct {
 	config *ocispec.Image
+	size   uint64
 }
 
 func (c *configCache) get(id string) *imageConfig {
@@ -77,6 +81,11 @@ func (c *configCache) keep(ids map[string]bool) {
 
 // describe turns a store image into an Image.
 func (s *Store) describe(ctx context.Context, simg *cstorage.Image) (*Image, error) {
+	return s.describeWith(ctx, simg, s.pinnedIDs())
+}
+
+// describeWith is describe with the pinned image IDs already looked up.
+func (s *Store) describeWith(ctx context.Context, simg *cstorage.Image, pinned map[string]bool) (*Image, error) {
 	ic := s.configs.get(simg.ID)
 	if ic == nil {
 		ref, err := istorage.Transport.NewStoreReference(s.store, nil, simg.ID)
@@ -92,21 +101,21 @@ func (s *Store) describe(ctx context.Context, simg *cstorage.Image) (*Image, err
 		if err != nil {
 			return nil, fmt.Errorf("image %s: read config: %w", simg.ID, err)
 		}
-		ic = &imageConfig{config: cfg}
+		size, err := s.store.ImageSize(simg.ID)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: size: %w", simg.ID, err)
+		}
+		ic = &imageConfig{config: cfg, size: uint64(max(size, 0))}
 		s.configs.put(simg.ID, ic)
-	}
-	size, err := s.store.ImageSize(simg.ID)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: size: %w", simg.ID, err)
 	}
 	img := &Image{
 		ID:     FormatID(simg.ID),
-		Size:   uint64(max(size, 0)),
+		Size:   ic.size,
 		Digest: simg.Digest,
 		Config: ic.config,
+		Pinned: pinned[simg.ID],
 	}
 	img.RepoTags, img.RepoDigests = repoNames(simg)
-	img.Pinned = s.isPinned(simg.ID)
 	return img, nil
 }
 
@@ -243,9 +252,10 @@ func (s *Store) ListImages(ctx context.Context, filter string) ([]*Image, error)
 	}
 	out := make([]*Image, 0, len(simgs))
 	ids := map[string]bool{}
+	pinned := s.pinnedIDs()
 	for i := range simgs {
 		ids[simgs[i].ID] = true
-		img, err := s.describe(ctx, &simgs[i])
+		img, err := s.describeWith(ctx, &simgs[i], pinned)
 		if err != nil {
 			// Removed while we listed, or unreadable: list the rest.
 			logrus.Warnf("list images: %v", err)
@@ -294,7 +304,7 @@ func (s *Store) RemoveImage(ctx context.Context, ref string) error {
 			return nil
 		}
 	}
-	if s.isPinned(simg.ID) {
+	if s.pinnedIDs()[simg.ID] {
 		return errdefs.FailedPreconditionf("image %s (%s) is pinned (image.pause_image): not removed", ref, FormatID(simg.ID))
 	}
 	if users, err := s.containersUsing(simg.ID); err != nil {
@@ -334,12 +344,13 @@ func (s *Store) containersUsing(id string) ([]string, error) {
 	return out, nil
 }
 
-// isPinned reports whether id is one of the pinned images.
-func (s *Store) isPinned(id string) bool {
+// pinnedIDs are the store IDs of the pinned images present now.
+func (s *Store) pinnedIDs() map[string]bool {
+	ids := make(map[string]bool, len(s.opts.PinnedImages))
 	for _, p := range s.opts.PinnedImages {
-		if img, _, err := s.lookup(p); err == nil && img.ID == id {
-			return true
+		if img, _, err := s.lookup(p); err == nil {
+			ids[img.ID] = true
 		}
 	}
-	return false
+	return ids
 }

@@ -133,7 +133,7 @@ func TestContainerRootfs(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "name=rootfs") {
 		t.Fatalf("image content: %q %v", b, err)
 	}
-	if err := os.WriteFile(filepath.Join(path, "tmp/written"), []byte("x"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(path, "tmp/written"), make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ids, err := e.store.ListContainerRootfs()
@@ -150,7 +150,7 @@ func TestContainerRootfs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if imgFs.UsedBytes < 1<<20 || imgFs.InodesUsed == 0 || ctrFs.InodesUsed == 0 || imgFs.Mountpoint != e.store.GraphRoot() {
+	if imgFs.UsedBytes < 1<<20 || imgFs.InodesUsed == 0 || ctrFs.UsedBytes < 1<<20 || ctrFs.InodesUsed == 0 || imgFs.Mountpoint != e.store.GraphRoot() {
 		t.Fatalf("fs info: %+v %+v", imgFs, ctrFs)
 	}
 	// One unmount undoes both mounts.
@@ -234,5 +234,34 @@ func TestVfsDriver(t *testing.T) {
 	}
 	if err := e.store.RemoveContainerRootfs("c1"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// FsInfo counts a hard-linked file once, as du does.
+func TestFsInfoCountsHardLinksOnce(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	before, _, err := e.store.measure(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(e.store.GraphRoot(), "hardlinks")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a"), make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(dir, "a"), filepath.Join(dir, "b")); err != nil {
+		t.Fatal(err)
+	}
+	after, _, err := e.store.measure(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if grew := after.UsedBytes - before.UsedBytes; grew < 1<<20 || grew >= 3<<19 {
+		t.Errorf("a 1 MiB file with two links grew the usage by %d bytes", grew)
+	}
+	if grew := after.InodesUsed - before.InodesUsed; grew != 2 { // the dir and the file
+		t.Errorf("inodes grew by %d, want 2", grew)
 	}
 }

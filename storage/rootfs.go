@@ -179,16 +179,3 @@ func (s *Store) ListContainerRootfs() ([]string, error) {
 	}
 	return ids, nil
 }
-
-// ContainerRootfsImage returns the image ID ("sha256:<hex>") container
-// id was made from, NotFound if id has no root filesystem.
-func (s *Store) ContainerRootfsImage(id string) (string, error) {
-	c, err := s.store.Container(id)
-	if err != nil {
-		if errors.Is(err, cstorage.ErrContainerUnknown) {
-			return "", errdefs.NotFoundf("container %s has no root filesystem", id)
-		}
-		return "", err
-	}
-	return FormatID(c.ImageID), nil
-}
