@@ -41,6 +41,11 @@ type Manager struct {
 	mu    sync.Mutex
 	pods  map[string]*pod
 	names map[string]*reservation // by Metadata.key()
+
+	// unfinished are half-created pods whose teardown at restore failed,
+	// typically because an infra process still held the pod's cgroup;
+	// RetryTeardowns tries again once the containers were restored.
+	unfinished []*pod
 }
 
 // pod is the Manager's entry for one sandbox.

@@ -66,6 +66,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		s.img.close()
 		return nil, fmt.Errorf("containers: %w", err)
 	}
+	// Half-created pods whose infra held them up are gone now.
+	s.pod.mgr.RetryTeardowns(ctx)
 	return s, nil
 }
 

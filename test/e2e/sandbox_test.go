@@ -649,17 +649,12 @@ func TestRebootLeavesPodsNotReady(t *testing.T) {
 }
 
 // A shared PID namespace (POD mode) runs the infra process as the pod's
-// PID 1. Until the infra is built, RunPodSandbox says Unimplemented and
-// leaves nothing behind.
+// PID 1.
 func TestSharedPIDNamespaceInfra(t *testing.T) {
 	d, n := startPodNet(t, framework.Options{})
 	cfg := podConfig("shared-pid")
 	cfg.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
 	resp, err := d.Runtime.RunPodSandbox(d.Ctx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg})
-	if status.Code(err) == codes.Unimplemented {
-		requireNothingLeft(t, d, n)
-		t.Skipf("infra process not built yet: %v", err)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
