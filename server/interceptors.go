@@ -76,30 +76,24 @@ func toStatus(err error) error {
 	return status.Error(codeOf(err), err.Error())
 }
 
+// kindCodes maps each errdefs kind to its gRPC code.
+var kindCodes = map[errdefs.Kind]codes.Code{
+	errdefs.KindInvalid:            codes.InvalidArgument,
+	errdefs.KindNotFound:           codes.NotFound,
+	errdefs.KindAlreadyExists:      codes.AlreadyExists,
+	errdefs.KindFailedPrecondition: codes.FailedPrecondition,
+	errdefs.KindUnavailable:        codes.Unavailable,
+	errdefs.KindUnauthenticated:    codes.Unauthenticated,
+	errdefs.KindPermissionDenied:   codes.PermissionDenied,
+	errdefs.KindDeadlineExceeded:   codes.DeadlineExceeded,
+	errdefs.KindCanceled:           codes.Canceled,
+	errdefs.KindUnimplemented:      codes.Unimplemented,
+	errdefs.KindResourceExhausted:  codes.ResourceExhausted,
+}
+
 func codeOf(err error) codes.Code {
-	switch errdefs.KindOf(err) {
-	case errdefs.KindInvalid:
-		return codes.InvalidArgument
-	case errdefs.KindNotFound:
-		return codes.NotFound
-	case errdefs.KindAlreadyExists:
-		return codes.AlreadyExists
-	case errdefs.KindFailedPrecondition:
-		return codes.FailedPrecondition
-	case errdefs.KindUnavailable:
-		return codes.Unavailable
-	case errdefs.KindUnauthenticated:
-		return codes.Unauthenticated
-	case errdefs.KindPermissionDenied:
-		return codes.PermissionDenied
-	case errdefs.KindDeadlineExceeded:
-		return codes.DeadlineExceeded
-	case errdefs.KindCanceled:
-		return codes.Canceled
-	case errdefs.KindUnimplemented:
-		return codes.Unimplemented
-	case errdefs.KindResourceExhausted:
-		return codes.ResourceExhausted
+	if c, ok := kindCodes[errdefs.KindOf(err)]; ok {
+		return c
 	}
 	var se interface{ GRPCStatus() *status.Status }
 	if errors.As(err, &se) {
