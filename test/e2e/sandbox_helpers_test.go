@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -223,6 +224,29 @@ func inNetNS(t *testing.T, path string, fn func() error) {
 	if err := ns.WithNetNSPath(path, func(ns.NetNS) error { return fn() }); err != nil {
 		t.Fatalf("in netns %s: %v", path, err)
 	}
+}
+
+// serveInNetNS listens on addr inside the network namespace at path (a
+// socket stays in the namespace it was made in) and answers every
+// connection with reply, until the test ends.
+func serveInNetNS(t *testing.T, path, addr, reply string) {
+	t.Helper()
+	var ln net.Listener
+	inNetNS(t, path, func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	})
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, reply)
+			c.Close()
+		}
+	}()
 }
 
 // nsenter runs a command inside the given namespaces (flags like

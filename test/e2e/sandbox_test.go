@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -201,22 +200,7 @@ func TestPodsReachEachOther(t *testing.T) {
 
 	// A listener in pod b's network namespace (a socket stays in the
 	// namespace it was made in), a client in pod a's.
-	var ln net.Listener
-	inNetNS(t, b.Info.Namespaces["network"], func() (err error) {
-		ln, err = net.Listen("tcp", ":8080")
-		return err
-	})
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			fmt.Fprintf(c, "hello from %s\n", b.Status.Network.Ip)
-			c.Close()
-		}
-	}()
+	serveInNetNS(t, b.Info.Namespaces["network"], ":8080", fmt.Sprintf("hello from %s\n", b.Status.Network.Ip))
 	var got string
 	inNetNS(t, a.Info.Namespaces["network"], func() error {
 		c, err := net.DialTimeout("tcp", net.JoinHostPort(b.Status.Network.Ip, "8080"), 10*time.Second)
@@ -300,22 +284,7 @@ func TestHostPortOnLoopback(t *testing.T) {
 	id := runPod(t, d, cfg)
 	st := podStatus(t, d, id)
 
-	var ln net.Listener
-	inNetNS(t, st.Info.Namespaces["network"], func() (err error) {
-		ln, err = net.Listen("tcp", ":80")
-		return err
-	})
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			io.WriteString(c, "pod answers\n")
-			c.Close()
-		}
-	}()
+	serveInNetNS(t, st.Info.Namespaces["network"], ":80", "pod answers\n")
 	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", hostPort), 10*time.Second)
 	if err != nil {
 		t.Fatalf("dial the host port on 127.0.0.1: %v", err)
