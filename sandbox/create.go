@@ -91,16 +91,16 @@ func validate(req CreateRequest) (*plan, error) {
 		return nil, errdefs.Unimplementedf("user namespaces for pods are not built")
 	}
 
+	// A client that sets no hostname gets the node's, as containerd does.
+	// The pod name is no default: kubelet always sets the hostname, and
+	// other clients' names (critest's, say) are often longer than 64.
 	p.hostname = cfg.Hostname
-	if p.hostname == "" && p.hostNet {
+	if p.hostname == "" {
 		h, err := os.Hostname()
 		if err != nil {
 			return nil, fmt.Errorf("host name: %w", err)
 		}
 		p.hostname = h
-	}
-	if p.hostname == "" {
-		p.hostname = md.Name
 	}
 	if err := validateHostname(p.hostname); err != nil {
 		return nil, err

@@ -763,3 +763,20 @@ func TestPodCIDRFromKubelet(t *testing.T) {
 		t.Errorf("pod IP %q is not in kubelet's pod CIDR %s", st.Status.GetNetwork().GetIp(), kubelet)
 	}
 }
+
+// A pod with no hostname and a name longer than any hostname (critest's
+// pods look like this) gets the node's hostname, in its own UTS namespace.
+func TestPodWithoutHostnameGetsNodeHostname(t *testing.T) {
+	d, _ := startPodNet(t, framework.Options{})
+	cfg := podConfig("a-pod-name-much-longer-than-the-sixty-four-characters-a-hostname-may-have")
+	cfg.Hostname = ""
+	id := runPod(t, d, cfg)
+	st := podStatus(t, d, id)
+	host, _ := os.Hostname()
+	if b, _ := os.ReadFile(st.Info.HostnamePath); string(b) != host+"\n" {
+		t.Errorf("hostname file = %q, want the node's %q", b, host)
+	}
+	if got := nsenter(t, []string{"--uts=" + st.Info.Namespaces["uts"]}, "hostname"); strings.TrimSpace(got) != host {
+		t.Errorf("hostname in the pod's UTS namespace = %q, want %q", got, host)
+	}
+}
