@@ -62,6 +62,10 @@ type RuntimeConfig struct {
 	// StopTimeoutDefault is used when a stop request carries no timeout
 	// and berthd has to stop containers by itself (pod stop, remove).
 	StopTimeoutDefault Duration `toml:"stop_timeout_default"`
+	// SeccompUseDefaultWhenEmpty gives containers whose request names no
+	// seccomp profile the RuntimeDefault one. Off, such a container is
+	// unconfined, as the CRI defines it (kubelet always names a profile).
+	SeccompUseDefaultWhenEmpty bool `toml:"seccomp_use_default_when_empty"`
 }
 
 // RuntimeHandler is one OCI runtime binary.
