@@ -66,6 +66,9 @@ type RuntimeConfig struct {
 	// seccomp profile the RuntimeDefault one. Off, such a container is
 	// unconfined, as the CRI defines it (kubelet always names a profile).
 	SeccompUseDefaultWhenEmpty bool `toml:"seccomp_use_default_when_empty"`
+	// DiscoverHandlers adds runc and crun as handlers of those names when
+	// they are on PATH and no handler of that name is configured.
+	DiscoverHandlers bool `toml:"discover_handlers"`
 }
 
 // RuntimeHandler is one OCI runtime binary.
@@ -79,6 +82,9 @@ type RuntimeHandler struct {
 	// Type is "oci" (a runc-compatible CLI) or "vm" (kata-style: every
 	// pod gets an infra container).
 	Type string `toml:"type"`
+	// Discovered marks a handler found on PATH (discover_handlers)
+	// rather than written in a file, for logs and Status.
+	Discovered bool `toml:"-"`
 }
 
 type ImageConfig struct {
@@ -149,6 +155,7 @@ func Default() *Config {
 			CgroupDriver:        "cgroupfs",
 			CgroupParent:        "/berth",
 			RestrictOOMScoreAdj: true,
+			DiscoverHandlers:    true,
 			ExecSyncMaxOutput:   16 << 20,
 			StopTimeoutDefault:  Duration{10 * time.Second},
 		},

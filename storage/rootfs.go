@@ -25,6 +25,10 @@ type ContainerRootfs struct {
 	// reference of the image (the one in the repository the request
 	// named, when there is one), else the image ID.
 	ImageRef string
+	// ImageName is the image as a person names it: the reference the
+	// request gave when it was a name, else the image's first tag (as
+	// containerd reports it), else its ID.
+	ImageName string
 	// Config is the image's runtime config: Entrypoint, Cmd, Env, User,
 	// WorkingDir, StopSignal, Volumes, Labels.
 	Config ocispec.ImageConfig
@@ -76,11 +80,23 @@ func (s *Store) CreateContainerRootfs(ctx context.Context, id, name, image strin
 	case err != nil:
 		return nil, fmt.Errorf("create root filesystem of container %s from image %s: %w", id, img.ID, err)
 	}
-	rfs := &ContainerRootfs{ID: id, ImageID: img.ID, ImageRef: imageRef(img, n)}
+	rfs := &ContainerRootfs{ID: id, ImageID: img.ID, ImageRef: imageRef(img, n), ImageName: imageName(img, n)}
 	if img.Config != nil {
 		rfs.Config = img.Config.Config
 	}
 	return rfs, nil
+}
+
+// imageName picks the name ContainerStatus reports when the client gave
+// no user_specified_image.
+func imageName(img *Image, asked reference.Named) string {
+	if asked != nil {
+		return asked.String()
+	}
+	if len(img.RepoTags) > 0 {
+		return img.RepoTags[0]
+	}
+	return img.ID
 }
 
 // imageRef picks the repo digest for ContainerStatus.ImageRef.
