@@ -153,6 +153,13 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, req *
 		}
 		return "", err
 	}
+	volumes, err := s.ctr.imageVolumes(ctx, id, cfg.GetMounts())
+	if err != nil {
+		if rerr := store.RemoveContainerRootfs(id); rerr != nil {
+			err = fmt.Errorf("%w (and removing the root filesystem: %v)", err, rerr)
+		}
+		return "", err
+	}
 	img := rfs.Config
 	_, err = s.ctr.mgr.Create(ctx, &oci.CreateRequest{
 		Spec: oci.SpecOptions{
@@ -165,8 +172,9 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, req *
 			},
 			ImageName:   imageNameFor(cfg.GetImage(), rfs),
 			Rootfs:      rootfs,
-			TargetPIDNS: targetPIDNS,
-			Host:        s.ctr.host,
+			TargetPIDNS:  targetPIDNS,
+			Host:         s.ctr.host,
+			ImageVolumes: volumes,
 		},
 		Runtime:  rt,
 		ImageRef: rfs.ImageRef,

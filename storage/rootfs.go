@@ -168,8 +168,23 @@ func (s *Store) UnmountContainerRootfs(id string) error {
 }
 
 // RemoveContainerRootfs unmounts and deletes container id's root
-// filesystem and its store record. Unknown is not an error.
+// filesystem, its image volumes and their store records. Unknown is not
+// an error.
 func (s *Store) RemoveContainerRootfs(id string) error {
+	vols, err := s.volumesOf(id)
+	if err != nil {
+		return err
+	}
+	for _, v := range vols {
+		if err := s.removeOne(v); err != nil {
+			return err
+		}
+	}
+	return s.removeOne(id)
+}
+
+// removeOne unmounts and deletes one store container.
+func (s *Store) removeOne(id string) error {
 	if err := s.UnmountContainerRootfs(id); err != nil {
 		return err
 	}
@@ -189,9 +204,20 @@ func (s *Store) ListContainerRootfs() ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list container root filesystems: %w", err)
 	}
-	ids := make([]string, len(ctrs))
-	for i, c := range ctrs {
-		ids[i] = c.ID
+	// An image volume is listed under its owner's ID: removing the
+	// owner's root filesystem removes its volumes, even if a crash left
+	// the volumes without it.
+	seen := map[string]bool{}
+	ids := make([]string, 0, len(ctrs))
+	for _, c := range ctrs {
+		id := c.ID
+		if owner := volumeOwner(&c); owner != "" {
+			id = owner
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
 	}
 	return ids, nil
 }
