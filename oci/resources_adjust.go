@@ -90,8 +90,8 @@ func criResources(lr *rspec.LinuxResources, oomScoreAdj int64) *runtimeapi.Linux
 	return out
 }
 
-// mergeResources returns base with every limit upd sets replaced.
-func mergeResources(base, upd *rspec.LinuxResources) *rspec.LinuxResources {
+// MergeResources returns base with every limit upd sets replaced.
+func MergeResources(base, upd *rspec.LinuxResources) *rspec.LinuxResources {
 	out := *base
 	out.HugepageLimits = slices.Clone(base.HugepageLimits)
 	if upd == nil {

@@ -54,7 +54,7 @@ func (m *Manager) UpdateSpecResources(ctx context.Context, c *Container, upd *rs
 	if err != nil {
 		return err
 	}
-	lr = mergeResources(lr, upd)
+	lr = MergeResources(lr, upd)
 	if err := CheckResources(lr, m.opts.Host); err != nil {
 		return err
 	}
