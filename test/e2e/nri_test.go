@@ -451,7 +451,9 @@ func TestNRIPluginErrorFailsCleanly(t *testing.T) {
 }
 
 // stateEntries lists what berthd keeps per pod and container on disk:
-// records, bundles, namespace pins, root filesystems.
+// records, bundles, namespace pins, root filesystems (a directory per
+// container in the store; its index files are there from the first
+// container on).
 func stateEntries(t *testing.T, d *framework.Daemon) []string {
 	t.Helper()
 	var out []string
@@ -459,12 +461,16 @@ func stateEntries(t *testing.T, d *framework.Daemon) []string {
 		filepath.Join(d.Root, "containers"), filepath.Join(d.RunRoot, "containers"),
 		filepath.Join(d.Root, "pods"), filepath.Join(d.RunRoot, "pods"), filepath.Join(d.RunRoot, "ns"),
 		filepath.Join(d.Root, "storage", "overlay-containers"), filepath.Join(d.Root, "storage", "vfs-containers"),
+		filepath.Join(d.Root, "storage", "overlay"), filepath.Join(d.Root, "storage", "vfs", "dir"),
 	} {
 		entries, err := os.ReadDir(dir)
 		if err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
 		}
 		for _, en := range entries {
+			if strings.HasSuffix(filepath.Dir(dir), "storage") && !en.IsDir() {
+				continue
+			}
 			out = append(out, filepath.Join(dir, en.Name()))
 		}
 	}
