@@ -23,11 +23,19 @@ func (h *Host) CreateContainer(ctx context.Context, c *oci.Container, spec *rspe
 	rec := c.Record()
 	req := &api.CreateContainerRequest{Pod: h.pod(rec.PodID), Container: h.container(rec, spec)}
 	rpl, err := h.nri.CreateContainer(ctx, req)
-	if err != nil {
-		return fmt.Errorf("NRI: CreateContainer of %s in pod %s: %w", rec.Name, rec.PodID, err)
+	if err == nil {
+		if err = h.adjust(spec, rpl.GetAdjust()); err != nil {
+			err = fmt.Errorf("adjust: %w", err)
+		}
 	}
-	if err := h.adjust(spec, rpl.GetAdjust()); err != nil {
-		return fmt.Errorf("NRI: adjust container %s in pod %s: %w", rec.Name, rec.PodID, err)
+	if err != nil {
+		// Plugins before the one that failed saw the container: they
+		// hear it is gone, as after any failed create.
+		undo := &api.RemoveContainerRequest{Pod: req.Pod, Container: req.Container}
+		if uerr := h.nri.RemoveContainer(context.WithoutCancel(ctx), undo); uerr != nil {
+			logrus.WithField("container", rec.ID).Warnf("NRI: RemoveContainer after a refused create: %v", uerr)
+		}
+		return fmt.Errorf("NRI: CreateContainer of %s in pod %s: %w", rec.Name, rec.PodID, err)
 	}
 	h.remember(rec.ID, cloneSpec(spec))
 	h.applyUpdates(ctx, rpl.GetUpdate(), "CreateContainer")
