@@ -26,6 +26,7 @@ type Config struct {
 	Image   ImageConfig   `toml:"image"`
 	Network NetworkConfig `toml:"network"`
 	Pod     PodConfig     `toml:"pod"`
+	NRI     NRIConfig     `toml:"nri"`
 }
 
 // LogConfig is reloadable.
@@ -172,5 +173,6 @@ func Default() *Config {
 			ShmSize:    64 << 20,
 			ResolvConf: "/etc/resolv.conf",
 		},
+		NRI: defaultNRI(),
 	}
 }

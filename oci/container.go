@@ -197,8 +197,18 @@ const maxTerminationMessage = 4096
 // setExited records an exit under c.mu and closes exited. It is a no-op
 // on a container already exited.
 func (c *Container) setExited(e *monitor.Exit, message string) error {
+	first, err := c.recordExit(e, message)
+	if first {
+		close(c.exited)
+	}
+	return err
+}
+
+// recordExit records an exit under c.mu; first is false if one was
+// recorded before. The caller closes exited when first.
+func (c *Container) recordExit(e *monitor.Exit, message string) (first bool, _ error) {
 	if c.rec.State == StateExited {
-		return nil
+		return false, nil
 	}
 	c.rec.State = StateExited
 	c.rec.ExitCode = e.ExitCode
@@ -220,9 +230,7 @@ func (c *Container) setExited(e *monitor.Exit, message string) error {
 	}
 	// Save first: whoever Exited wakes (Remove, which deletes the record
 	// directory next) must find the record written, not being written.
-	err := c.save()
-	close(c.exited)
-	return err
+	return true, c.save()
 }
 
 // terminationMessage reads what the container left at its termination

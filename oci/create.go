@@ -67,10 +67,14 @@ func (m *Manager) Create(ctx context.Context, req *CreateRequest) (_ *Container,
 		exited: make(chan struct{}),
 		paths:  m.paths(id),
 	}
+	plugins, told := m.plugins(c), false
 	defer func() {
 		if retErr != nil {
 			if err := m.teardown(context.WithoutCancel(ctx), c); err != nil {
 				logFor(id).Errorf("clean up failed create: %v", err)
+			}
+			if told {
+				plugins.RemoveContainer(context.WithoutCancel(ctx), c)
 			}
 		}
 	}()
@@ -90,6 +94,13 @@ func (m *Manager) Create(ctx context.Context, req *CreateRequest) (_ *Container,
 	if err != nil {
 		return nil, err
 	}
+	if err := plugins.CreateContainer(ctx, c, gen.Spec); err != nil {
+		return nil, err
+	}
+	told = true
+	if _, none := plugins.(noPlugins); !none {
+		c.rec.Resources = adjustedResources(id, gen.Spec, req.Spec.Host, c.rec.Resources)
+	}
 	c.rec.User = gen.User
 	c.rec.Mounts = gen.Mounts
 	c.rec.SharedPID = sharesPIDNamespace(gen.Spec)
@@ -97,6 +108,7 @@ func (m *Manager) Create(ctx context.Context, req *CreateRequest) (_ *Container,
 	if err := m.launch(ctx, c, gen.Spec); err != nil {
 		return nil, err
 	}
+	plugins.PostCreateContainer(ctx, c)
 	return c, nil
 }
 

@@ -46,16 +46,23 @@ func (m *Manager) watch(c *Container) {
 		// Under c.ops: a StartContainer still finishing must not meet the
 		// delete.
 		c.ops.Lock()
-		defer c.ops.Unlock()
 		ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
 		defer cancel()
 		if err := rt.Delete(ctx, id); err != nil && m.ctx.Err() == nil {
 			logFor(id).Warnf("free the exited container in the runtime: %v", err)
 		}
 		c.mu.Lock()
-		defer c.mu.Unlock()
-		if err := c.setExited(e, message); err != nil {
+		first, err := c.recordExit(e, message)
+		if err != nil {
 			logFor(id).Errorf("record exit: %v", err)
+		}
+		c.mu.Unlock()
+		c.ops.Unlock()
+		if first {
+			// Plugins hear of the stop before a StopContainer or
+			// RemoveContainer waiting for the exit returns.
+			m.plugins(c).StopContainer(ctx, c)
+			close(c.exited)
 		}
 	}()
 }
@@ -74,16 +81,24 @@ func (m *Manager) Start(ctx context.Context, c *Container) error {
 		return errdefs.FailedPreconditionf("container %s is %s, not created", id, state)
 	}
 	started := time.Now()
+	plugins := m.plugins(c)
+	if err := plugins.StartContainer(ctx, c); err != nil {
+		return err
+	}
 	if err := rt.Start(ctx, id); err != nil {
 		return fmt.Errorf("start container %s: %w", id, err)
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.rec.StartedAt = started
 	// The exit watcher waits for c.ops, so the container is still
 	// "created" here even if its process is already gone.
 	c.rec.State = StateRunning
-	return c.save()
+	err := c.save()
+	c.mu.Unlock()
+	if err == nil {
+		plugins.PostStartContainer(ctx, c)
+	}
+	return err
 }
 
 // Stop sends the container's stop signal, waits up to timeout for it to
@@ -160,6 +175,7 @@ func (m *Manager) Remove(ctx context.Context, c *Container) error {
 		return err
 	}
 	m.forget(c.rec.ID)
+	m.plugins(c).RemoveContainer(ctx, c)
 	return nil
 }
 

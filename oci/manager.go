@@ -34,6 +34,8 @@ type Options struct {
 	// ExecSyncMaxOutput caps the bytes of stdout and of stderr an
 	// ExecSync keeps.
 	ExecSyncMaxOutput int
+	// Plugins are told of every CRI container's steps (NRI); nil for none.
+	Plugins Plugins
 }
 
 // Manager owns every container: their records, their monitors and the

@@ -1,11 +1,13 @@
 package oci
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -14,27 +16,78 @@ import (
 )
 
 // UpdateResources applies new cgroup limits to a created or running
-// container through the runtime's update, then records them.
+// container through the runtime's update, then records them. Plugins see
+// the request first and may change it.
 func (m *Manager) UpdateResources(ctx context.Context, c *Container, res *runtimeapi.LinuxContainerResources) error {
 	lr, err := Resources(res, m.opts.Host)
 	if err != nil {
 		return err
 	}
+	if err := c.checkUpdatable(); err != nil {
+		return err
+	}
+	plugins := m.plugins(c)
+	requested, _ := json.Marshal(lr)
+	if lr, err = plugins.UpdateContainer(ctx, c, lr); err != nil {
+		return err
+	}
+	rec := proto.Clone(res).(*runtimeapi.LinuxContainerResources)
+	if got, _ := json.Marshal(lr); !bytes.Equal(got, requested) {
+		if err := CheckResources(lr, m.opts.Host); err != nil {
+			return err
+		}
+		rec = criResources(lr, res.GetOomScoreAdj())
+	}
+	if err := m.applyResources(ctx, c, lr, rec); err != nil {
+		return err
+	}
+	plugins.PostUpdateContainer(ctx, c)
+	return nil
+}
+
+// UpdateSpecResources applies the limits upd sets, keeping the others,
+// the way UpdateResources does: for updates that plugins ask for
+// themselves.
+func (m *Manager) UpdateSpecResources(ctx context.Context, c *Container, upd *rspec.LinuxResources) error {
+	cur := c.Record().Resources
+	lr, err := Resources(cur, m.opts.Host)
+	if err != nil {
+		return err
+	}
+	lr = MergeResources(lr, upd)
+	if err := CheckResources(lr, m.opts.Host); err != nil {
+		return err
+	}
+	return m.applyResources(ctx, c, lr, criResources(lr, cur.GetOomScoreAdj()))
+}
+
+// applyResources has the runtime apply lr and records rec as the
+// container's resources.
+func (m *Manager) applyResources(ctx context.Context, c *Container, lr *rspec.LinuxResources, rec *runtimeapi.LinuxContainerResources) error {
 	c.ops.Lock()
 	defer c.ops.Unlock()
-	c.mu.Lock()
-	id, state, rt := c.rec.ID, c.rec.State, c.rec.Runtime
-	c.mu.Unlock()
-	if state != StateCreated && state != StateRunning {
-		return errdefs.FailedPreconditionf("container %s is %s: only created or running containers can be updated", id, state)
+	if err := c.checkUpdatable(); err != nil {
+		return err
 	}
+	id, rt := c.rec.ID, c.rec.Runtime
 	if err := rt.Update(ctx, id, lr); err != nil {
 		return fmt.Errorf("update container %s: %w", id, err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.rec.Resources = proto.Clone(res).(*runtimeapi.LinuxContainerResources)
+	c.rec.Resources = rec
 	return c.save()
+}
+
+// checkUpdatable refuses containers that are not created or running.
+func (c *Container) checkUpdatable() error {
+	c.mu.Lock()
+	id, state := c.rec.ID, c.rec.State
+	c.mu.Unlock()
+	if state != StateCreated && state != StateRunning {
+		return errdefs.FailedPreconditionf("container %s is %s: only created or running containers can be updated", id, state)
+	}
+	return nil
 }
 
 // ReopenLog has the monitor reopen the container's log file (kubelet

@@ -297,9 +297,17 @@ func (m *Manager) setUp(ctx context.Context, p *pod, sb *Sandbox, req CreateRequ
 		return nil, err
 	}
 
+	// Plugins come before the infra process: a plugin's refusal then has
+	// no process to undo, only what teardown removes.
+	plugins := m.plugins()
+	if err := plugins.RunPodSandbox(ctx, sb.Clone()); err != nil {
+		return nil, err
+	}
+	told := sb.Clone()
 	if req.Infra && req.StartInfra != nil {
 		given := sb.Clone()
 		if err := req.StartInfra(ctx, given); err != nil {
+			plugins.RemovePodSandbox(ctx, told)
 			return nil, fmt.Errorf("infra: %w", err)
 		}
 		sb.InfraPID, sb.PIDNSPath = given.InfraPID, given.PIDNSPath
@@ -307,6 +315,7 @@ func (m *Manager) setUp(ctx context.Context, p *pod, sb *Sandbox, req CreateRequ
 
 	sb.State = StateReady
 	if err := m.save(p, sb); err != nil {
+		plugins.RemovePodSandbox(ctx, told)
 		return nil, err
 	}
 	return sb, nil

@@ -26,6 +26,8 @@ type Options struct {
 	// HostResolvConf is copied into pods whose request sets no DNS.
 	HostResolvConf string
 	Network        NetworkOptions
+	// Plugins are told of every pod's steps (NRI); nil for none.
+	Plugins Plugins
 }
 
 // Manager owns every pod sandbox: it creates, stops, removes and restores

@@ -33,7 +33,22 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 	if p.removed {
 		return nil
 	}
+	if err := m.tellStop(ctx, p); err != nil {
+		return err
+	}
 	return m.teardown(ctx, p, false)
+}
+
+// tellStop tells plugins a ready pod stops; a pod already stopped was
+// told before. The caller holds p.op.
+func (m *Manager) tellStop(ctx context.Context, p *pod) error {
+	m.mu.Lock()
+	sb := p.sb.Clone()
+	m.mu.Unlock()
+	if sb.State != StateReady {
+		return nil
+	}
+	return m.plugins().StopPodSandbox(ctx, sb)
 }
 
 // Remove stops the pod if needed and removes everything of it: cgroup,
@@ -48,13 +63,18 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	if p.removed {
 		return nil
 	}
+	if err := m.tellStop(ctx, p); err != nil {
+		return err
+	}
 	if err := m.teardown(ctx, p, true); err != nil {
 		return err
 	}
 	m.mu.Lock()
+	sb := p.sb.Clone()
 	delete(m.pods, p.sb.ID)
 	m.releaseLocked(p.sb.Metadata.key(), p.sb.ID)
 	m.mu.Unlock()
+	m.plugins().RemovePodSandbox(ctx, sb)
 	return nil
 }
 

@@ -52,6 +52,7 @@ func (s *Server) initContainers(ctx context.Context) error {
 		Host:              host,
 		Rootfs:            store,
 		ExecSyncMaxOutput: cfg.Runtime.ExecSyncMaxOutput,
+		Plugins:           s.containerPlugins(),
 	})
 	if err != nil {
 		return err

@@ -129,6 +129,7 @@ func splitKey(key string) (podID, name string, attempt uint32) {
 
 // createContainer does the work: root filesystem, spec, runtime create.
 func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, req *runtimeapi.CreateContainerRequest) (string, error) {
+	defer s.blockPluginSync()()
 	cfg := req.GetConfig()
 	rt, err := s.ociRuntime(sb.RuntimeHandler)
 	if err != nil {

@@ -28,6 +28,7 @@ func (s *Server) initPods(ctx context.Context) error {
 			PluginDirs: cfg.Network.PluginDirs,
 			CacheDir:   cfg.Network.CacheDir,
 		},
+		Plugins: s.podPlugins(),
 	})
 	if err != nil {
 		return err

@@ -22,6 +22,8 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	pid := req.GetConfig().GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid()
 	infra := pid == runtimeapi.NamespaceMode_POD || h.Type == "vm"
 
+	defer s.blockPluginSync()()
+
 	sb, err := s.pod.mgr.Create(ctx, sandbox.CreateRequest{
 		Config:         req.GetConfig(),
 		RuntimeHandler: handler,

@@ -18,6 +18,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-cri/berth/config"
+	"github.com/berth-cri/berth/nrihost"
 )
 
 // Options are what berthd knows beyond the config file.
@@ -48,12 +49,16 @@ type Server struct {
 	img imageService
 	pod podService
 	ctr containerService
+	nri *nrihost.Host // nil unless [nri] enable
 }
 
 // New builds the server and restores every area's state from disk. Areas
 // start in dependency order: images, then pods, then containers.
 func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
 	s := &Server{opts: opts, cfg: cfg}
+	if err := s.newNRI(); err != nil {
+		return nil, err
+	}
 	if err := s.initImages(ctx); err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
@@ -68,6 +73,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	}
 	// Half-created pods whose infra held them up are gone now.
 	s.pod.mgr.RetryTeardowns(ctx)
+	if err := s.startNRI(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -80,6 +89,7 @@ func (s *Server) Register(g *grpc.Server) {
 // Close releases what the areas hold, in reverse order. Containers and
 // their monitors keep running: they never depend on berthd.
 func (s *Server) Close() error {
+	s.stopNRI()
 	return errors.Join(s.ctr.close(), s.pod.close(), s.img.close())
 }
 
