@@ -102,9 +102,9 @@ func (m *Manager) Close() error {
 	return releasePinDir(m.nsDir)
 }
 
-// NetworkStatus returns nil when pods can get a network, else why not.
-func (m *Manager) NetworkStatus() error {
-	return m.net.status()
+// NetworkInfo says which CNI config new pods get, and why none if none.
+func (m *Manager) NetworkInfo() NetworkInfo {
+	return m.net.info()
 }
 
 // Count is the number of pods known, in any state.
