@@ -70,9 +70,11 @@ func TestNetworkFallback(t *testing.T) {
 // A fallback that cannot be used says so, naming its source.
 func TestNetworkFallbackBroken(t *testing.T) {
 	for name, load := range map[string]func() ([]byte, error){
-		"unreadable":     func() ([]byte, error) { return nil, errors.New("no such file") },
-		"not json":       func() ([]byte, error) { return []byte("{"), nil },
-		"missing plugin": func() ([]byte, error) { return []byte(`{"cniVersion":"1.0.0","name":"x","plugins":[{"type":"no-such-plugin"}]}`), nil },
+		"unreadable": func() ([]byte, error) { return nil, errors.New("no such file") },
+		"not json":   func() ([]byte, error) { return []byte("{"), nil },
+		"missing plugin": func() ([]byte, error) {
+			return []byte(`{"cniVersion":"1.0.0","name":"x","plugins":[{"type":"no-such-plugin"}]}`), nil
+		},
 	} {
 		n := newNetwork(NetworkOptions{ConfDir: t.TempDir(), PluginDirs: []string{"/usr/lib/cni"},
 			Fallback: &FallbackNetwork{Source: "/etc/berth/fb.conflist", Load: load}})
