@@ -93,6 +93,7 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 	if err := m.restore(ctx); err != nil {
 		return nil, err
 	}
+	m.net.info() // logs, at start, which CNI config new pods get
 	return m, nil
 }
 
