@@ -52,7 +52,9 @@ func usage(fs *flag.FlagSet) {
 	fmt.Fprintf(out, "usage: berthctl [flags] COMMAND [ARGS]\n\ncommands:\n")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
-		names = append(names, n)
+		if !strings.HasPrefix(n, "__") { // hidden: for shell completion
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {
