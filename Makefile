@@ -43,7 +43,7 @@ install: build install-contrib
 # shell completion. No build needed, so tests can run it into a DESTDIR.
 install-contrib:
 	test -e $(DESTDIR)$(SYSCONFDIR)/crictl.yaml || install -D -m 0644 contrib/crictl.yaml $(DESTDIR)$(SYSCONFDIR)/crictl.yaml
-	ls $(DESTDIR)$(CNICONFDIR)/*.conflist $(DESTDIR)$(CNICONFDIR)/*.conf $(DESTDIR)$(CNICONFDIR)/*.json >/dev/null 2>&1 || \
+	test -n "$$(find $(DESTDIR)$(CNICONFDIR) -maxdepth 1 \( -name '*.conflist' -o -name '*.conf' -o -name '*.json' \) 2>/dev/null)" || \
 		install -D -m 0644 contrib/cni/10-berth-bridge.conflist $(DESTDIR)$(CNICONFDIR)/10-berth-bridge.conflist
 	install -D -m 0644 contrib/completion/berthctl.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/berthctl
 	install -D -m 0644 contrib/completion/_berthctl $(DESTDIR)$(DATADIR)/zsh/site-functions/_berthctl
