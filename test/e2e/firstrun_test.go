@@ -358,3 +358,88 @@ func TestFirstRunFlagsAndDefaults(t *testing.T) {
 	}
 	e.requireRunLeftNothing(t, before)
 }
+
+// make install puts the CNI config only on a node with none, crictl.yaml
+// only where there is none, and the shell completion.
+func TestFirstRunMakeInstallContrib(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	install := func(destdir string) {
+		t.Helper()
+		cmd := exec.Command("make", "-s", "-C", framework.RepoRoot(), "install-contrib", "DESTDIR="+destdir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("make install-contrib: %v\n%s", err, out)
+		}
+	}
+	same := func(installed, shipped string) {
+		t.Helper()
+		a, err1 := os.ReadFile(installed)
+		b, err2 := os.ReadFile(filepath.Join(framework.RepoRoot(), shipped))
+		if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s is not %s: %v %v", installed, shipped, err1, err2)
+		}
+	}
+
+	fresh := t.TempDir()
+	install(fresh)
+	same(filepath.Join(fresh, "etc/cni/net.d/10-berth-bridge.conflist"), "contrib/cni/10-berth-bridge.conflist")
+	same(filepath.Join(fresh, "etc/crictl.yaml"), "contrib/crictl.yaml")
+	same(filepath.Join(fresh, "usr/local/share/bash-completion/completions/berthctl"), "contrib/completion/berthctl.bash")
+	same(filepath.Join(fresh, "usr/local/share/zsh/site-functions/_berthctl"), "contrib/completion/_berthctl")
+
+	// A node with its own files keeps them as they are.
+	node := t.TempDir()
+	for p, content := range map[string]string{"etc/cni/net.d/87-podman.conf": "{}", "etc/crictl.yaml": "mine\n"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(node, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(node, p), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	install(node)
+	if entries, _ := os.ReadDir(filepath.Join(node, "etc/cni/net.d")); len(entries) != 1 {
+		t.Errorf("a node with a CNI config got another: %v", entries)
+	}
+	if b, _ := os.ReadFile(filepath.Join(node, "etc/crictl.yaml")); string(b) != "mine\n" {
+		t.Errorf("crictl.yaml overwritten: %q", b)
+	}
+}
+
+// The bash completion script completes commands, and pod IDs from the
+// endpoint the command line names.
+func TestFirstRunBashCompletion(t *testing.T) {
+	e := startFirstRunEnv(t, firstRunOptions{})
+	id := runPod(t, e.d, podConfig("complete-me"))
+	complete := func(words ...string) string {
+		t.Helper()
+		script := fmt.Sprintf(`source %q
+COMP_WORDS=(%s)
+COMP_CWORD=%d
+_berthctl
+printf '%%s\n' "${COMPREPLY[@]}"`, filepath.Join(framework.RepoRoot(), "contrib/completion/berthctl.bash"),
+			shellQuote(words), len(words)-1)
+		cmd := exec.Command("bash", "--norc", "--noprofile", "-c", script)
+		cmd.Env = append(os.Environ(), "PATH="+e.d.BinDir+":"+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("bash: %v\n%s", err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if got := complete("berthctl", "inspe"); got != "inspect\ninspecti\ninspectp" {
+		t.Errorf("berthctl inspe<TAB> = %q", got)
+	}
+	if got := complete("berthctl", "-endpoint", e.d.Socket, "inspectp", ""); got != id[:13] {
+		t.Errorf("berthctl inspectp <TAB> = %q, want the pod's ID %s", got, id[:13])
+	}
+}
+
+func shellQuote(words []string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
