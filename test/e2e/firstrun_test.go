@@ -443,3 +443,92 @@ func shellQuote(words []string) string {
 	}
 	return strings.Join(q, " ")
 }
+
+// The README's "Try it" commands, as written: the set-up line is checked
+// (every package it names is installed) rather than run, the other two
+// run verbatim in the repository's root, with BERTH_CONFIG and
+// BERTH_ENDPOINT pointing them at a private berthd, and docker.io
+// rewritten to a registry on 127.0.0.1.
+func TestReadmeTryIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds every binary with make run")
+	}
+	framework.RequireRoot(t)
+	for _, tool := range []string{"make", "go", "dpkg-query"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not on PATH", tool)
+		}
+	}
+	cmds := readmeTryIt(t)
+	setup, run, try := cmds[0], cmds[1], cmds[2]
+	pkgs, ok := strings.CutPrefix(setup, "apt-get install -y ")
+	if !ok {
+		t.Fatalf("set-up line %q is not apt-get install -y", setup)
+	}
+	for _, p := range strings.Fields(pkgs) {
+		out, err := exec.Command("dpkg-query", "-W", "-f=${Status}", p).Output()
+		if err != nil || string(out) != "install ok installed" {
+			t.Skipf("package %s of the set-up line is not installed here (%q)", p, out)
+		}
+	}
+	if !strings.HasSuffix(run, " &") || !strings.HasPrefix(try, "bin/berthctl ") {
+		t.Fatalf("run line %q, try line %q: the test expects a background berthd and bin/berthctl", run, try)
+	}
+
+	reg := testimage.StartRegistry(t, testimage.RegistryOptions{})
+	img, err := testimage.Busybox(testimage.Spec{Name: "readme", Cmd: []string{"/bin/sh"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Push(t, "library/busybox:latest", img)
+	conf := testimage.WriteRegistriesConf(t, testimage.ConfOptions{
+		Insecure: []string{reg.Host}, Rewrites: map[string]string{"docker.io": reg.Host},
+	})
+	n := newTestNet(t)
+	d := framework.StartDaemon(t, framework.Options{Shell: run, ConfigTOML: fmt.Sprintf(`
+[image]
+registries_conf = %q
+
+[network]
+fallback_config = %q
+`, conf, n.writeShipped(t, t.TempDir()))})
+
+	before := podLogDirs(t)
+	cmd := exec.Command("bash", "-c", try)
+	cmd.Dir = framework.RepoRoot()
+	cmd.Env = append(os.Environ(), "BERTH_ENDPOINT="+d.Socket)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil || stdout.String() != "hello\n" {
+		t.Errorf("%s: %v, stdout %q; stderr:\n%s", try, err, stdout.String(), stderr.String())
+	}
+	(&firstRunEnv{d: d, fallback: n}).requireRunLeftNothing(t, before)
+}
+
+// readmeTryIt returns the command lines of the README's "Try it" block.
+func readmeTryIt(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(framework.RepoRoot(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Try it\n")
+	if !ok {
+		t.Fatal(`README.md has no "## Try it" section`)
+	}
+	_, block, ok := strings.Cut(section, "```sh\n")
+	block, _, ok2 := strings.Cut(block, "```")
+	if !ok || !ok2 {
+		t.Fatal(`README.md's "Try it" has no sh block`)
+	}
+	var cmds []string
+	for _, l := range strings.Split(block, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			cmds = append(cmds, l)
+		}
+	}
+	if len(cmds) != 3 {
+		t.Fatalf(`README.md's "Try it" has %d commands, want 3 (set up, run, berthctl run): %q`, len(cmds), cmds)
+	}
+	return cmds
+}
