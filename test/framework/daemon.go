@@ -124,6 +124,9 @@ cgroup_parent = %q
 %s
 [network]
 conf_dir = %q
+# No test pod may land on the built-in bridge berth0, which belongs to
+# whoever runs berthd on this machine; tests of the fallback set their own.
+fallback_config = "none"
 `, d.Socket, d.Root, d.RunRoot,
 		filepath.Join(d.BinDir, "berth-monitor"), filepath.Join(d.BinDir, "berth-pause"),
 		d.CgroupParent, handlers.String(), d.CNIConfDir)
