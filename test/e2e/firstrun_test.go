@@ -532,3 +532,44 @@ func readmeTryIt(t *testing.T) []string {
 	}
 	return cmds
 }
+
+// Ctrl-C during the pull stops it: exit 130, no pod, no image.
+func TestFirstRunCtrlCDuringPull(t *testing.T) {
+	e := startFirstRunEnv(t, firstRunOptions{})
+	before := podLogDirs(t)
+	e.reg.ResetRequests()
+	e.reg.SetBlobDelay(time.Minute)
+	cmd := exec.Command(filepath.Join(e.d.BinDir, "berthctl"), "-endpoint", e.d.Socket, "run", "--rm", e.image, "true")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	waitFor(t, func() bool {
+		for k := range e.reg.AllRequests() {
+			if strings.HasPrefix(k, "GET /v2/") && strings.Contains(k, "/blobs/") {
+				return true
+			}
+		}
+		return false
+	})
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit code after Ctrl-C in the pull = %d, want 130; stderr:\n%s", code, stderr.String())
+	}
+	e.reg.SetBlobDelay(0)
+	resp, err := e.d.Image.ImageStatus(e.d.Ctx(t), &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: e.image}})
+	if err != nil || resp.Image != nil {
+		t.Errorf("image after a cancelled pull: %v, %v; want none", resp.GetImage(), err)
+	}
+	e.requireRunLeftNothing(t, before)
+}
