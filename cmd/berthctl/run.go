@@ -191,20 +191,23 @@ func (s *runSession) handleSignals(sigs <-chan os.Signal) {
 		if cancel != nil {
 			cancel()
 		}
-		if id == "" {
-			continue
+		if id != "" {
+			go s.stopContainer(id, n)
 		}
-		timeout := s.o.stopTimeout
-		if n > 1 {
-			timeout = 0
-		}
-		go func() {
-			ctx, done := context.WithTimeout(context.Background(), time.Duration(timeout)*time.Second+s.c.timeout)
-			defer done()
-			if _, err := s.c.rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: timeout}); err != nil {
-				fmt.Fprintf(os.Stderr, "berthctl run: stop %s: %v\n", truncID(id), err)
-			}
-		}()
+	}
+}
+
+// stopContainer is the n-th Ctrl-C on a running container: StopContainer
+// with the grace period, and with none from the second on.
+func (s *runSession) stopContainer(id string, n int) {
+	timeout := s.o.stopTimeout
+	if n > 1 {
+		timeout = 0
+	}
+	ctx, done := context.WithTimeout(context.Background(), time.Duration(timeout)*time.Second+s.c.timeout)
+	defer done()
+	if _, err := s.c.rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: timeout}); err != nil {
+		fmt.Fprintf(os.Stderr, "berthctl run: stop %s: %v\n", truncID(id), err)
 	}
 }
 
@@ -347,10 +350,12 @@ func (s *runSession) start(id string) error {
 	}
 	s.mu.Lock()
 	s.containerID = id
-	interrupted := s.interrupts > 0
+	n := s.interrupts
 	s.mu.Unlock()
-	if interrupted {
-		return errInterrupted
+	if n > 0 {
+		// Ctrl-C came while it started: it is stopped like one that came
+		// later, and its output and exit code are still shown.
+		go s.stopContainer(id, n)
 	}
 	return nil
 }

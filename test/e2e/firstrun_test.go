@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -290,43 +291,71 @@ func TestFirstRunBuiltinAndNone(t *testing.T) {
 	}
 }
 
-// Ctrl-C stops the container (a second one would kill it), and --rm
+// Ctrl-C stops the container, a second one kills it at once, and --rm
 // still removes everything; the exit code is the container's.
 func TestFirstRunCtrlC(t *testing.T) {
 	e := startFirstRunEnv(t, firstRunOptions{})
-	before := podLogDirs(t)
-	cmd := exec.Command(filepath.Join(e.d.BinDir, "berthctl"), "-endpoint", e.d.Socket,
-		"run", "--rm", "--stop-timeout", "1", e.image, "sh", "-c", "echo ready; exec sleep 3600")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name        string
+		stopTimeout string
+		ctrlCs      int
+	}{
+		// sleep as PID 1 ignores SIGTERM: SIGKILL after the grace period.
+		{"grace period", "1", 1},
+		// A grace period the test would never see the end of.
+		{"second Ctrl-C", "3600", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := podLogDirs(t)
+			cmd := exec.Command(filepath.Join(e.d.BinDir, "berthctl"), "-endpoint", e.d.Socket,
+				"run", "--rm", "--stop-timeout", tc.stopTimeout, e.image, "sh", "-c", "echo ready; exec sleep 3600")
+			// An os.Pipe rather than StdoutPipe, so Wait may run while the
+			// test reads.
+			stdout, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stdout.Close()
+			var stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = w, &stderr
+			err = cmd.Start()
+			w.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan struct{})
+			go func() { cmd.Wait(); close(exited) }()
+			t.Cleanup(func() {
+				select {
+				case <-exited:
+				default:
+					cmd.Process.Kill()
+					<-exited
+				}
+			})
+			line := make([]byte, len("ready\n"))
+			if _, err := io.ReadFull(stdout, line); err != nil || string(line) != "ready\n" {
+				t.Fatalf("first output %q, %v; stderr:\n%s", line, err, stderr.String())
+			}
+			for i := 0; i < tc.ctrlCs; i++ {
+				if i > 0 {
+					time.Sleep(300 * time.Millisecond) // the first stop is under way
+				}
+				if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+					t.Fatal(err)
+				}
+			}
+			select {
+			case <-exited:
+			case <-time.After(2 * time.Minute):
+				t.Fatalf("berthctl run still running 2 minutes after %d Ctrl-C; stderr:\n%s", tc.ctrlCs, stderr.String())
+			}
+			if code := cmd.ProcessState.ExitCode(); code != 137 {
+				t.Errorf("exit code after Ctrl-C = %d, want 137 (SIGKILL); stderr:\n%s", code, stderr.String())
+			}
+			e.requireRunLeftNothing(t, before)
+		})
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	line := make([]byte, len("ready\n"))
-	if _, err := stdout.Read(line); err != nil || string(line) != "ready\n" {
-		t.Fatalf("first output %q, %v; stderr:\n%s", line, err, stderr.String())
-	}
-	start := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
-	// sleep as PID 1 ignores SIGTERM: SIGKILL after the 1 s grace period.
-	if code := cmd.ProcessState.ExitCode(); code != 137 {
-		t.Errorf("exit code after Ctrl-C = %d, want 137 (SIGKILL after the grace period); stderr:\n%s", code, stderr.String())
-	}
-	t.Logf("Ctrl-C to exit: %s", time.Since(start).Round(time.Millisecond))
-	e.requireRunLeftNothing(t, before)
 }
 
 // run's flags reach the container, which gets kubelet's defaults: not
