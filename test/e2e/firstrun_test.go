@@ -436,9 +436,9 @@ func TestFirstRunMakeInstallContrib(t *testing.T) {
 	}
 }
 
-// The bash completion script completes commands, and pod IDs from the
+// The completion scripts complete commands, and pod IDs from the
 // endpoint the command line names.
-func TestFirstRunBashCompletion(t *testing.T) {
+func TestFirstRunCompletion(t *testing.T) {
 	e := startFirstRunEnv(t, firstRunOptions{})
 	id := runPod(t, e.d, podConfig("complete-me"))
 	complete := func(words ...string) string {
@@ -462,6 +462,36 @@ printf '%%s\n' "${COMPREPLY[@]}"`, filepath.Join(framework.RepoRoot(), "contrib/
 	}
 	if got := complete("berthctl", "-endpoint", e.d.Socket, "inspectp", ""); got != id[:13] {
 		t.Errorf("berthctl inspectp <TAB> = %q, want the pod's ID %s", got, id[:13])
+	}
+
+	if _, err := exec.LookPath("zsh"); err != nil {
+		t.Skip("zsh is not installed (apt-get install zsh): the zsh script is not checked")
+	}
+	// zsh's compadd and _files stand in as printers: the script's part is
+	// asking berthctl and choosing between them.
+	zcomplete := func(words ...string) string {
+		t.Helper()
+		script := fmt.Sprintf(`compadd() { [[ $1 == -- ]] && shift; print -l -- "$@"; }
+_files() { print FILES; }
+words=(%s)
+CURRENT=%d
+source %q`, shellQuote(words), len(words), filepath.Join(framework.RepoRoot(), "contrib/completion/_berthctl"))
+		cmd := exec.Command("zsh", "-f", "-c", script)
+		cmd.Env = append(os.Environ(), "PATH="+e.d.BinDir+":"+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("zsh: %v\n%s", err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if got := zcomplete("berthctl", "inspe"); got != "inspect\ninspecti\ninspectp" {
+		t.Errorf("zsh: berthctl inspe<TAB> = %q", got)
+	}
+	if got := zcomplete("berthctl", "-endpoint", e.d.Socket, "inspectp", ""); got != id[:13] {
+		t.Errorf("zsh: berthctl inspectp <TAB> = %q, want the pod's ID %s", got, id[:13])
+	}
+	if got := zcomplete("berthctl", "runp", ""); got != "FILES" {
+		t.Errorf("zsh: berthctl runp <TAB> = %q, want file names", got)
 	}
 }
 
