@@ -216,10 +216,20 @@ func TestFirstRunFallbackNetwork(t *testing.T) {
 	}
 
 	before := podLogDirs(t)
+	start := time.Now()
 	r := e.berthctl(t, "run", "--rm", e.image, "sh", "-c", "echo hello; exit 3")
+	t.Logf("berthctl run --rm, with the pull: %s", time.Since(start).Round(time.Millisecond))
 	if r.stdout != "hello\n" || r.code != 3 {
 		t.Errorf("berthctl run = stdout %q, exit %d, want \"hello\\n\" and 3; stderr:\n%s", r.stdout, r.code, r.stderr)
 	}
+	e.requireRunLeftNothing(t, before)
+
+	// Again, with the image there.
+	start = time.Now()
+	if r := e.berthctl(t, "run", "--rm", e.image, "true"); r.code != 0 {
+		t.Errorf("berthctl run --rm IMAGE true = exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	t.Logf("berthctl run --rm, image present: %s", time.Since(start).Round(time.Millisecond))
 	e.requireRunLeftNothing(t, before)
 }
 
