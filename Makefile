@@ -3,6 +3,8 @@ GO          ?= go
 PREFIX      ?= /usr/local
 BINDIR      ?= $(PREFIX)/bin
 SYSCONFDIR  ?= /etc
+DATADIR     ?= $(PREFIX)/share
+CNICONFDIR  ?= $(SYSCONFDIR)/cni/net.d
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 TAGS        := containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_devicemapper seccomp netgo osusergo
 LDFLAGS     := -s -w -X main.version=$(VERSION) -extldflags -static
@@ -14,7 +16,7 @@ BINARIES    := $(patsubst cmd/%,%,$(wildcard cmd/*))
 # so two suites do not fight over cgroups, iptables and CPU.
 TESTFLAGS   ?= -count=1 -timeout 60m
 
-.PHONY: all build test unit-test e2e-test lint install run clean $(BINARIES)
+.PHONY: all build test unit-test e2e-test lint install install-contrib run clean $(BINARIES)
 
 all: build
 
@@ -30,11 +32,21 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags "$(TAGS)" ./...
 
-install: build
+install: build install-contrib
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/berth $(DESTDIR)/lib/systemd/system
 	install -m 0755 $(addprefix bin/,$(BINARIES)) $(DESTDIR)$(BINDIR)/
 	install -m 0644 contrib/systemd/berthd.service $(DESTDIR)/lib/systemd/system/berthd.service
 	test -e $(DESTDIR)$(SYSCONFDIR)/berth/berth.toml || install -m 0644 contrib/berth.toml $(DESTDIR)$(SYSCONFDIR)/berth/berth.toml
+
+# The node's files, never overwritten: crictl.yaml when absent, the CNI
+# bridge config only when the node has no CNI config at all; and berthctl's
+# shell completion. No build needed, so tests can run it into a DESTDIR.
+install-contrib:
+	test -e $(DESTDIR)$(SYSCONFDIR)/crictl.yaml || install -D -m 0644 contrib/crictl.yaml $(DESTDIR)$(SYSCONFDIR)/crictl.yaml
+	test -n "$$(find $(DESTDIR)$(CNICONFDIR) -maxdepth 1 \( -name '*.conflist' -o -name '*.conf' -o -name '*.json' \) 2>/dev/null)" || \
+		install -D -m 0644 contrib/cni/10-berth-bridge.conflist $(DESTDIR)$(CNICONFDIR)/10-berth-bridge.conflist
+	install -D -m 0644 contrib/completion/berthctl.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/berthctl
+	install -D -m 0644 contrib/completion/_berthctl $(DESTDIR)$(DATADIR)/zsh/site-functions/_berthctl
 
 run: build
 	./bin/berthd

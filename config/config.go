@@ -9,6 +9,12 @@ import (
 // DefaultPath is where berthd looks for its configuration.
 const DefaultPath = "/etc/berth/berth.toml"
 
+// Values of network.fallback_config that are not a path.
+const (
+	FallbackBuiltin = "builtin"
+	FallbackNone    = "none"
+)
+
 // Config is the whole configuration. Every key has a default (see Default),
 // so berthd runs with no file at all.
 type Config struct {
@@ -118,6 +124,12 @@ type NetworkConfig struct {
 	PluginDirs []string `toml:"plugin_dirs"`
 	// CacheDir is libcni's result cache; empty means <root>/cni/cache.
 	CacheDir string `toml:"cache_dir"`
+	// FallbackConfig is the pod network used while ConfDir holds no CNI
+	// config at all: "builtin" (contrib/cni/10-berth-bridge.conflist,
+	// built into berthd), the absolute path of a .conflist, or "none"
+	// (NetworkReady stays false until a config appears). A node's own
+	// config always wins. berthd never writes into ConfDir.
+	FallbackConfig string `toml:"fallback_config"`
 }
 
 type PodConfig struct {
@@ -166,8 +178,9 @@ func Default() *Config {
 			PullTimeout: Duration{30 * time.Minute},
 		},
 		Network: NetworkConfig{
-			ConfDir:    "/etc/cni/net.d",
-			PluginDirs: []string{"/opt/cni/bin", "/usr/lib/cni"},
+			ConfDir:        "/etc/cni/net.d",
+			PluginDirs:     []string{"/opt/cni/bin", "/usr/lib/cni"},
+			FallbackConfig: FallbackBuiltin,
 		},
 		Pod: PodConfig{
 			ShmSize:    64 << 20,

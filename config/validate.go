@@ -44,6 +44,11 @@ func (c *Config) Validate() error {
 	if c.Network.ConfDir == "" {
 		return fmt.Errorf("key network.conf_dir: empty")
 	}
+	switch f := c.Network.FallbackConfig; {
+	case f == FallbackBuiltin, f == FallbackNone, filepath.IsAbs(f):
+	default:
+		return fmt.Errorf("key network.fallback_config: %q is not %q, %q or an absolute path", f, FallbackBuiltin, FallbackNone)
+	}
 	if c.Pod.ShmSize <= 0 {
 		return fmt.Errorf("key pod.shm_size: %d is not positive", c.Pod.ShmSize)
 	}

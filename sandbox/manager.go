@@ -95,6 +95,7 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 	if err := m.restore(ctx); err != nil {
 		return nil, err
 	}
+	m.net.info() // logs, at start, which CNI config new pods get
 	return m, nil
 }
 
@@ -104,9 +105,9 @@ func (m *Manager) Close() error {
 	return releasePinDir(m.nsDir)
 }
 
-// NetworkStatus returns nil when pods can get a network, else why not.
-func (m *Manager) NetworkStatus() error {
-	return m.net.status()
+// NetworkInfo says which CNI config new pods get, and why none if none.
+func (m *Manager) NetworkInfo() NetworkInfo {
+	return m.net.info()
 }
 
 // Count is the number of pods known, in any state.

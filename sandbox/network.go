@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
+	"github.com/sirupsen/logrus"
 
 	"github.com/berth-cri/berth/errdefs"
 )
@@ -32,12 +34,45 @@ type NetworkOptions struct {
 	// CacheDir is libcni's result cache (kept across restarts: DEL reads
 	// the result of ADD from it).
 	CacheDir string
+	// Fallback, if set, is the pod network while ConfDir holds no config
+	// file at all. A directory with configs that are all invalid does not
+	// fall back: the node's admin meant a network, and pods on another one
+	// would hide the mistake.
+	Fallback *FallbackNetwork
+}
+
+// FallbackNetwork is a CNI config list that is not in the config
+// directory: built into berthd, or a file named in berthd's config.
+type FallbackNetwork struct {
+	// Source names it for logs and status ("builtin ..." or a path).
+	Source string
+	// Load returns the config list; it is called on every use, so a file
+	// edited in place is picked up as the directory's files are.
+	Load func() ([]byte, error)
+}
+
+// NetworkInfo says which CNI config new pods get, for Status and logs.
+type NetworkInfo struct {
+	ConfDir string `json:"confDir"`
+	// Name is the CNI network name, File where its config came from.
+	Name string `json:"name,omitempty"`
+	File string `json:"file,omitempty"`
+	// Fallback is true when ConfDir has no config and File is the
+	// fallback's source.
+	Fallback bool `json:"fallback"`
+	// Error says why pods cannot get a network; empty when they can.
+	Error string `json:"error,omitempty"`
 }
 
 // network runs the CNI plugins through libcni.
 type network struct {
 	opts NetworkOptions
 	cni  *libcni.CNIConfig
+
+	// lastChoice is the config last chosen (file, or error), so a change
+	// is logged once rather than on every kubelet Status poll.
+	lastMu     sync.Mutex
+	lastChoice string
 }
 
 func newNetwork(opts NetworkOptions) *network {
@@ -69,17 +104,88 @@ type podNetwork struct {
 	Attached bool `json:"attached"`
 }
 
-// load returns the pod network: the first config in the directory, in
-// lexical order, that parses and whose plugins are all found. The error
-// says why none qualifies, file by file.
+// load returns the pod network and where it came from: the first config
+// in the directory, in lexical order, that parses and whose plugins are
+// all found; the fallback when the directory has no config file at all.
+// The error says why none qualifies, file by file.
 func (n *network) load() (*libcni.NetworkConfigList, string, error) {
+	list, file, fallback, err := n.choose()
+	n.logChoice(file, fallback, err)
+	return list, file, err
+}
+
+func (n *network) choose() (list *libcni.NetworkConfigList, file string, fallback bool, err error) {
 	files, err := libcni.ConfFiles(n.opts.ConfDir, []string{".conflist", ".conf", ".json"})
 	if err != nil {
-		return nil, "", errdefs.FailedPreconditionf("network not ready: CNI config dir %s: %v", n.opts.ConfDir, err)
+		return nil, "", false, errdefs.FailedPreconditionf("network not ready: CNI config dir %s: %v", n.opts.ConfDir, err)
+	}
+	if len(files) == 0 && n.opts.Fallback != nil {
+		list, err := n.loadFallback()
+		return list, n.opts.Fallback.Source, true, err
 	}
 	if len(files) == 0 {
-		return nil, "", errdefs.FailedPreconditionf("network not ready: no CNI network config in %s", n.opts.ConfDir)
+		return nil, "", false, errdefs.FailedPreconditionf("network not ready: no CNI network config in %s", n.opts.ConfDir)
 	}
+	list, file, err = n.loadDir(files)
+	return list, file, false, err
+}
+
+func (n *network) loadFallback() (*libcni.NetworkConfigList, error) {
+	fb := n.opts.Fallback
+	b, err := fb.Load()
+	var list *libcni.NetworkConfigList
+	if err == nil {
+		list, err = libcni.ConfListFromBytes(b)
+	}
+	if err == nil {
+		err = n.findPlugins(list)
+	}
+	if err != nil {
+		return nil, errdefs.FailedPreconditionf("network not ready: no CNI network config in %s, and the fallback (%s): %v",
+			n.opts.ConfDir, fb.Source, err)
+	}
+	return list, nil
+}
+
+// logChoice logs which config new pods get whenever that changes, so the
+// log says when berthd runs pods on its fallback and when a node's own
+// config takes over.
+func (n *network) logChoice(file string, fallback bool, err error) {
+	choice := file
+	if err != nil {
+		choice = "error: " + err.Error()
+	}
+	n.lastMu.Lock()
+	changed := choice != n.lastChoice
+	n.lastChoice = choice
+	n.lastMu.Unlock()
+	switch {
+	case !changed:
+	case err != nil:
+		logrus.Warnf("pods cannot get a network: %v", err)
+	case fallback:
+		logrus.Warnf("no CNI network config in %s: new pods use the fallback network (%s); "+
+			"a config there takes over for new pods, and berthd never writes one (network.fallback_config)",
+			n.opts.ConfDir, file)
+	default:
+		logrus.Infof("new pods use the CNI network config %s", file)
+	}
+}
+
+// info describes the choice load makes now.
+func (n *network) info() NetworkInfo {
+	list, file, fallback, err := n.choose()
+	n.logChoice(file, fallback, err)
+	ni := NetworkInfo{ConfDir: n.opts.ConfDir, File: file, Fallback: fallback}
+	if err != nil {
+		ni.Error = err.Error()
+	} else {
+		ni.Name = list.Name
+	}
+	return ni
+}
+
+func (n *network) loadDir(files []string) (*libcni.NetworkConfigList, string, error) {
 	sort.Strings(files)
 	var problems []string
 	for _, f := range files {

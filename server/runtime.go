@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"strings"
 
@@ -29,11 +30,17 @@ func (s *Server) Version(ctx context.Context, req *runtimeapi.VersionRequest) (*
 
 // Status reports the runtime and network conditions kubelet gates pods on.
 func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
+	netInfo := s.pod.networkInfo()
 	network := &runtimeapi.RuntimeCondition{Type: runtimeapi.NetworkReady, Status: true}
-	if err := s.pod.networkReady(); err != nil {
+	switch {
+	case netInfo.Error != "":
 		network.Status = false
 		network.Reason = "NetworkPluginNotReady"
-		network.Message = err.Error()
+		network.Message = netInfo.Error
+	case netInfo.Fallback:
+		// Ready, but a person reading `berthctl info` should see why.
+		network.Message = fmt.Sprintf("no CNI network config in %s: using the fallback %s (network.fallback_config)",
+			netInfo.ConfDir, netInfo.File)
 	}
 	resp := &runtimeapi.StatusResponse{
 		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
@@ -51,7 +58,11 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 		if err != nil {
 			return nil, err
 		}
-		resp.Info = map[string]string{"config": string(cfg)}
+		net, err := json.Marshal(netInfo)
+		if err != nil {
+			return nil, err
+		}
+		resp.Info = map[string]string{"config": string(cfg), "network": string(net)}
 	}
 	return resp, nil
 }

@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
-	"errors"
+	"os"
 
+	"github.com/berth-cri/berth/config"
+	contribcni "github.com/berth-cri/berth/contrib/cni"
 	"github.com/berth-cri/berth/sandbox"
 )
 
@@ -27,6 +29,7 @@ func (s *Server) initPods(ctx context.Context) error {
 			ConfDir:    cfg.Network.ConfDir,
 			PluginDirs: cfg.Network.PluginDirs,
 			CacheDir:   cfg.Network.CacheDir,
+			Fallback:   fallbackNetwork(cfg.Network.FallbackConfig),
 		},
 		Plugins: s.podPlugins(),
 	})
@@ -51,12 +54,28 @@ func (p *podService) count() int {
 	return p.mgr.Count()
 }
 
-// networkReady returns why pods cannot get a network, or nil.
-func (p *podService) networkReady() error {
+// networkInfo says which CNI config new pods get, or why none.
+func (p *podService) networkInfo() sandbox.NetworkInfo {
 	if p.mgr == nil {
-		return errors.New("pod sandboxes are not initialized")
+		return sandbox.NetworkInfo{Error: "pod sandboxes are not initialized"}
 	}
-	return p.mgr.NetworkStatus()
+	return p.mgr.NetworkInfo()
+}
+
+// fallbackNetwork turns network.fallback_config into the sandbox's
+// fallback: the config built into berthd, a file, or none.
+func fallbackNetwork(setting string) *sandbox.FallbackNetwork {
+	switch setting {
+	case config.FallbackNone:
+		return nil
+	case config.FallbackBuiltin:
+		return &sandbox.FallbackNetwork{
+			Source: "builtin contrib/cni/" + contribcni.BridgeConfListName,
+			Load:   func() ([]byte, error) { return contribcni.BridgeConfList, nil },
+		}
+	default:
+		return &sandbox.FallbackNetwork{Source: setting, Load: func() ([]byte, error) { return os.ReadFile(setting) }}
+	}
 }
 
 // get returns a copy of the pod whose id is idOrPrefix or starts with it;

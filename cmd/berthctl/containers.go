@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
@@ -323,39 +320,15 @@ func runLogs(c *cli, args []string) error {
 	if st.LogPath == "" {
 		return fmt.Errorf("container %s has no log (its pod has no log directory)", st.Id)
 	}
-	f, err := os.Open(st.LogPath)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
 	lp := &logPrinter{stamps: *stamps, tail: *tail}
-	r := bufio.NewReader(f)
-	for {
-		line, err := r.ReadString('\n')
-		if strings.HasSuffix(line, "\n") {
-			lp.record(line[:len(line)-1])
-			continue
+	var running func() (bool, error)
+	if *follow {
+		running = func() (bool, error) {
+			st, err := c.containerStatus(st.Id)
+			return err == nil && st.State == runtimeapi.ContainerState_CONTAINER_RUNNING, err
 		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return err
-		}
-		lp.endOfFile()
-		if !*follow {
-			return nil
-		}
-		// A record still being written is read again whole.
-		if line != "" {
-			if _, err := f.Seek(-int64(len(line)), io.SeekCurrent); err != nil {
-				return err
-			}
-			r.Reset(f)
-		}
-		st, err := c.containerStatus(st.Id)
-		if err != nil || st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
-			return err
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
+	return followLog(st.LogPath, lp, running)
 }
 
 func (c *cli) containerStatus(id string) (*runtimeapi.ContainerStatus, error) {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -51,7 +52,9 @@ func usage(fs *flag.FlagSet) {
 	fmt.Fprintf(out, "usage: berthctl [flags] COMMAND [ARGS]\n\ncommands:\n")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
-		names = append(names, n)
+		if !strings.HasPrefix(n, "__") { // hidden: for shell completion
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {
@@ -101,9 +104,31 @@ func main() {
 	}
 	defer c.conn.Close()
 	if err := cmd.run(c, args[1:]); err != nil {
-		fmt.Fprintf(os.Stderr, "berthctl %s: %v\n", cmd.name, err)
-		os.Exit(1)
+		code := 1
+		var ec *exitCode
+		if errors.As(err, &ec) {
+			code, err = ec.code, ec.err
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "berthctl %s: %v\n", cmd.name, err)
+		}
+		os.Exit(code)
 	}
+}
+
+// exitCode is a command's way to end berthctl with a code of its choice
+// (run passes on its container's), after its deferred cleanup has run;
+// err, if set, is printed first.
+type exitCode struct {
+	code int
+	err  error
+}
+
+func (e *exitCode) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit code %d", e.code)
+	}
+	return e.err.Error()
 }
 
 func (c *cli) connect() error {

@@ -33,7 +33,11 @@ func parseFlags(args []string) (*flags, []string, error) {
 		fs.PrintDefaults()
 	}
 	def := config.Default()
-	fs.StringVar(&f.configPath, "config", config.DefaultPath, "configuration file (drop-ins in <file>.d/*.toml); missing = defaults")
+	configPath := config.DefaultPath
+	if p := os.Getenv("BERTH_CONFIG"); p != "" {
+		configPath = p
+	}
+	fs.StringVar(&f.configPath, "config", configPath, "configuration file (drop-ins in <file>.d/*.toml); missing = defaults (env BERTH_CONFIG)")
 	fs.StringVar(&f.listen, "listen", def.Listen, "CRI endpoint")
 	fs.StringVar(&f.root, "root", def.Root, "persistent state directory")
 	fs.StringVar(&f.runroot, "runroot", def.RunRoot, "runtime state directory (sockets, bundles, namespace pins)")

@@ -26,6 +26,12 @@ type Options struct {
 	Env []string
 	// Args are added to berthd's command line.
 	Args []string
+	// Shell, if set, is a bash script run in the repository's root
+	// instead of berthd, with BERTH_CONFIG naming the daemon's config:
+	// the README's commands, verbatim. It may build first (make run), so
+	// the wait for the socket is long; at the end its whole process
+	// group gets the stop signal and the test waits until it is gone.
+	Shell string
 }
 
 // Daemon is a running berthd with its clients.
@@ -118,6 +124,9 @@ cgroup_parent = %q
 %s
 [network]
 conf_dir = %q
+# No test pod may land on the built-in bridge berth0, which belongs to
+# whoever runs berthd on this machine; tests of the fallback set their own.
+fallback_config = "none"
 `, d.Socket, d.Root, d.RunRoot,
 		filepath.Join(d.BinDir, "berth-monitor"), filepath.Join(d.BinDir, "berth-pause"),
 		d.CgroupParent, handlers.String(), d.CNIConfDir)
@@ -145,7 +154,10 @@ func (d *Daemon) start() error {
 		return err
 	}
 	defer logf.Close()
-	cmd := d.Command()
+	cmd, limit := d.Command(), 60*time.Second
+	if d.opts.Shell != "" {
+		cmd, limit = d.shellCommand(), 15*time.Minute
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// berthd must not die with the test's process group signals; the
 	// test stops it explicitly.
@@ -156,7 +168,17 @@ func (d *Daemon) start() error {
 	d.cmd = cmd
 	d.waitErr = make(chan error, 1)
 	go func() { d.waitErr <- cmd.Wait() }()
-	return d.waitReady(60 * time.Second)
+	return d.waitReady(limit)
+}
+
+// shellCommand runs Options.Shell; the trailing wait keeps bash, the
+// process group's leader, there while what it started in the background
+// runs.
+func (d *Daemon) shellCommand() *exec.Cmd {
+	cmd := exec.Command("bash", "-c", d.opts.Shell+"\nwait\n")
+	cmd.Dir = RepoRoot()
+	cmd.Env = append(append(os.Environ(), d.opts.Env...), "BERTH_CONFIG="+d.ConfigPath)
+	return cmd
 }
 
 // waitReady polls until the socket answers Version or berthd exits.
@@ -235,6 +257,9 @@ func (d *Daemon) signal(sig syscall.Signal, wait time.Duration) error {
 	if d.cmd == nil {
 		return nil
 	}
+	if d.opts.Shell != "" {
+		return d.signalGroup(sig, wait)
+	}
 	d.cmd.Process.Signal(sig)
 	var err error
 	select {
@@ -245,5 +270,26 @@ func (d *Daemon) signal(sig syscall.Signal, wait time.Duration) error {
 		err = fmt.Errorf("berthd did not exit %s after %s (killed): %v", wait, sig, err)
 	}
 	d.cmd = nil
+	return err
+}
+
+// signalGroup signals the Shell's process group (its leader is our
+// child, so the group is ours) and waits until no process is left in it.
+func (d *Daemon) signalGroup(sig syscall.Signal, wait time.Duration) error {
+	pgid := d.cmd.Process.Pid
+	syscall.Kill(-pgid, sig)
+	err := <-d.waitErr
+	d.cmd = nil
+	deadline := time.Now().Add(wait)
+	for syscall.Kill(-pgid, 0) == nil {
+		if time.Now().After(deadline) {
+			syscall.Kill(-pgid, syscall.SIGKILL)
+			return fmt.Errorf("processes of %q still there %s after %s (killed)", d.opts.Shell, wait, sig)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if sig == syscall.SIGTERM {
+		return nil // bash itself dies of the signal; what it ran was asked to stop
+	}
 	return err
 }
