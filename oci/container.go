@@ -194,11 +194,12 @@ func loadRecord(path string) (*Record, error) {
 // maxTerminationMessage is kubelet's own cap on a termination message.
 const maxTerminationMessage = 4096
 
-// setExited records an exit under c.mu and closes exited. It is a no-op
-// on a container already exited.
-func (c *Container) setExited(e *monitor.Exit, message string) error {
+// recordExit records an exit under c.mu; the caller announces it with
+// Manager.exited once c.mu is released. It reports false (and does
+// nothing) for a container already exited.
+func (c *Container) recordExit(e *monitor.Exit, message string) (bool, error) {
 	if c.rec.State == StateExited {
-		return nil
+		return false, nil
 	}
 	c.rec.State = StateExited
 	c.rec.ExitCode = e.ExitCode
@@ -218,11 +219,16 @@ func (c *Container) setExited(e *monitor.Exit, message string) error {
 	if message == "" {
 		c.rec.Message = terminationMessage(c.rec.TerminationMessagePath)
 	}
-	// Save first: whoever Exited wakes (Remove, which deletes the record
-	// directory next) must find the record written, not being written.
-	err := c.save()
+	return true, c.save()
+}
+
+// exited announces a recorded exit, first to OnChange and then to
+// whoever waits on Exited: so the record is written before Remove (woken
+// by Exited) deletes its directory, and a removal is announced after the
+// exit it waited for.
+func (m *Manager) exited(c *Container) {
+	m.changed(c, false)
 	close(c.exited)
-	return err
 }
 
 // terminationMessage reads what the container left at its termination

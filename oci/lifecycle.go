@@ -53,9 +53,13 @@ func (m *Manager) watch(c *Container) {
 			logFor(id).Warnf("free the exited container in the runtime: %v", err)
 		}
 		c.mu.Lock()
-		defer c.mu.Unlock()
-		if err := c.setExited(e, message); err != nil {
+		changed, err := c.recordExit(e, message)
+		c.mu.Unlock()
+		if err != nil {
 			logFor(id).Errorf("record exit: %v", err)
+		}
+		if changed {
+			m.exited(c)
 		}
 	}()
 }
@@ -78,12 +82,17 @@ func (m *Manager) Start(ctx context.Context, c *Container) error {
 		return fmt.Errorf("start container %s: %w", id, err)
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.rec.StartedAt = started
 	// The exit watcher waits for c.ops, so the container is still
 	// "created" here even if its process is already gone.
 	c.rec.State = StateRunning
-	return c.save()
+	err := c.save()
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	m.changed(c, false) // still under c.ops: before the exit is announced
+	return nil
 }
 
 // Stop sends the container's stop signal, waits up to timeout for it to
@@ -160,6 +169,7 @@ func (m *Manager) Remove(ctx context.Context, c *Container) error {
 		return err
 	}
 	m.forget(c.rec.ID)
+	m.changed(c, true)
 	return nil
 }
 

@@ -52,9 +52,11 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 		return err
 	}
 	m.mu.Lock()
-	delete(m.pods, p.sb.ID)
-	m.releaseLocked(p.sb.Metadata.key(), p.sb.ID)
+	sb := p.sb
+	delete(m.pods, sb.ID)
+	m.releaseLocked(sb.Metadata.key(), sb.ID)
 	m.mu.Unlock()
+	m.announce(sb.State, sb, true)
 	return nil
 }
 

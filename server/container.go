@@ -51,6 +51,7 @@ func (s *Server) initContainers(ctx context.Context) error {
 		Host:              host,
 		Rootfs:            store,
 		ExecSyncMaxOutput: cfg.Runtime.ExecSyncMaxOutput,
+		OnChange:          s.containerChanged,
 	})
 	if err != nil {
 		return err

@@ -75,6 +75,19 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 		return nil, err
 	}
 	r := c.Record()
+	resp := &runtimeapi.ContainerStatusResponse{Status: containerStatus(&r)}
+	if req.GetVerbose() {
+		info, err := containerInfo(c, &r)
+		if err != nil {
+			return nil, err
+		}
+		resp.Info = map[string]string{"info": info}
+	}
+	return resp, nil
+}
+
+// containerStatus is a container's record as the CRI reports it.
+func containerStatus(r *oci.Record) *runtimeapi.ContainerStatus {
 	st := &runtimeapi.ContainerStatus{
 		Id:          r.ID,
 		Metadata:    &runtimeapi.ContainerMetadata{Name: r.Name, Attempt: r.Attempt},
@@ -112,15 +125,7 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 			Propagation:    runtimeapi.MountPropagation(m.Propagation),
 		})
 	}
-	resp := &runtimeapi.ContainerStatusResponse{Status: st}
-	if req.GetVerbose() {
-		info, err := containerInfo(c, &r)
-		if err != nil {
-			return nil, err
-		}
-		resp.Info = map[string]string{"info": info}
-	}
-	return resp, nil
+	return st
 }
 
 // containerInfo is the "info" JSON crictl inspect shows, in containerd's

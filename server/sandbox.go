@@ -28,6 +28,7 @@ func (s *Server) initPods(ctx context.Context) error {
 			PluginDirs: cfg.Network.PluginDirs,
 			CacheDir:   cfg.Network.CacheDir,
 		},
+		OnChange: s.podChanged,
 	})
 	if err != nil {
 		return err
