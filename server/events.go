@@ -46,6 +46,9 @@ func (s *Server) GetContainerEvents(req *runtimeapi.GetEventsRequest, stream grp
 
 // containerChanged is oci's OnChange: one event per container change.
 func (s *Server) containerChanged(ch oci.Change) {
+	if ch.Removed {
+		s.forgetStats(ch.Container.ID)
+	}
 	typ := runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT
 	if !ch.Removed {
 		switch ch.Container.State {
@@ -77,6 +80,9 @@ func (s *Server) containerChanged(ch oci.Change) {
 // and started; one removed without a stop is stopped, then deleted.
 func (s *Server) podChanged(ch sandbox.Change) {
 	sb := ch.Sandbox
+	if ch.Removed {
+		s.forgetStats(sb.ID)
+	}
 	var types []runtimeapi.ContainerEventType
 	switch {
 	case ch.Removed && sb.State == sandbox.StateReady:

@@ -11,12 +11,10 @@ package stats
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"sync"
 	"time"
 
 	"github.com/opencontainers/cgroups"
-	"go.podman.io/storage/pkg/directory"
 )
 
 // DefaultMaxAge is how long a sample answers for its container or pod.
@@ -187,31 +185,4 @@ func (c *Collector) readCgroup(e *entry) (Sample, error) {
 	}
 	e.cpuAt, e.cpuUsed, e.hasCPU = now, used, true
 	return s, nil
-}
-
-// disk measures the container's writable layer. The walk opens nothing
-// outside the layer (os.Root underneath), however the container laid
-// out its files.
-func (c *Collector) disk(e *entry, id string) (*Disk, error) {
-	if c.layer == nil {
-		return nil, nil
-	}
-	if !e.layerDone {
-		dir, mp, err := c.layer(id)
-		if err != nil {
-			return nil, err
-		}
-		e.layerDir, e.mountpoint, e.layerDone = dir, mp, true
-	}
-	if e.layerDir == "" {
-		return nil, nil
-	}
-	u, err := directory.Usage(e.layerDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil // removed meanwhile
-	}
-	if err != nil {
-		return nil, fmt.Errorf("writable layer: %w", err)
-	}
-	return &Disk{Timestamp: time.Now(), Mountpoint: e.mountpoint, UsedBytes: uint64(u.Size), Inodes: uint64(u.InodeCount)}, nil
 }
