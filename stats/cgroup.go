@@ -92,17 +92,24 @@ func exists(p string) bool {
 // errGone: the cgroup is not there (not made yet, or removed on exit).
 var errGone = errors.New("cgroup is gone")
 
-// read returns the cgroup's statistics, or errGone.
+// read returns the cgroup's statistics, or errGone. The directories are
+// checked first: v1 readers skip a missing hierarchy without an error,
+// which would read a removed cgroup as an idle one.
 func (r *cgroupReader) read() (*cgroups.Stats, error) {
+	if len(r.dirs) == 0 {
+		return nil, errGone
+	}
+	for _, d := range r.dirs {
+		if _, err := os.Stat(d); errors.Is(err, fs.ErrNotExist) {
+			return nil, errGone
+		}
+	}
 	st, err := r.mgr.Stats(&cgroups.StatsOptions{Controllers: r.ctrls})
-	if err != nil || len(r.dirs) == 0 {
+	if err != nil {
 		for _, d := range r.dirs {
 			if _, serr := os.Stat(d); errors.Is(serr, fs.ErrNotExist) {
-				return nil, errGone
+				return nil, errGone // removed while reading
 			}
-		}
-		if len(r.dirs) == 0 {
-			return nil, errGone
 		}
 		return nil, err
 	}
