@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/opencontainers/cgroups"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -341,5 +343,58 @@ func TestStreamedLists(t *testing.T) {
 	}
 	if m, err := si.Recv(); err != nil || len(m.Images) == 0 {
 		t.Errorf("StreamImages: %v, %v", m, err)
+	}
+}
+
+// berthctl stats and statsp show the tables (CPU % from a second sample)
+// and -o json the CRI messages; berthctl events follows the stream.
+func TestBerthctlStatsAndEvents(t *testing.T) {
+	e := startContainerEnv(t)
+	ev := exec.Command(filepath.Join(e.d.BinDir, "berthctl"), "-endpoint", e.d.Socket, "-o", "json", "events")
+	var evOut strings.Builder
+	ev.Stdout = &evOut
+	if err := ev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ev.Process.Kill(); ev.Wait() })
+	pod := e.pod(t, statsHandler(t), runtimeapi.NamespaceMode_CONTAINER)
+	id := e.run(t, pod, e.config("busy", "sh", "-c", "while :; do :; done"))
+
+	out, err := e.berthctl(t, "stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "CONTAINER") || !strings.Contains(lines[1], id[:12]) {
+		t.Fatalf("berthctl stats:\n%s", out)
+	}
+	if f := strings.Fields(lines[1]); len(f) < 3 || f[2] == "-" {
+		t.Errorf("no CPU %% for a running container:\n%s", out)
+	} else if pct, err := strconv.ParseFloat(f[2], 64); err != nil || pct <= 0 {
+		t.Errorf("CPU %% %q:\n%s", f[2], out)
+	}
+	out, err = e.berthctl(t, "-o", "json", "statsp", pod[:12])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `"workingSetBytes"`) || !strings.Contains(out, id) {
+		t.Errorf("berthctl -o json statsp:\n%s", out)
+	}
+	out, err = e.berthctl(t, "statsp")
+	if err != nil || !strings.Contains(out, "NET RX / TX") || !strings.Contains(out, pod[:12]) {
+		t.Errorf("berthctl statsp: %v\n%s", err, out)
+	}
+	e.stop(t, id, 0)
+	waitFor(t, func() bool { return strings.Count(evOut.String(), "\n") >= 5 })
+	got := strings.Split(strings.TrimSpace(evOut.String()), "\n")
+	c, st := runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT
+	for i, want := range []runtimeapi.ContainerEventType{c, st, c, st, runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT} {
+		var ev runtimeapi.ContainerEventResponse
+		if err := protojson.Unmarshal([]byte(got[i]), &ev); err != nil {
+			t.Fatalf("event line %d: %v\n%s", i, err, got[i])
+		}
+		if ev.ContainerEventType != want {
+			t.Errorf("event line %d: %v, want %v", i, ev.ContainerEventType, want)
+		}
 	}
 }
