@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/opencontainers/cgroups"
+	"golang.org/x/sync/errgroup"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-cri/berth/errdefs"
@@ -56,22 +59,37 @@ func (s *Server) listContainerStats(ctx context.Context, f *runtimeapi.Container
 		Id: f.GetId(), PodSandboxId: f.GetPodSandboxId(), LabelSelector: f.GetLabelSelector(),
 	})
 	pods := s.podsByID()
-	out := make([]*runtimeapi.ContainerStats, 0, len(recs))
-	for i := range recs {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	out := make([]*runtimeapi.ContainerStats, len(recs))
+	err := inParallel(ctx, len(recs), func(i int) error {
 		sb := pods[recs[i].PodID]
 		if sb == nil {
-			continue // removed meanwhile
+			return nil // removed meanwhile
 		}
 		cs, err := s.containerStats(&recs[i], sb)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, cs)
+		out[i] = cs
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return slices.DeleteFunc(out, func(cs *runtimeapi.ContainerStats) bool { return cs == nil }), nil
+}
+
+// inParallel runs fn(0..n-1) on up to GOMAXPROCS goroutines: a stats read
+// is a few dozen small cgroupfs reads, kernel work that spreads over the
+// node's cores.
+func inParallel(ctx context.Context, n int, fn func(i int) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i := range n {
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return fn(i)
+		})
+	}
+	return g.Wait()
 }
 
 // PodSandboxStats reports one pod: its cgroup, network, processes and
@@ -102,19 +120,23 @@ func (s *Server) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPo
 }
 
 func (s *Server) listPodStats(ctx context.Context, f *runtimeapi.PodSandboxStatsFilter) ([]*runtimeapi.PodSandboxStats, error) {
-	var out []*runtimeapi.PodSandboxStats
+	var pods []*sandbox.Sandbox
 	for _, sb := range s.pod.mgr.List() {
 		if f.GetId() != "" && !strings.HasPrefix(sb.ID, f.GetId()) {
 			continue
 		}
-		if !labelsMatch(sb.Config.GetLabels(), f.GetLabelSelector()) {
-			continue
+		if labelsMatch(sb.Config.GetLabels(), f.GetLabelSelector()) {
+			pods = append(pods, sb)
 		}
-		ps, err := s.podStats(ctx, sb)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ps)
+	}
+	out := make([]*runtimeapi.PodSandboxStats, len(pods))
+	err := inParallel(ctx, len(pods), func(i int) error {
+		var err error
+		out[i], err = s.podStats(ctx, pods[i])
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
