@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 
+	"github.com/sirupsen/logrus"
+
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-cri/berth/oci"
@@ -42,7 +44,8 @@ func (s *Server) eachPodMetrics(ctx context.Context, fn func(*runtimeapi.PodSand
 		}
 		pm, err := s.podMetrics(sb)
 		if err != nil {
-			return err
+			logrus.WithField("pod_sandbox_id", sb.ID).Warnf("metrics: %v", err)
+			continue
 		}
 		if err := fn(pm); err != nil {
 			return err

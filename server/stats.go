@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/opencontainers/cgroups"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sync/errgroup"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -66,8 +67,14 @@ func (s *Server) listContainerStats(ctx context.Context, f *runtimeapi.Container
 			return nil // removed meanwhile
 		}
 		cs, err := s.containerStats(&recs[i], sb)
+		if err != nil {
+			// One unreadable container must not cost kubelet the
+			// node's summary (and with it eviction): leave it out.
+			logrus.WithField("container", recs[i].ID).Warnf("stats: %v", err)
+			return nil
+		}
 		out[i] = cs
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -131,14 +138,21 @@ func (s *Server) listPodStats(ctx context.Context, f *runtimeapi.PodSandboxStats
 	}
 	out := make([]*runtimeapi.PodSandboxStats, len(pods))
 	err := inParallel(ctx, len(pods), func(i int) error {
-		var err error
-		out[i], err = s.podStats(ctx, pods[i])
-		return err
+		ps, err := s.podStats(ctx, pods[i])
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			logrus.WithField("pod_sandbox_id", pods[i].ID).Warnf("stats: %v", err)
+			return nil
+		}
+		out[i] = ps
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return slices.DeleteFunc(out, func(ps *runtimeapi.PodSandboxStats) bool { return ps == nil }), nil
 }
 
 // selectContainers is ListContainers' selection, as records.

@@ -1,7 +1,9 @@
 package stats
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"time"
 
@@ -16,6 +18,9 @@ import (
 // threads never change namespace.
 func readNetwork(path string) (*Network, error) {
 	ns, err := netns.GetFromPath(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // unpinned meanwhile: the pod stopped
+	}
 	if err != nil {
 		return nil, fmt.Errorf("network namespace %s: %w", path, err)
 	}
