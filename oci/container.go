@@ -194,19 +194,10 @@ func loadRecord(path string) (*Record, error) {
 // maxTerminationMessage is kubelet's own cap on a termination message.
 const maxTerminationMessage = 4096
 
-// setExited records an exit under c.mu and closes exited. It is a no-op
-// on a container already exited.
-func (c *Container) setExited(e *monitor.Exit, message string) error {
-	first, err := c.recordExit(e, message)
-	if first {
-		close(c.exited)
-	}
-	return err
-}
-
-// recordExit records an exit under c.mu; first is false if one was
-// recorded before. The caller closes exited when first.
-func (c *Container) recordExit(e *monitor.Exit, message string) (first bool, _ error) {
+// recordExit records an exit under c.mu; the caller announces it with
+// Manager.exited once c.mu is released. It reports false (and does
+// nothing) for a container already exited.
+func (c *Container) recordExit(e *monitor.Exit, message string) (bool, error) {
 	if c.rec.State == StateExited {
 		return false, nil
 	}
@@ -228,9 +219,16 @@ func (c *Container) recordExit(e *monitor.Exit, message string) (first bool, _ e
 	if message == "" {
 		c.rec.Message = terminationMessage(c.rec.TerminationMessagePath)
 	}
-	// Save first: whoever Exited wakes (Remove, which deletes the record
-	// directory next) must find the record written, not being written.
 	return true, c.save()
+}
+
+// exited announces a recorded exit, first to OnChange and then to
+// whoever waits on Exited: so the record is written before Remove (woken
+// by Exited) deletes its directory, and a removal is announced after the
+// exit it waited for.
+func (m *Manager) exited(c *Container) {
+	m.changed(c, false)
+	close(c.exited)
 }
 
 // terminationMessage reads what the container left at its termination

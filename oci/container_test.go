@@ -28,12 +28,14 @@ func TestExitedClosesAfterTheRecordIsSaved(t *testing.T) {
 			r, _ := loadRecord(c.paths.record())
 			got <- r
 		}()
+		m := &Manager{}
 		c.mu.Lock()
-		err := c.setExited(&monitor.Exit{ExitCode: 3}, "")
+		_, err := c.recordExit(&monitor.Exit{ExitCode: 3}, "")
 		c.mu.Unlock()
 		if err != nil {
 			t.Fatal(err)
 		}
+		m.exited(c)
 		if r := <-got; r == nil || r.State != StateExited || r.ExitCode != 3 {
 			t.Fatalf("record on disk when Exited closed: %+v", r)
 		}

@@ -156,6 +156,7 @@ func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec) er
 		return err
 	}
 	m.add(c)
+	m.changed(c, false) // before the watcher can announce an exit
 	m.watch(c)
 	return nil
 }

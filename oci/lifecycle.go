@@ -53,16 +53,16 @@ func (m *Manager) watch(c *Container) {
 		}
 		c.mu.Lock()
 		first, err := c.recordExit(e, message)
+		c.mu.Unlock()
+		c.ops.Unlock()
 		if err != nil {
 			logFor(id).Errorf("record exit: %v", err)
 		}
-		c.mu.Unlock()
-		c.ops.Unlock()
 		if first {
 			// Plugins hear of the stop before a StopContainer or
 			// RemoveContainer waiting for the exit returns.
 			m.plugins(c).StopContainer(ctx, c)
-			close(c.exited)
+			m.exited(c)
 		}
 	}()
 }
@@ -95,10 +95,12 @@ func (m *Manager) Start(ctx context.Context, c *Container) error {
 	c.rec.State = StateRunning
 	err := c.save()
 	c.mu.Unlock()
-	if err == nil {
-		plugins.PostStartContainer(ctx, c)
+	if err != nil {
+		return err
 	}
-	return err
+	m.changed(c, false) // still under c.ops: before the exit is announced
+	plugins.PostStartContainer(ctx, c)
+	return nil
 }
 
 // Stop sends the container's stop signal, waits up to timeout for it to
@@ -176,6 +178,7 @@ func (m *Manager) Remove(ctx context.Context, c *Container) error {
 	}
 	m.forget(c.rec.ID)
 	m.plugins(c).RemoveContainer(ctx, c)
+	m.changed(c, true)
 	return nil
 }
 

@@ -36,6 +36,11 @@ type Options struct {
 	ExecSyncMaxOutput int
 	// Plugins are told of every CRI container's steps (NRI); nil for none.
 	Plugins Plugins
+	// OnChange, if set, hears of every change of a CRI container's state
+	// (created, started, exited, removed) once it is recorded, in order
+	// for each container, on the goroutine that made it (an RPC, or the
+	// exit watcher) and with no container lock held. It must not block.
+	OnChange func(Change)
 }
 
 // Manager owns every container: their records, their monitors and the
@@ -48,6 +53,9 @@ type Manager struct {
 
 	mu   sync.RWMutex
 	ctrs map[string]*Container
+	// restoring holds changes in pending until every container is back.
+	restoring bool
+	pending   []Change
 
 	// ctx ends the exit watchers on Close; containers keep running.
 	ctx    context.Context
@@ -60,11 +68,12 @@ type Manager struct {
 // down are recorded, and half-created ones are torn down.
 func NewManager(ctx context.Context, o Options) (*Manager, error) {
 	m := &Manager{
-		opts:     o,
-		dir:      filepath.Join(o.Root, "containers"),
-		runDir:   filepath.Join(o.RunRoot, "containers"),
-		exitsDir: filepath.Join(o.RunRoot, "exits"),
-		ctrs:     map[string]*Container{},
+		opts:      o,
+		dir:       filepath.Join(o.Root, "containers"),
+		runDir:    filepath.Join(o.RunRoot, "containers"),
+		exitsDir:  filepath.Join(o.RunRoot, "exits"),
+		ctrs:      map[string]*Container{},
+		restoring: true,
 	}
 	for _, d := range []string{m.dir, m.runDir, m.exitsDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -76,6 +85,7 @@ func NewManager(ctx context.Context, o Options) (*Manager, error) {
 		m.Close()
 		return nil, err
 	}
+	m.restored()
 	return m, nil
 }
 

@@ -77,9 +77,7 @@ func (m *Manager) adopt(ctx context.Context, c *Container) error {
 		if err := c.rec.Runtime.Delete(ctx, id); err != nil {
 			logFor(id).Warnf("free the exited container in the runtime: %v", err)
 		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.setExited(e, "")
+		return m.adoptExit(c, e, "")
 	}
 	if !monitorAlive(c.rec.MonitorPID, id) {
 		// No monitor and no exit file: the node rebooted (the run root
@@ -88,9 +86,7 @@ func (m *Manager) adopt(ctx context.Context, c *Container) error {
 		if err := c.rec.Runtime.Delete(ctx, id); err != nil {
 			logFor(id).Warnf("delete orphaned container: %v", err)
 		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.setExited(&monitor.Exit{ExitCode: 255, ExitedAt: time.Now()},
+		return m.adoptExit(c, &monitor.Exit{ExitCode: 255, ExitedAt: time.Now()},
 			"container state lost: its berth-monitor is gone (node rebooted, or the monitor was killed)")
 	}
 	if c.rec.State == StateCreated {
@@ -102,10 +98,25 @@ func (m *Manager) adopt(ctx context.Context, c *Container) error {
 			if err := c.save(); err != nil {
 				return err
 			}
+			m.changed(c, false)
 		}
 	}
 	m.watch(c)
 	logFor(id).Debugf("adopted %s container (monitor %d)", c.rec.State, c.rec.MonitorPID)
+	return nil
+}
+
+// adoptExit records an exit found at restore and announces it.
+func (m *Manager) adoptExit(c *Container, e *monitor.Exit, message string) error {
+	c.mu.Lock()
+	changed, err := c.recordExit(e, message)
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if changed {
+		m.exited(c)
+	}
 	return nil
 }
 

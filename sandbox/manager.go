@@ -28,6 +28,10 @@ type Options struct {
 	Network        NetworkOptions
 	// Plugins are told of every pod's steps (NRI); nil for none.
 	Plugins Plugins
+	// OnChange, if set, hears of every change of a pod's state (ready,
+	// not ready, removed) once it is recorded, in order for each pod, with
+	// no Manager lock held. It must not block.
+	OnChange func(Change)
 }
 
 // Manager owns every pod sandbox: it creates, stops, removes and restores
@@ -155,11 +159,14 @@ func (m *Manager) lookupLocked(ref string) (*pod, error) {
 	return ids.Lookup(m.pods, ref, "pod sandbox", nil)
 }
 
-// setSandbox publishes a new state of p.
+// setSandbox publishes a new state of p, and announces it if the pod's
+// State changed: every change of a pod passes here, or through Remove.
 func (m *Manager) setSandbox(p *pod, sb *Sandbox) {
 	m.mu.Lock()
+	before := p.sb.State
 	p.sb = sb
 	m.mu.Unlock()
+	m.announce(before, sb, false)
 }
 
 // save writes sb as p's record, then publishes it. The caller holds p.op.

@@ -75,6 +75,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	m.releaseLocked(p.sb.Metadata.key(), p.sb.ID)
 	m.mu.Unlock()
 	m.plugins().RemovePodSandbox(ctx, sb)
+	m.announce(sb.State, sb, true)
 	return nil
 }
 

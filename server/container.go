@@ -53,6 +53,7 @@ func (s *Server) initContainers(ctx context.Context) error {
 		Rootfs:            store,
 		ExecSyncMaxOutput: cfg.Runtime.ExecSyncMaxOutput,
 		Plugins:           s.containerPlugins(),
+		OnChange:          s.containerChanged,
 	})
 	if err != nil {
 		return err

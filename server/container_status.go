@@ -15,36 +15,7 @@ import (
 // ListContainers lists containers, filtered by id (or id prefix), state,
 // pod (or pod id prefix) and labels.
 func (s *Server) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
-	f := req.GetFilter()
-	var id, podID string
-	if f.GetId() != "" {
-		c, err := s.ctr.get(f.GetId())
-		if err != nil {
-			return &runtimeapi.ListContainersResponse{}, nil // no such container: none match
-		}
-		id = c.ID()
-	}
-	if f.GetPodSandboxId() != "" {
-		sb, err := s.pod.get(f.GetPodSandboxId())
-		if err != nil {
-			return &runtimeapi.ListContainersResponse{}, nil
-		}
-		podID = sb.ID
-	}
-	recs := s.ctr.mgr.List(func(r *oci.Record) bool {
-		switch {
-		case id != "" && r.ID != id,
-			podID != "" && r.PodID != podID,
-			f.GetState() != nil && r.State.CRI() != f.GetState().GetState():
-			return false
-		}
-		for k, v := range f.GetLabelSelector() {
-			if got, ok := r.Labels[k]; !ok || got != v {
-				return false
-			}
-		}
-		return true
-	})
+	recs := s.selectContainers(req.GetFilter())
 	out := make([]*runtimeapi.Container, 0, len(recs))
 	for i := range recs {
 		r := &recs[i]
@@ -75,6 +46,19 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 		return nil, err
 	}
 	r := c.Record()
+	resp := &runtimeapi.ContainerStatusResponse{Status: containerStatus(&r)}
+	if req.GetVerbose() {
+		info, err := containerInfo(c, &r)
+		if err != nil {
+			return nil, err
+		}
+		resp.Info = map[string]string{"info": info}
+	}
+	return resp, nil
+}
+
+// containerStatus is a container's record as the CRI reports it.
+func containerStatus(r *oci.Record) *runtimeapi.ContainerStatus {
 	st := &runtimeapi.ContainerStatus{
 		Id:          r.ID,
 		Metadata:    &runtimeapi.ContainerMetadata{Name: r.Name, Attempt: r.Attempt},
@@ -117,15 +101,7 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 		}
 		st.Mounts = append(st.Mounts, cm)
 	}
-	resp := &runtimeapi.ContainerStatusResponse{Status: st}
-	if req.GetVerbose() {
-		info, err := containerInfo(c, &r)
-		if err != nil {
-			return nil, err
-		}
-		resp.Info = map[string]string{"info": info}
-	}
-	return resp, nil
+	return st
 }
 
 // containerInfo is the "info" JSON crictl inspect shows, in containerd's

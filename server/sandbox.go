@@ -31,7 +31,8 @@ func (s *Server) initPods(ctx context.Context) error {
 			CacheDir:   cfg.Network.CacheDir,
 			Fallback:   fallbackNetwork(cfg.Network.FallbackConfig),
 		},
-		Plugins: s.podPlugins(),
+		Plugins:  s.podPlugins(),
+		OnChange: s.podChanged,
 	})
 	if err != nil {
 		return err

@@ -18,7 +18,9 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-cri/berth/config"
+	"github.com/berth-cri/berth/events"
 	"github.com/berth-cri/berth/nrihost"
+	"github.com/berth-cri/berth/stats"
 )
 
 // Options are what berthd knows beyond the config file.
@@ -50,12 +52,18 @@ type Server struct {
 	pod podService
 	ctr containerService
 	nri *nrihost.Host // nil unless [nri] enable
+
+	// events fans container and pod changes out to GetContainerEvents.
+	events *containerEvents
+	// stats reads cgroups, storage and network namespaces for the stats
+	// and metrics RPCs.
+	stats *stats.Collector
 }
 
 // New builds the server and restores every area's state from disk. Areas
 // start in dependency order: images, then pods, then containers.
 func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
-	s := &Server{opts: opts, cfg: cfg}
+	s := &Server{opts: opts, cfg: cfg, events: events.NewBroker[*runtimeapi.ContainerEventResponse](eventBuffer)}
 	if err := s.newNRI(); err != nil {
 		return nil, err
 	}
@@ -73,6 +81,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	}
 	// Half-created pods whose infra held them up are gone now.
 	s.pod.mgr.RetryTeardowns(ctx)
+	// What restoring found (exits while berthd was down) is kept for the
+	// first subscribers; from here on events go to those subscribed.
+	s.events.Open()
+	s.initStats()
 	if err := s.startNRI(); err != nil {
 		s.Close()
 		return nil, err
