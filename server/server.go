@@ -51,23 +51,26 @@ type Server struct {
 }
 
 // New builds the server and restores every area's state from disk. Areas
-// start in dependency order: images, then pods, then containers.
+// start in dependency order: images, containers (which pods run their
+// infra through), pods; then containers whose pod is gone are removed.
 func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
 	s := &Server{opts: opts, cfg: cfg}
 	if err := s.initImages(ctx); err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
-	if err := s.initPods(ctx); err != nil {
-		s.img.close()
-		return nil, fmt.Errorf("pods: %w", err)
-	}
 	if err := s.initContainers(ctx); err != nil {
-		s.pod.close()
 		s.img.close()
 		return nil, fmt.Errorf("containers: %w", err)
 	}
-	// Half-created pods whose infra held them up are gone now.
-	s.pod.mgr.RetryTeardowns(ctx)
+	if err := s.initPods(ctx); err != nil {
+		s.ctr.close()
+		s.img.close()
+		return nil, fmt.Errorf("pods: %w", err)
+	}
+	if err := s.removeOrphanContainers(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("containers: %w", err)
+	}
 	return s, nil
 }
 
