@@ -37,16 +37,32 @@ func TestInfraDeathMakesPodNotReady(t *testing.T) {
 
 		// The exec dies with the namespace: its answer does not matter.
 		e.d.Runtime.ExecSync(e.d.Ctx(t), &runtimeapi.ExecSyncRequest{ContainerId: ctr, Cmd: []string{"kill", "-TERM", "1"}, Timeout: 10})
-		waitFor(t, func() bool {
+		notReady := func() bool {
 			return podStatus(t, e.d, pod).Status.State == runtimeapi.PodSandboxState_SANDBOX_NOTREADY
-		})
+		}
+		for end := time.Now().Add(time.Minute); !notReady() && time.Now().Before(end); {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !notReady() {
+			t.Error("pod still READY a minute after its infra was killed")
+		}
 
 		// A host process takes the dead infra's pid.
 		if host := takePID(t, infraPID); host == 0 {
 			t.Logf("could not hand pid %d to a host process (the machine is busy); checking the create alone", infraPID)
 		}
-		_, err := e.tryCreate(t, pod, e.config("late", "sleep", "3600"))
+		late := e.config("late", "sleep", "3600")
+		late.Linux = cfg.Linux
+		id, err := e.tryCreate(t, pod, late)
 		wantCode(t, "CreateContainer in a pod whose infra died", err, codes.FailedPrecondition)
+		if err == nil {
+			if _, err := e.d.Runtime.StartContainer(e.d.Ctx(t), &runtimeapi.StartContainerRequest{ContainerId: id}); err == nil {
+				hostNS, _ := os.Readlink("/proc/self/ns/pid")
+				if ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", e.info(t, id).Pid)); ns == hostNS {
+					t.Errorf("the new container runs in the host's PID namespace %s", ns)
+				}
+			}
+		}
 		list, lerr := e.d.Runtime.ListContainers(e.d.Ctx(t), &runtimeapi.ListContainersRequest{
 			Filter: &runtimeapi.ContainerFilter{PodSandboxId: pod}})
 		if lerr != nil {
