@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -172,4 +173,37 @@ func TestRunPodSandboxNamesAreUnambiguous(t *testing.T) {
 	}
 	_, err = run("a_b", "c", "two")
 	wantCode(t, "same name, another config", err, codes.AlreadyExists)
+}
+
+// After berthd restarts, it watches the infras of ready pods again: one
+// that died while berthd was down leaves its pod NOTREADY, one that dies
+// later makes it NOTREADY then.
+func TestInfraWatchedAcrossRestart(t *testing.T) {
+	e := startContainerEnv(t)
+	handler := handlerNames(t)
+	if len(handler) == 0 {
+		t.Skip("no runtime handler")
+	}
+	diesWhileDown := e.pod(t, handler[0], runtimeapi.NamespaceMode_POD)
+	diesLater := e.pod(t, handler[0], runtimeapi.NamespaceMode_POD)
+	downPID := podStatus(t, e.d, diesWhileDown).Info.InfraPID
+	laterPID := podStatus(t, e.d, diesLater).Info.InfraPID
+
+	e.d.Kill(t)
+	if err := syscall.Kill(downPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	e.d.Restart(t)
+	if s := podStatus(t, e.d, diesWhileDown).Status.State; s != runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
+		t.Errorf("pod whose infra died while berthd was down is %v", s)
+	}
+	if s := podStatus(t, e.d, diesLater).Status.State; s != runtimeapi.PodSandboxState_SANDBOX_READY {
+		t.Fatalf("pod with a live infra is %v after the restart", s)
+	}
+	if err := syscall.Kill(laterPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		return podStatus(t, e.d, diesLater).Status.State == runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+	})
 }
