@@ -64,6 +64,13 @@ type RuntimeConfig struct {
 	// shortened to half of what the caller's deadline leaves (crictl
 	// gives 2 s). StopContainer uses its request's timeout, never this.
 	StopTimeoutDefault Duration `toml:"stop_timeout_default"`
+	// SeccompUseDefaultWhenEmpty gives containers whose request names no
+	// seccomp profile the RuntimeDefault one. Off, such a container is
+	// unconfined, as the CRI defines it (kubelet always names a profile).
+	SeccompUseDefaultWhenEmpty bool `toml:"seccomp_use_default_when_empty"`
+	// DiscoverHandlers adds runc and crun as handlers of those names when
+	// they are on PATH and no handler of that name is configured.
+	DiscoverHandlers bool `toml:"discover_handlers"`
 }
 
 // RuntimeHandler is one OCI runtime binary.
@@ -77,6 +84,9 @@ type RuntimeHandler struct {
 	// Type is "oci" (a runc-compatible CLI) or "vm" (kata-style: every
 	// pod gets an infra container).
 	Type string `toml:"type"`
+	// Discovered marks a handler found on PATH (discover_handlers)
+	// rather than written in a file, for logs and Status.
+	Discovered bool `toml:"-"`
 }
 
 type ImageConfig struct {
@@ -147,6 +157,7 @@ func Default() *Config {
 			CgroupDriver:        "cgroupfs",
 			CgroupParent:        "/berth",
 			RestrictOOMScoreAdj: true,
+			DiscoverHandlers:    true,
 			ExecSyncMaxOutput:   16 << 20,
 			StopTimeoutDefault:  Duration{10 * time.Second},
 		},

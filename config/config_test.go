@@ -114,3 +114,53 @@ func TestContribConfigIsTheDefaults(t *testing.T) {
 		t.Errorf("contrib/berth.toml differs from the defaults:\n%s\n---\n%s", a, b)
 	}
 }
+
+func TestDiscoverHandlers(t *testing.T) {
+	found := map[string]string{"runc": "/usr/sbin/runc", "crun": "/usr/bin/crun"}
+	lookPath := func(name string) (string, error) {
+		if p, ok := found[name]; ok {
+			return p, nil
+		}
+		return "", os.ErrNotExist
+	}
+	r := Default().Runtime
+	r.Handlers["runc"] = RuntimeHandler{Path: "/opt/runc"}
+	r.discoverHandlers(lookPath)
+	if h := r.Handlers["runc"]; h.Path != "/opt/runc" || h.Discovered {
+		t.Errorf("a configured runc was replaced: %+v", h)
+	}
+	if h := r.Handlers["crun"]; h.Path != "/usr/bin/crun" || !h.Discovered {
+		t.Errorf("crun on PATH not offered: %+v", h)
+	}
+	if r.Default != "berth" {
+		t.Errorf("default handler changed to %q", r.Default)
+	}
+
+	r = Default().Runtime
+	r.DiscoverHandlers = false
+	r.discoverHandlers(lookPath)
+	if len(r.Handlers) != 1 {
+		t.Errorf("discover_handlers = false still added handlers: %v", r.Handlers)
+	}
+	delete(found, "crun")
+	r = Default().Runtime
+	r.discoverHandlers(lookPath)
+	if _, ok := r.Handlers["crun"]; ok {
+		t.Error("crun offered though it is not installed")
+	}
+}
+
+// crictl info prints the config as JSON: with the file's key names.
+func TestMapUsesTOMLKeys(t *testing.T) {
+	m, err := Default().Map()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ := m["image"].(map[string]any)
+	if img["pull_retries"] == nil || img["PullRetries"] != nil {
+		t.Errorf("image section = %v, want TOML key names", img)
+	}
+	if rt, _ := m["runtime"].(map[string]any); rt["stop_timeout_default"] != "10s" {
+		t.Errorf("runtime.stop_timeout_default = %v, want \"10s\"", rt["stop_timeout_default"])
+	}
+}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os/exec"
 	"sort"
 	"strings"
 
@@ -25,3 +26,33 @@ func (r *RuntimeConfig) Handler(name string) (string, RuntimeHandler, error) {
 	}
 	return name, h, nil
 }
+
+// WellKnownRuntimes are the OCI runtimes berthd offers as handlers of
+// their own name when they are installed (runtime.discover_handlers), as
+// CRI-O's default configuration lists them, so a RuntimeClass naming
+// runc or crun works without editing the config.
+var WellKnownRuntimes = []string{"runc", "crun"}
+
+// discoverHandlers adds a handler for each well-known runtime found by
+// lookPath that the config does not name. The default stays as set.
+func (r *RuntimeConfig) discoverHandlers(lookPath func(string) (string, error)) {
+	if !r.DiscoverHandlers {
+		return
+	}
+	for _, name := range WellKnownRuntimes {
+		if _, ok := r.Handlers[name]; ok {
+			continue
+		}
+		path, err := lookPath(name)
+		if err != nil {
+			continue
+		}
+		if r.Handlers == nil {
+			r.Handlers = map[string]RuntimeHandler{}
+		}
+		r.Handlers[name] = RuntimeHandler{Path: path, Discovered: true}
+	}
+}
+
+// lookPathFn is exec.LookPath; tests replace it.
+var lookPathFn = exec.LookPath

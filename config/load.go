@@ -86,6 +86,7 @@ func (c *Config) fillDerived() {
 	if c.Network.CacheDir == "" {
 		c.Network.CacheDir = filepath.Join(c.Root, "cni", "cache")
 	}
+	c.Runtime.discoverHandlers(lookPathFn)
 	for name, h := range c.Runtime.Handlers {
 		if h.Type == "" {
 			h.Type = "oci"
@@ -104,6 +105,21 @@ func (c *Config) Encode() ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// Map is c keyed by the TOML names the config file uses (not Go's field
+// names), for clients that print the effective config as JSON, such as
+// `crictl info`.
+func (c *Config) Map() (map[string]any, error) {
+	b, err := c.Encode()
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]any{}
+	if err := toml.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("decode encoded config: %w", err)
+	}
+	return m, nil
 }
 
 // lineOf returns line n (1-based) of the file, trimmed, for error messages.

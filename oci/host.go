@@ -33,6 +33,10 @@ type Host struct {
 	// refused or dropped instead of failing inside the runtime.
 	Hugetlb    bool
 	MemorySwap bool
+	// SeccompDefaultWhenEmpty gives containers that name no seccomp
+	// profile RuntimeDefault instead of the CRI's unconfined
+	// (runtime.seccomp_use_default_when_empty).
+	SeccompDefaultWhenEmpty bool
 }
 
 // DetectHost reads the node's and berthd's facts.

@@ -10,11 +10,16 @@ import (
 
 // seccompFor picks the container's seccomp filter. RuntimeDefault is
 // moby's default profile (the one Docker, containerd and CRI-O ship),
-// filtered for the container's capabilities; a request that names no
-// profile gets it too, as CRI-O does. Unconfined is no filter; Localhost
-// reads the profile (OCI or Docker format) from the node.
-func seccompFor(sc *runtimeapi.LinuxContainerSecurityContext, s *rspec.Spec) (*rspec.LinuxSeccomp, error) {
-	typ, ref := runtimeapi.SecurityProfile_RuntimeDefault, ""
+// filtered for the container's capabilities. Unconfined is no filter;
+// Localhost reads the profile (OCI or Docker format) from the node. A
+// request that names no profile is unconfined, as the CRI defines it
+// (kubelet always names one); defaultWhenEmpty makes it RuntimeDefault
+// instead, like CRI-O's seccomp_use_default_when_empty.
+func seccompFor(sc *runtimeapi.LinuxContainerSecurityContext, s *rspec.Spec, defaultWhenEmpty bool) (*rspec.LinuxSeccomp, error) {
+	typ, ref := runtimeapi.SecurityProfile_Unconfined, ""
+	if defaultWhenEmpty {
+		typ = runtimeapi.SecurityProfile_RuntimeDefault
+	}
 	if p := sc.GetSeccomp(); p != nil {
 		typ, ref = p.GetProfileType(), p.GetLocalhostRef()
 	} else {
@@ -24,7 +29,9 @@ func seccompFor(sc *runtimeapi.LinuxContainerSecurityContext, s *rspec.Spec) (*r
 			typ = runtimeapi.SecurityProfile_Unconfined
 		case strings.HasPrefix(p, "localhost/"):
 			typ, ref = runtimeapi.SecurityProfile_Localhost, p
-		case p == "", p == "runtime/default", p == "docker/default":
+		case p == "runtime/default", p == "docker/default":
+			typ = runtimeapi.SecurityProfile_RuntimeDefault
+		case p == "":
 		default:
 			return nil, invalidf("seccomp profile path %q is not runtime/default, unconfined or localhost/<path>", p)
 		}

@@ -66,6 +66,18 @@ type SpecOptions struct {
 	// TARGET.
 	TargetPIDNS string
 	Host        *Host
+	// ImageVolumes are the request's image mounts (Mount.image), made
+	// ready by the image store, by container path.
+	ImageVolumes map[string]ImageVolume
+}
+
+// ImageVolume is an image mounted for the container, ready to bind.
+type ImageVolume struct {
+	// HostPath is the image's root (or the sub path asked for) on the host.
+	HostPath string
+	// Image and ImageRef are what ContainerStatus reports for the mount.
+	Image    string
+	ImageRef string
 }
 
 // Generated is a spec and what was decided while building it that the
@@ -84,6 +96,9 @@ type Mount struct {
 	Readonly       bool   `json:"readonly,omitempty"`
 	SelinuxRelabel bool   `json:"selinuxRelabel,omitempty"`
 	Propagation    int32  `json:"propagation,omitempty"`
+	// Image and ImageRef are set for an image volume.
+	Image    string `json:"image,omitempty"`
+	ImageRef string `json:"imageRef,omitempty"`
 }
 
 // Annotations Berth puts on every container's spec, the names containerd

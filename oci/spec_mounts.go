@@ -89,7 +89,7 @@ func criMount(o *SpecOptions, g *Generated, m *runtimeapi.Mount) (rspec.Mount, M
 	}
 	dst = path.Clean(dst)
 	if m.GetImage() != nil {
-		return rspec.Mount{}, Mount{}, invalidf("mount %s: image volumes are not supported", dst)
+		return imageVolumeMount(o, dst, m)
 	}
 	if len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0 {
 		return rspec.Mount{}, Mount{}, invalidf("mount %s: id-mapped mounts are not supported", dst)

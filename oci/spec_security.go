@@ -121,7 +121,7 @@ func setSecurity(o *SpecOptions, g *Generated) error {
 		s.Linux.ReadonlyPaths = p
 	}
 
-	if s.Linux.Seccomp, err = seccompFor(sc, s); err != nil {
+	if s.Linux.Seccomp, err = seccompFor(sc, s, o.Host.SeccompDefaultWhenEmpty); err != nil {
 		return err
 	}
 	if s.Process.ApparmorProfile, err = appArmorFor(o.ID, sc, o.Host); err != nil {

@@ -146,6 +146,7 @@ func TestUser(t *testing.T) {
 			want: User{65534, 65534, []uint32{65534}}, home: "/nonexistent"},
 		{name: "run as user and group", sc: &runtimeapi.LinuxContainerSecurityContext{RunAsUser: i64(1000), RunAsGroup: i64(7)},
 			want: User{1000, 7, []uint32{7, 10, 29}}, home: "/home/app"},
+		{name: "run as group without a user", image: "app", sc: &runtimeapi.LinuxContainerSecurityContext{RunAsGroup: i64(7)}, invalid: true},
 		{name: "run as username", sc: &runtimeapi.LinuxContainerSecurityContext{RunAsUsername: "app"},
 			want: User{1000, 1000, []uint32{1000, 10, 29}}, home: "/home/app"},
 		{name: "supplemental groups", sc: &runtimeapi.LinuxContainerSecurityContext{RunAsUser: i64(1000), SupplementalGroups: []int64{3000, 10}},
@@ -374,8 +375,19 @@ func TestSeccomp(t *testing.T) {
 		return true
 	}
 	s := mustGenerate(t, secCtx(nil), ImageConfig{}).Spec
+	if s.Linux.Seccomp != nil {
+		t.Fatalf("no profile requested: seccomp = %+v, want none (the CRI's unconfined)", s.Linux.Seccomp)
+	}
+	o := &SpecOptions{ID: "ctr1", Config: secCtx(nil), Pod: testPod(), Rootfs: testRootfs(t), Host: testHost()}
+	o.Config.Metadata = &runtimeapi.ContainerMetadata{Name: "c"}
+	o.Host.SeccompDefaultWhenEmpty = true
+	g, err := Generate(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = g.Spec
 	if s.Linux.Seccomp == nil || s.Linux.Seccomp.DefaultAction != rspec.ActErrno {
-		t.Fatalf("no profile requested: seccomp = %+v, want the runtime default", s.Linux.Seccomp)
+		t.Fatalf("no profile requested, default when empty: seccomp = %+v, want the runtime default", s.Linux.Seccomp)
 	}
 	if !blocks(s.Linux.Seccomp, "mount") || blocks(s.Linux.Seccomp, "read") {
 		t.Error("default profile must refuse mount (no CAP_SYS_ADMIN) and allow read")

@@ -26,6 +26,11 @@ type User struct {
 // image's /etc/passwd and /etc/group, and sets HOME.
 func setUser(o *SpecOptions, g *Generated) error {
 	sc := o.Config.GetLinux().GetSecurityContext()
+	if sc.GetRunAsGroup() != nil && sc.GetRunAsUser() == nil && sc.GetRunAsUsername() == "" {
+		// The CRI allows run_as_group only with a user: the image's
+		// group belongs to the image's user, so a group alone is ambiguous.
+		return invalidf("run_as_group %d is set without run_as_user or run_as_username", sc.GetRunAsGroup().GetValue())
+	}
 	usr, grp := splitUserSpec(o.Image.User)
 	switch {
 	case sc.GetRunAsUser() != nil:

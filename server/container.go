@@ -41,6 +41,7 @@ func (s *Server) initContainers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	host.SeccompDefaultWhenEmpty = cfg.Runtime.SeccompUseDefaultWhenEmpty
 	store := s.img.store
 	mgr, err := oci.NewManager(ctx, oci.Options{
 		Root:              cfg.Root,

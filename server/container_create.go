@@ -14,6 +14,7 @@ import (
 	"github.com/berth-cri/berth/inflight"
 	"github.com/berth-cri/berth/oci"
 	"github.com/berth-cri/berth/sandbox"
+	"github.com/berth-cri/berth/storage"
 )
 
 // createTimeout bounds one container's creation once it no longer
@@ -121,6 +122,13 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, req *
 		}
 		return "", err
 	}
+	volumes, err := s.ctr.imageVolumes(ctx, id, cfg.GetMounts())
+	if err != nil {
+		if rerr := store.RemoveContainerRootfs(id); rerr != nil {
+			err = fmt.Errorf("%w (and removing the root filesystem: %v)", err, rerr)
+		}
+		return "", err
+	}
 	img := rfs.Config
 	_, err = s.ctr.mgr.Create(ctx, &oci.CreateRequest{
 		Spec: oci.SpecOptions{
@@ -131,10 +139,11 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, req *
 				Entrypoint: img.Entrypoint, Cmd: img.Cmd, Env: img.Env,
 				User: img.User, WorkingDir: img.WorkingDir, StopSignal: img.StopSignal,
 			},
-			ImageName:   cfg.GetImage().GetImage(),
-			Rootfs:      rootfs,
-			TargetPIDNS: targetPIDNS,
-			Host:        s.ctr.host,
+			ImageName:    imageNameFor(cfg.GetImage(), rfs),
+			Rootfs:       rootfs,
+			TargetPIDNS:  targetPIDNS,
+			Host:         s.ctr.host,
+			ImageVolumes: volumes,
 		},
 		Runtime:  rt,
 		ImageRef: rfs.ImageRef,
@@ -187,4 +196,14 @@ func validateCreate(req *runtimeapi.CreateContainerRequest) error {
 		return errdefs.Invalidf("container name %q: want 1 to 253 characters, no '/', NUL or whitespace", name)
 	}
 	return nil
+}
+
+// imageNameFor is the image ContainerStatus reports: the name the user
+// wrote, which kubelet sends as user_specified_image while it names the
+// image by ID, else a name of the image (see storage.ContainerRootfs).
+func imageNameFor(spec *runtimeapi.ImageSpec, rfs *storage.ContainerRootfs) string {
+	if u := spec.GetUserSpecifiedImage(); u != "" {
+		return u
+	}
+	return rfs.ImageName
 }

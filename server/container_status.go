@@ -104,13 +104,18 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 		st.Resources = &runtimeapi.ContainerResources{Linux: r.Resources}
 	}
 	for _, m := range r.Mounts {
-		st.Mounts = append(st.Mounts, &runtimeapi.Mount{
+		cm := &runtimeapi.Mount{
 			ContainerPath:  m.ContainerPath,
 			HostPath:       m.HostPath,
 			Readonly:       m.Readonly,
 			SelinuxRelabel: m.SelinuxRelabel,
 			Propagation:    runtimeapi.MountPropagation(m.Propagation),
-		})
+		}
+		if m.Image != "" {
+			cm.HostPath = ""
+			cm.Image = &runtimeapi.ImageSpec{Image: m.Image, ImageRef: m.ImageRef}
+		}
+		st.Mounts = append(st.Mounts, cm)
 	}
 	resp := &runtimeapi.ContainerStatusResponse{Status: st}
 	if req.GetVerbose() {

@@ -43,7 +43,11 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 		RuntimeHandlers: s.runtimeHandlers(),
 	}
 	if req.GetVerbose() {
-		cfg, err := json.Marshal(s.Config())
+		m, err := s.Config().Map()
+		if err != nil {
+			return nil, err
+		}
+		cfg, err := json.Marshal(m)
 		if err != nil {
 			return nil, err
 		}

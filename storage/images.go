@@ -278,6 +278,8 @@ func (s *Store) ListImages(ctx context.Context, filter string) ([]*Image, error)
 // container uses cannot be removed (FailedPrecondition naming the
 // container), nor can a pinned one; removing one of several names can.
 func (s *Store) RemoveImage(ctx context.Context, ref string) error {
+	s.removeMu.Lock()
+	defer s.removeMu.Unlock()
 	simg, n, err := s.lookup(ref)
 	if errdefs.IsNotFound(err) {
 		return nil
@@ -314,7 +316,8 @@ func (s *Store) RemoveImage(ctx context.Context, ref string) error {
 	}
 	if _, err := s.store.DeleteImage(simg.ID, true); err != nil {
 		switch {
-		case errors.Is(err, cstorage.ErrImageUnknown):
+		case errors.Is(err, cstorage.ErrImageUnknown), errors.Is(err, cstorage.ErrNotAnImage):
+			// Gone already (a pull's cleanup, or another store user).
 			return nil
 		case errors.Is(err, cstorage.ErrImageUsedByContainer):
 			return errdefs.FailedPrecondition(fmt.Errorf("image %s is in use by a container: %w", ref, err))

@@ -25,6 +25,10 @@ type ContainerRootfs struct {
 	// reference of the image (the one in the repository the request
 	// named, when there is one), else the image ID.
 	ImageRef string
+	// ImageName is the image as a person names it: the reference the
+	// request gave when it was a name, else the image's first tag (as
+	// containerd reports it), else its ID.
+	ImageName string
 	// Config is the image's runtime config: Entrypoint, Cmd, Env, User,
 	// WorkingDir, StopSignal, Volumes, Labels.
 	Config ocispec.ImageConfig
@@ -76,11 +80,23 @@ func (s *Store) CreateContainerRootfs(ctx context.Context, id, name, image strin
 	case err != nil:
 		return nil, fmt.Errorf("create root filesystem of container %s from image %s: %w", id, img.ID, err)
 	}
-	rfs := &ContainerRootfs{ID: id, ImageID: img.ID, ImageRef: imageRef(img, n)}
+	rfs := &ContainerRootfs{ID: id, ImageID: img.ID, ImageRef: imageRef(img, n), ImageName: imageName(img, n)}
 	if img.Config != nil {
 		rfs.Config = img.Config.Config
 	}
 	return rfs, nil
+}
+
+// imageName picks the name ContainerStatus reports when the client gave
+// no user_specified_image.
+func imageName(img *Image, asked reference.Named) string {
+	if asked != nil {
+		return asked.String()
+	}
+	if len(img.RepoTags) > 0 {
+		return img.RepoTags[0]
+	}
+	return img.ID
 }
 
 // imageRef picks the repo digest for ContainerStatus.ImageRef.
@@ -152,8 +168,23 @@ func (s *Store) UnmountContainerRootfs(id string) error {
 }
 
 // RemoveContainerRootfs unmounts and deletes container id's root
-// filesystem and its store record. Unknown is not an error.
+// filesystem, its image volumes and their store records. Unknown is not
+// an error.
 func (s *Store) RemoveContainerRootfs(id string) error {
+	vols, err := s.volumesOf(id)
+	if err != nil {
+		return err
+	}
+	for _, v := range vols {
+		if err := s.removeOne(v); err != nil {
+			return err
+		}
+	}
+	return s.removeOne(id)
+}
+
+// removeOne unmounts and deletes one store container.
+func (s *Store) removeOne(id string) error {
 	if err := s.UnmountContainerRootfs(id); err != nil {
 		return err
 	}
@@ -173,9 +204,20 @@ func (s *Store) ListContainerRootfs() ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list container root filesystems: %w", err)
 	}
-	ids := make([]string, len(ctrs))
-	for i, c := range ctrs {
-		ids[i] = c.ID
+	// An image volume is listed under its owner's ID: removing the
+	// owner's root filesystem removes its volumes, even if a crash left
+	// the volumes without it.
+	seen := map[string]bool{}
+	ids := make([]string, 0, len(ctrs))
+	for _, c := range ctrs {
+		id := c.ID
+		if owner := volumeOwner(&c); owner != "" {
+			id = owner
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
 	}
 	return ids, nil
 }

@@ -67,6 +67,10 @@ type Store struct {
 	fs      fsCache
 
 	rootfsMu sync.Mutex // serialises mount and unmount of one store's containers
+	// removeMu serialises RemoveImage: its lookup, name and delete steps
+	// are separate store calls, so two removals of one image would
+	// otherwise race and the loser fail on an image already gone.
+	removeMu sync.Mutex
 }
 
 // Open opens (creating if needed) the store and removes what a crash

@@ -763,3 +763,31 @@ func rssKiB(t testing.TB, pid int) int {
 	v := procStatusField(t, fmt.Sprintf("/proc/%d/status", pid), "VmRSS")
 	return atoi(t, []byte(strings.TrimSuffix(v, " kB")))
 }
+
+// kubelet names the image by its ID and sends the name the user wrote as
+// user_specified_image: ContainerStatus reports that name, so `kubectl
+// get pod` shows what the user wrote. Without it, a name of the image.
+func TestContainerStatusReportsImageName(t *testing.T) {
+	e := startContainerEnv(t)
+	ctx := e.d.Ctx(t)
+	img, err := e.d.Image.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: e.image}})
+	if err != nil || img.GetImage() == nil {
+		t.Fatalf("ImageStatus %s: %v %v", e.image, img, err)
+	}
+	id := img.Image.Id
+	pod := e.pod(t, "", runtimeapi.NamespaceMode_CONTAINER)
+
+	cfg := e.config("by-id-with-name", "true")
+	cfg.Image = &runtimeapi.ImageSpec{Image: id, UserSpecifiedImage: "busybox-as-written"}
+	st := e.status(t, e.create(t, pod, cfg))
+	if st.Image.GetImage() != "busybox-as-written" || st.ImageId != id || !strings.Contains(st.ImageRef, "@sha256:") {
+		t.Errorf("with user_specified_image: image %q id %q ref %q", st.Image.GetImage(), st.ImageId, st.ImageRef)
+	}
+
+	cfg = e.config("by-id", "true")
+	cfg.Image = &runtimeapi.ImageSpec{Image: id}
+	st = e.status(t, e.create(t, pod, cfg))
+	if st.Image.GetImage() != e.image {
+		t.Errorf("by id alone: image %q, want its tag %q", st.Image.GetImage(), e.image)
+	}
+}

@@ -48,6 +48,20 @@ func TestVersionStatusRuntimeConfig(t *testing.T) {
 	if !strings.Contains(st.Info["config"], d.Root) {
 		t.Errorf("verbose Status info does not carry the effective config: %q", st.Info["config"])
 	}
+	if !strings.Contains(st.Info["config"], `"pull_retries"`) {
+		t.Errorf("verbose Status config is not keyed by the file's key names: %q", st.Info["config"])
+	}
+	// runc and crun on PATH are handlers of those names without any
+	// config (the test's config names berth and runc only).
+	if _, err := exec.LookPath("crun"); err == nil {
+		found := false
+		for _, h := range st.RuntimeHandlers {
+			found = found || h.Name == "crun"
+		}
+		if !found {
+			t.Errorf("crun is on PATH but not a runtime handler: %v", st.RuntimeHandlers)
+		}
+	}
 
 	rc, err := d.Runtime.RuntimeConfig(ctx, &runtimeapi.RuntimeConfigRequest{})
 	if err != nil {
