@@ -66,8 +66,10 @@ type RuntimeConfig struct {
 	RestrictOOMScoreAdj bool `toml:"restrict_oom_score_adj"`
 	// ExecSyncMaxOutput caps the bytes of stdout and of stderr kept by ExecSync.
 	ExecSyncMaxOutput int `toml:"exec_sync_max_output"`
-	// StopTimeoutDefault is used when a stop request carries no timeout
-	// and berthd has to stop containers by itself (pod stop, remove).
+	// StopTimeoutDefault is the grace period StopPodSandbox gives each
+	// of the pod's containers between the stop signal and SIGKILL,
+	// shortened to half of what the caller's deadline leaves (crictl
+	// gives 2 s). StopContainer uses its request's timeout, never this.
 	StopTimeoutDefault Duration `toml:"stop_timeout_default"`
 	// SeccompUseDefaultWhenEmpty gives containers whose request names no
 	// seccomp profile the RuntimeDefault one. Off, such a container is

@@ -29,6 +29,7 @@ const (
 	KindCanceled                // the caller went away: Canceled
 	KindUnimplemented           // not built: Unimplemented
 	KindResourceExhausted       // out of space, too many: ResourceExhausted
+	KindInternal                // a bug (a recovered panic): Internal
 )
 
 var kindNames = map[Kind]string{
@@ -44,6 +45,7 @@ var kindNames = map[Kind]string{
 	KindCanceled:           "canceled",
 	KindUnimplemented:      "unimplemented",
 	KindResourceExhausted:  "resource exhausted",
+	KindInternal:           "internal",
 }
 
 func (k Kind) String() string { return kindNames[k] }
@@ -96,6 +98,7 @@ func Unauthenticated(err error) error    { return Mark(KindUnauthenticated, err)
 func PermissionDenied(err error) error   { return Mark(KindPermissionDenied, err) }
 func Unimplemented(err error) error      { return Mark(KindUnimplemented, err) }
 func ResourceExhausted(err error) error  { return Mark(KindResourceExhausted, err) }
+func Internal(err error) error           { return Mark(KindInternal, err) }
 
 func NotFoundf(format string, a ...any) error {
 	return NotFound(fmt.Errorf(format, a...))

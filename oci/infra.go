@@ -10,6 +10,7 @@ import (
 	"github.com/moby/profiles/seccomp"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/ids"
 )
 
@@ -30,27 +31,39 @@ type InfraRequest struct {
 	PausePath string
 }
 
+// Infra is a running infra container.
+type Infra struct {
+	// PID is the infra's pid, for people.
+	PID int
+	// PIDNamespace is the infra's PID namespace, opened through a pidfd
+	// while the process was checked to be the infra; nil for a VM
+	// runtime, whose PID namespace is inside the VM. The caller closes it.
+	PIDNamespace *os.File
+	// Exited is closed once its exit is recorded.
+	Exited <-chan struct{}
+}
+
 // StartInfra creates and starts the pod's infra container. Its id is the
 // pod's id (ids share one runtime namespace and pod ids are random like
 // container ids). It needs no image: its root is an empty read-only
 // directory under the run root with the pause binary bound at /pause.
-// It returns the infra's pid; /proc/<pid>/ns/pid is the pod's PID
-// namespace.
-func (m *Manager) StartInfra(ctx context.Context, req *InfraRequest) (pid int, retErr error) {
+// Its PID namespace is opened before it starts, while no process of the
+// pod exists that could kill it.
+func (m *Manager) StartInfra(ctx context.Context, req *InfraRequest) (_ *Infra, retErr error) {
 	id := req.Pod.ID
 	if !ids.Valid(id) {
-		return 0, fmt.Errorf("infra of pod %q: malformed pod id", id)
+		return nil, fmt.Errorf("infra of pod %q: malformed pod id", id)
 	}
 	if _, err := os.Stat(req.PausePath); err != nil {
-		return 0, fmt.Errorf("infra of pod %s: pause binary: %w", id, err)
+		return nil, fmt.Errorf("infra of pod %s: pause binary: %w", id, err)
 	}
 	rootfs, err := m.infraRootfs()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	spec, err := infraSpec(id, req, rootfs, m.opts.Host)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	c := &Container{
 		rec: Record{
@@ -61,9 +74,13 @@ func (m *Manager) StartInfra(ctx context.Context, req *InfraRequest) (pid int, r
 		exited: make(chan struct{}),
 		paths:  m.paths(id),
 	}
+	var ns *os.File
 	defer func() {
 		if retErr == nil {
 			return
+		}
+		if ns != nil {
+			ns.Close()
 		}
 		cleanCtx := context.WithoutCancel(ctx)
 		var err error
@@ -78,18 +95,47 @@ func (m *Manager) StartInfra(ctx context.Context, req *InfraRequest) (pid int, r
 		}
 	}()
 	if err := os.MkdirAll(c.paths.dir, 0o700); err != nil {
-		return 0, fmt.Errorf("infra of pod %s: %w", id, err)
+		return nil, fmt.Errorf("infra of pod %s: %w", id, err)
 	}
 	if err := c.save(); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := m.launch(ctx, c, spec); err != nil {
-		return 0, err
+		return nil, err
+	}
+	if !req.Runtime.VM {
+		if ns, err = openInitPIDNamespace(c.rec.PID, c.rec.MonitorPID); err != nil {
+			return nil, fmt.Errorf("infra of pod %s: %w", id, err)
+		}
 	}
 	if err := m.Start(ctx, c); err != nil {
-		return 0, err
+		return nil, err
 	}
-	return c.rec.PID, nil
+	return &Infra{PID: c.rec.PID, PIDNamespace: ns, Exited: c.exited}, nil
+}
+
+// FindInfra returns the pod's infra if it runs (after berthd restarted),
+// its PID namespace opened again through a pidfd; not found otherwise.
+func (m *Manager) FindInfra(podID string) (*Infra, error) {
+	m.mu.RLock()
+	c, ok := m.ctrs[podID]
+	m.mu.RUnlock()
+	if !ok || !c.rec.Infra {
+		return nil, errdefs.NotFoundf("pod %s has no infra container", podID)
+	}
+	rec := c.Record()
+	if rec.State != StateRunning {
+		return nil, errdefs.NotFoundf("the infra of pod %s is %s", podID, rec.State)
+	}
+	inf := &Infra{PID: rec.PID, Exited: c.exited}
+	if !rec.Runtime.VM {
+		ns, err := openInitPIDNamespace(rec.PID, rec.MonitorPID)
+		if err != nil {
+			return nil, errdefs.NotFound(fmt.Errorf("the infra of pod %s: %w", podID, err))
+		}
+		inf.PIDNamespace = ns
+	}
+	return inf, nil
 }
 
 // StopInfra stops and removes the pod's infra container; a pod without

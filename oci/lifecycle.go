@@ -29,6 +29,16 @@ func (m *Manager) watch(c *Container) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
+		// No gRPC handler is above this goroutine to recover a panic,
+		// which would end berthd (and every other watcher with it).
+		defer func() {
+			if r := recover(); r != nil {
+				err := errdefs.Recovered(r)
+				var pe *errdefs.PanicError
+				errors.As(err, &pe)
+				logFor(id).Errorf("exit watcher: %v\n%s", err, pe.Stack)
+			}
+		}()
 		e, err := monitor.WaitExit(m.ctx, c.paths.exit, monitorPID)
 		if m.ctx.Err() != nil {
 			return // berthd is closing; the next one adopts the container

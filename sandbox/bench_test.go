@@ -49,7 +49,7 @@ func newBridgeManager(tb testing.TB) *Manager {
 	}
 	tb.Cleanup(func() {
 		for _, sb := range m.List() {
-			m.Remove(context.Background(), sb.ID)
+			m.Remove(context.Background(), sb.ID, nil)
 		}
 		m.Close()
 		exec.Command("ip", "link", "del", bridge).Run()
@@ -102,7 +102,7 @@ func BenchmarkRemoveBridgePod(b *testing.B) {
 	}
 	b.ResetTimer()
 	for _, id := range ids {
-		if err := m.Remove(ctx, id); err != nil {
+		if err := m.Remove(ctx, id, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-cri/berth/atomicfile"
 	"github.com/berth-cri/berth/errdefs"
+	"github.com/berth-cri/berth/ids"
 )
 
 // createTimeout bounds the work of one RunPodSandbox. The work does not
@@ -28,13 +29,9 @@ type CreateRequest struct {
 	Config *runtimeapi.PodSandboxConfig
 	// RuntimeHandler is the resolved handler name (never empty).
 	RuntimeHandler string
-	// Infra says the pod needs an infra process; StartInfra starts it.
-	Infra bool
-	// StartInfra runs once the pod's namespaces, network and files are
-	// ready, before the pod is. It may set InfraPID and PIDNSPath on the
-	// sandbox it gets; they are recorded. If it fails it undoes its own
-	// work, and the pod is torn down.
-	StartInfra func(ctx context.Context, sb *Sandbox) error
+	// VM says the handler is a VM runtime: the pod gets an infra process
+	// whatever its PID mode.
+	VM bool
 	// PodCIDR is the node's pod CIDR (kubelet's UpdateRuntimeConfig), for
 	// the CNI ipRanges capability; empty if unknown.
 	PodCIDR string
@@ -129,28 +126,27 @@ func validate(req CreateRequest) (*plan, error) {
 // files and, if needed, its infra process. A pod that fails halfway is
 // torn down before Create returns, leaving nothing behind.
 //
-// A pod with the same name key that already exists is an already-exists
-// error, unless its RunPodSandbox is still running: then this is a kubelet
-// retry, which waits for it and gets its pod.
+// A pod with the same Metadata that already exists is an already-exists
+// error, unless its RunPodSandbox is still running, or finished after its
+// caller gave up: then a call with the same config and handler is a
+// kubelet retry, which waits for it and gets its pod (see inflight).
 func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Sandbox, error) {
 	pl, err := validate(req)
 	if err != nil {
 		return nil, err
 	}
-	key := pl.md.key()
-	r, existing, err := m.reserve(ctx, key)
+	id, err := m.creates.Do(ctx, pl.md, podRequest{cfg: req.Config, handler: req.RuntimeHandler}, m.namesFor(pl.md),
+		func(ctx context.Context) (string, error) {
+			sb, err := m.create(ctx, ids.New(), req, pl)
+			if err != nil {
+				return "", err
+			}
+			return sb.ID, nil
+		})
 	if err != nil {
 		return nil, err
 	}
-	if existing != nil {
-		logrus.WithField("pod_sandbox_id", existing.ID).Infof("RunPodSandbox retry for %s: returning the pod the first call made", key)
-		return existing, nil
-	}
-	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
-	defer cancel()
-	sb, err := m.create(work, r.id, req, pl)
-	m.finish(r, key, err)
-	return sb, err
+	return m.Get(id)
 }
 
 func (m *Manager) create(ctx context.Context, id string, req CreateRequest, pl *plan) (*Sandbox, error) {
@@ -163,7 +159,7 @@ func (m *Manager) create(ctx context.Context, id string, req CreateRequest, pl *
 		CreatedAt:      time.Now(),
 		State:          StateCreating,
 		Hostname:       pl.hostname,
-		Infra:          req.Infra,
+		Infra:          needsInfra(req.Config, req.VM),
 		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
 		HostsPath:      filepath.Join(dir, "hosts"),
 		HostnamePath:   filepath.Join(dir, "hostname"),
@@ -196,10 +192,15 @@ func (m *Manager) create(ctx context.Context, id string, req CreateRequest, pl *
 	m.pods[id] = p
 	m.mu.Unlock()
 
-	ready, err := m.setUp(ctx, p, sb.Clone(), req, pl)
+	ready, exited, err := m.setUp(ctx, p, sb.Clone(), pl)
 	if err == nil {
+		m.mu.Lock()
+		m.names[pl.md] = id
+		m.mu.Unlock()
+		m.watchInfra(p, exited)
 		return ready.Clone(), nil
 	}
+	// Whatever was made goes, the infra included (teardown stops it).
 	if terr := m.teardown(ctx, p, true); terr != nil {
 		// The record stays ("creating"): the next start-up tries again.
 		logrus.WithField("pod_sandbox_id", id).Errorf("cleaning up the failed pod: %v", terr)
@@ -211,7 +212,39 @@ func (m *Manager) create(ctx context.Context, id string, req CreateRequest, pl *
 }
 
 // setUp makes the pod, step by step, recording each step before taking it.
-func (m *Manager) setUp(ctx context.Context, p *pod, sb *Sandbox, req CreateRequest, pl *plan) (*Sandbox, error) {
+// It returns the ready pod and, for a pod with an infra, the channel its
+// exit closes.
+func (m *Manager) setUp(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*Sandbox, <-chan struct{}, error) {
+	sb, err := m.makePod(ctx, p, sb, pl)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Plugins come before the infra process: a plugin's refusal then has
+	// no process to undo, only what teardown removes.
+	plugins := m.plugins()
+	if err := plugins.RunPodSandbox(ctx, sb.Clone()); err != nil {
+		return nil, nil, err
+	}
+	told := sb.Clone()
+	var exited <-chan struct{}
+	if sb.Infra {
+		// Last, once everything it joins is there. From here on any
+		// failure tears down the infra too: the record says Infra.
+		if exited, err = m.startInfra(ctx, sb); err != nil {
+			plugins.RemovePodSandbox(ctx, told)
+			return nil, nil, err
+		}
+	}
+	sb.State = StateReady
+	if err := m.save(p, sb); err != nil {
+		plugins.RemovePodSandbox(ctx, told)
+		return nil, nil, err
+	}
+	return sb, exited, nil
+}
+
+// makePod makes the pod's cgroup, namespaces, /dev/shm, network and files.
+func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*Sandbox, error) {
 	// Cgroup: record which directories will be new, then make them.
 	pc, apply, err := planCgroup(sb.CgroupParent)
 	if err != nil {
@@ -294,28 +327,6 @@ func (m *Manager) setUp(ctx context.Context, p *pod, sb *Sandbox, req CreateRequ
 		return nil, err
 	}
 	if err := m.save(p, sb); err != nil {
-		return nil, err
-	}
-
-	// Plugins come before the infra process: a plugin's refusal then has
-	// no process to undo, only what teardown removes.
-	plugins := m.plugins()
-	if err := plugins.RunPodSandbox(ctx, sb.Clone()); err != nil {
-		return nil, err
-	}
-	told := sb.Clone()
-	if req.Infra && req.StartInfra != nil {
-		given := sb.Clone()
-		if err := req.StartInfra(ctx, given); err != nil {
-			plugins.RemovePodSandbox(ctx, told)
-			return nil, fmt.Errorf("infra: %w", err)
-		}
-		sb.InfraPID, sb.PIDNSPath = given.InfraPID, given.PIDNSPath
-	}
-
-	sb.State = StateReady
-	if err := m.save(p, sb); err != nil {
-		plugins.RemovePodSandbox(ctx, told)
 		return nil, err
 	}
 	return sb, nil

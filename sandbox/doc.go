@@ -3,8 +3,11 @@
 // container of the pod mounts (hostname, resolv.conf, hosts, /dev/shm).
 //
 // A pod's namespaces are pinned by bind mounts under the run root, so no
-// process has to live for them; an infra process is started (by the
-// caller, through the pod's runtime handler) only where one is needed.
+// process has to live for them. The Manager decides where an infra
+// process is needed (a shared PID namespace, a VM runtime), starts it
+// through the InfraRunner it was built with, pins its PID namespace like
+// the others, marks the pod NOTREADY when it exits, and stops it in every
+// teardown.
 //
 // Every step of a pod's life is recorded on disk before the step that
 // could leave something behind, so after a crash at any point the Manager
@@ -16,7 +19,7 @@
 //
 //	<root>/pods/<id>/sandbox.json     the record (atomically replaced)
 //	<root>/pods/<id>/{hostname,resolv.conf,hosts}
-//	<runroot>/ns/<id>/{net,ipc,uts}   namespace pins (nsfs bind mounts)
+//	<runroot>/ns/<id>/{net,ipc,uts,pid} namespace pins (nsfs bind mounts)
 //	<runroot>/pods/<id>/shm           the pod's /dev/shm tmpfs
 //
 // The root survives a reboot and the run root does not: after a reboot the

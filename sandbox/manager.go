@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/berth-cri/berth/ids"
+	"github.com/berth-cri/berth/inflight"
 )
 
 // Options configure a Manager. They are read once, at start-up.
@@ -32,6 +33,8 @@ type Options struct {
 	// not ready, removed) once it is recorded, in order for each pod, with
 	// no Manager lock held. It must not block.
 	OnChange func(Change)
+	// Infra runs the infra processes of the pods that need one.
+	Infra InfraRunner
 }
 
 // Manager owns every pod sandbox: it creates, stops, removes and restores
@@ -44,14 +47,16 @@ type Manager struct {
 	net        *network
 	bootID     string
 
+	// creates are the RunPodSandbox calls in flight (kubelet's retries
+	// join them).
+	creates *inflight.Calls[Metadata, podRequest]
+	// closing ends the infra watchers on Close.
+	closing   chan struct{}
+	closeOnce sync.Once
+
 	mu    sync.Mutex
 	pods  map[string]*pod
-	names map[string]*reservation // by Metadata.key()
-
-	// unfinished are half-created pods whose teardown at restore failed,
-	// typically because an infra process still held the pod's cgroup;
-	// RetryTeardowns tries again once the containers were restored.
-	unfinished []*pod
+	names map[Metadata]string // pod id by name, from ready until removed
 }
 
 // pod is the Manager's entry for one sandbox.
@@ -68,6 +73,8 @@ type pod struct {
 	cgroup  *podCgroup
 	net     *podNetwork
 	removed bool
+	// stopTold: plugins heard that the pod stops (they hear it once).
+	stopTold bool
 }
 
 // New returns a Manager with every pod restored from disk. Pods that a
@@ -80,8 +87,10 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 		runPodsDir: filepath.Join(opts.RunRoot, "pods"),
 		nsDir:      filepath.Join(opts.RunRoot, "ns"),
 		net:        newNetwork(opts.Network),
+		creates:    newCreates(),
+		closing:    make(chan struct{}),
 		pods:       map[string]*pod{},
-		names:      map[string]*reservation{},
+		names:      map[Metadata]string{},
 	}
 	for _, d := range []string{m.podsDir, m.runPodsDir, opts.Network.CacheDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -106,6 +115,7 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 // Close releases the namespace pin directory's mount if no pod needs it.
 // Pods stay as they are: they do not depend on berthd running.
 func (m *Manager) Close() error {
+	m.closeOnce.Do(func() { close(m.closing) })
 	return releasePinDir(m.nsDir)
 }
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-cri/berth/errdefs"
 )
 
 // nsKind is a namespace type a pod gets a new one of.
@@ -75,13 +77,26 @@ func onThrowawayThread(fn func() error) error {
 			runtime.UnlockOSThread()
 			return
 		}
-		done <- result{tid: unix.Gettid(), err: fn()}
+		done <- result{tid: unix.Gettid(), err: recoverPanic(fn)}
 	}()
 	r := <-done
 	if r.tid != 0 {
 		waitThreadGone(r.tid)
 	}
 	return r.err
+}
+
+// recoverPanic runs fn and turns a panic in it into an Internal error and
+// a log line: the goroutine that runs it is berthd's own, with no gRPC
+// handler above it to recover, so a panic would end berthd.
+func recoverPanic(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic("pin namespaces", r)
+			err = errdefs.Recovered(r)
+		}
+	}()
+	return fn()
 }
 
 // waitThreadGone waits (briefly: the runtime ends the thread as soon as

@@ -55,8 +55,8 @@ func (m *Manager) restore(ctx context.Context) error {
 		case sb.State == StateCreating:
 			log.Warn("pod was being created when berthd stopped: tearing it down")
 			if err := m.teardown(ctx, p, true); err != nil {
-				log.Warnf("tearing down the half-created pod: %v (will try again once containers are restored)", err)
-				m.unfinished = append(m.unfinished, p)
+				// The record stays: the next start tries again.
+				log.Errorf("tearing down the half-created pod: %v", err)
 			}
 			delete(m.pods, id)
 			continue
@@ -65,30 +65,18 @@ func (m *Manager) restore(ctx context.Context) error {
 			if err := m.teardown(ctx, p, false); err != nil {
 				log.Errorf("stopping the pod: %v", err)
 			}
+		case sb.State == StateReady:
+			m.restoreInfra(p)
 		}
-		m.names[sb.Metadata.key()] = doneReservation(id)
+		m.names[sb.Metadata] = id
 	}
 	m.removeOrphans()
 	return nil
 }
 
-// RetryTeardowns tears down again the half-created pods whose teardown
-// failed in restore. berthd calls it after restoring containers, which
-// removes the infra containers of pods that are gone: those were what kept
-// the pod's cgroup busy. A pod that still fails stays on disk and is tried
-// again at the next start.
-func (m *Manager) RetryTeardowns(ctx context.Context) {
-	for _, p := range m.unfinished {
-		if err := m.teardown(ctx, p, true); err != nil {
-			logrus.WithField("pod_sandbox_id", p.sb.ID).Errorf("tearing down the half-created pod: %v (will try again at the next start)", err)
-		}
-	}
-	m.unfinished = nil
-}
-
 // pinsAlive reports whether every namespace the pod claims is still pinned.
 func pinsAlive(sb *Sandbox) bool {
-	for _, p := range []string{sb.NetNSPath, sb.IPCNSPath, sb.UTSNSPath} {
+	for _, p := range []string{sb.NetNSPath, sb.IPCNSPath, sb.UTSNSPath, sb.PIDNSPath} {
 		if p != "" && !isPinned(p) {
 			return false
 		}

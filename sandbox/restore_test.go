@@ -103,12 +103,12 @@ func TestConcurrentCreateStopRemove(t *testing.T) {
 				return
 			}
 			for range 2 {
-				if err := m.Stop(ctx, sb.ID); err != nil {
+				if err := m.Stop(ctx, sb.ID, nil); err != nil {
 					t.Error(err)
 				}
 			}
 			for range 2 {
-				if err := m.Remove(ctx, sb.ID); err != nil {
+				if err := m.Remove(ctx, sb.ID, nil); err != nil {
 					t.Error(err)
 				}
 			}

@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"encoding/json"
-	"fmt"
 	"slices"
 	"time"
 
@@ -24,19 +23,14 @@ const (
 	StateNotReady State = "notready"
 )
 
-// Metadata names a pod the way kubelet does. Its key is reserved while the
-// pod exists: a second pod with the same key is refused.
+// Metadata names a pod the way kubelet does. It is reserved while the pod
+// exists: a second pod with the same Metadata is refused. It is a map key
+// as it is (comparable), never joined into a string.
 type Metadata struct {
 	Name      string `json:"name"`
 	Namespace string `json:"namespace"`
 	UID       string `json:"uid"`
 	Attempt   uint32 `json:"attempt"`
-}
-
-// key is the name reservation key, name_namespace_uid_attempt as CRI-O and
-// containerd spell it.
-func (m Metadata) key() string {
-	return fmt.Sprintf("%s_%s_%s_%d", m.Name, m.Namespace, m.UID, m.Attempt)
 }
 
 // Sandbox is one pod sandbox as the rest of Berth sees it. Values handed
@@ -72,12 +66,14 @@ type Sandbox struct {
 	UTSNSPath string `json:"utsnsPath,omitempty"`
 
 	// Infra says the pod needs an infra process: a shared (POD) PID
-	// namespace, or a VM runtime handler.
+	// namespace, or a VM runtime handler. The Manager decides it.
 	Infra bool `json:"infra,omitempty"`
-	// InfraPID is the infra process's pid once started, else 0.
+	// InfraPID is the infra process's pid once started, else 0. For
+	// people only: nothing finds the process by it.
 	InfraPID int `json:"infraPid,omitempty"`
-	// PIDNSPath is the infra's PID namespace (for POD PID mode), which the
-	// pod's containers join; empty otherwise.
+	// PIDNSPath is the pin of the infra's PID namespace (bind-mounted
+	// like the others), which the pod's containers join; empty without
+	// an infra, and once stopped.
 	PIDNSPath string `json:"pidnsPath,omitempty"`
 
 	// ResolvConfPath, HostsPath and HostnamePath are files for the

@@ -1,12 +1,10 @@
 package sandbox
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -147,7 +145,7 @@ func TestCNICapabilities(t *testing.T) {
 }
 
 func TestLookupByPrefix(t *testing.T) {
-	m := &Manager{pods: map[string]*pod{}, names: map[string]*reservation{}}
+	m := &Manager{pods: map[string]*pod{}, names: map[Metadata]string{}}
 	a, b := "abc"+strings.Repeat("0", 61), "abd"+strings.Repeat("0", 61)
 	for _, id := range []string{a, b} {
 		m.pods[id] = &pod{sb: &Sandbox{ID: id}}
@@ -169,65 +167,6 @@ func TestLookupByPrefix(t *testing.T) {
 	}
 	if _, err := m.Get(""); !errdefs.IsInvalid(err) {
 		t.Errorf("empty id: %v, want invalid", err)
-	}
-}
-
-// A retry waits for the in-flight call and gets its pod; once that call is
-// done, the same key is already-exists; a failed call frees the key.
-func TestReserve(t *testing.T) {
-	m := &Manager{pods: map[string]*pod{}, names: map[string]*reservation{}}
-	ctx := context.Background()
-	first, existing, err := m.reserve(ctx, "k")
-	if err != nil || existing != nil {
-		t.Fatal(err)
-	}
-	got := make(chan *Sandbox)
-	go func() {
-		_, sb, err := m.reserve(ctx, "k")
-		if err != nil {
-			t.Error(err)
-		}
-		got <- sb
-	}()
-	select {
-	case <-got:
-		t.Fatal("the retry did not wait for the call in flight")
-	case <-time.After(50 * time.Millisecond):
-	}
-	m.pods[first.id] = &pod{sb: &Sandbox{ID: first.id}}
-	m.finish(first, "k", nil)
-	if sb := <-got; sb == nil || sb.ID != first.id {
-		t.Fatalf("retry got %v, want pod %s", sb, first.id)
-	}
-	if _, _, err := m.reserve(ctx, "k"); !errdefs.IsAlreadyExists(err) || !strings.Contains(err.Error(), first.id) {
-		t.Errorf("reserve after done: %v, want already exists naming %s", err, first.id)
-	}
-
-	// A failing first call: the waiting retry makes its own.
-	second, _, err := m.reserve(ctx, "k2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	retried := make(chan *reservation)
-	go func() {
-		r, _, err := m.reserve(ctx, "k2")
-		if err != nil {
-			t.Error(err)
-		}
-		retried <- r
-	}()
-	time.Sleep(20 * time.Millisecond)
-	m.finish(second, "k2", errdefs.Invalidf("boom"))
-	if r := <-retried; r == nil || r.id == second.id {
-		t.Errorf("after a failed first call the retry got %v, want a new reservation", r)
-	}
-
-	// A waiting retry gives up with its context.
-	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancel()
-	m.names["k3"] = &reservation{id: "x", done: make(chan struct{})}
-	if _, _, err := m.reserve(short, "k3"); err == nil {
-		t.Error("reserve did not give up with its context")
 	}
 }
 

@@ -18,12 +18,17 @@ import (
 // context: a caller giving up must not leave a pod half torn down.
 const teardownTimeout = 2 * time.Minute
 
-// Stop tears the pod's network down (CNI DEL, which releases its IPs and
+// Containers stops or removes every container of a pod. Stop and Remove
+// call it with the pod marked NOTREADY, so that no CreateContainer can
+// begin in the pod any more, and before its infra and network go.
+type Containers func(ctx context.Context, podID string) error
+
+// Stop marks the pod NOTREADY, has its containers stopped, stops its
+// infra, tears its network down (CNI DEL, which releases its IPs and
 // host-side interfaces), unpins its namespaces and unmounts its /dev/shm.
-// The pod stays, NOTREADY, until Remove. The caller stops the pod's
-// containers and infra first. Stopping a stopped or unknown pod succeeds,
-// as kubelet expects.
-func (m *Manager) Stop(ctx context.Context, id string) error {
+// The pod stays, NOTREADY, until Remove. Stopping a stopped or unknown
+// pod succeeds, as kubelet expects.
+func (m *Manager) Stop(ctx context.Context, id string, containers Containers) error {
 	p, err := m.find(id)
 	if p == nil {
 		return err
@@ -32,6 +37,9 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 	defer p.op.Unlock()
 	if p.removed {
 		return nil
+	}
+	if err := m.closeForContainers(ctx, p, containers, "stop"); err != nil {
+		return err
 	}
 	if err := m.tellStop(ctx, p); err != nil {
 		return err
@@ -39,21 +47,26 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 	return m.teardown(ctx, p, false)
 }
 
-// tellStop tells plugins a ready pod stops; a pod already stopped was
-// told before. The caller holds p.op.
+// tellStop tells plugins, once, that the pod stops, after its containers
+// stopped. The caller holds p.op.
 func (m *Manager) tellStop(ctx context.Context, p *pod) error {
+	if p.stopTold {
+		return nil
+	}
 	m.mu.Lock()
 	sb := p.sb.Clone()
 	m.mu.Unlock()
-	if sb.State != StateReady {
-		return nil
+	if err := m.plugins().StopPodSandbox(ctx, sb); err != nil {
+		return err
 	}
-	return m.plugins().StopPodSandbox(ctx, sb)
+	p.stopTold = true
+	return nil
 }
 
-// Remove stops the pod if needed and removes everything of it: cgroup,
-// files, record, name reservation. Removing an unknown pod succeeds.
-func (m *Manager) Remove(ctx context.Context, id string) error {
+// Remove stops the pod if needed (its containers removed through
+// containers) and removes everything of it: cgroup, files, record, name
+// reservation. Removing an unknown pod succeeds.
+func (m *Manager) Remove(ctx context.Context, id string, containers Containers) error {
 	p, err := m.find(id)
 	if p == nil {
 		return err
@@ -62,6 +75,9 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	defer p.op.Unlock()
 	if p.removed {
 		return nil
+	}
+	if err := m.closeForContainers(ctx, p, containers, "remove"); err != nil {
+		return err
 	}
 	if err := m.tellStop(ctx, p); err != nil {
 		return err
@@ -72,10 +88,33 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	m.mu.Lock()
 	sb := p.sb.Clone()
 	delete(m.pods, p.sb.ID)
-	m.releaseLocked(p.sb.Metadata.key(), p.sb.ID)
+	m.releaseLocked(p.sb.Metadata, p.sb.ID)
 	m.mu.Unlock()
 	m.plugins().RemovePodSandbox(ctx, sb)
 	m.announce(sb.State, sb, true)
+	return nil
+}
+
+// closeForContainers marks a ready pod NOTREADY, recorded, and then runs
+// containers on it. CreateContainer checks that the pod is ready after it
+// registered its call, and the container side of Stop and Remove waits
+// for the calls registered: so a create either is waited for or sees the
+// pod NOTREADY, never builds a container in a pod being removed.
+// The caller holds p.op.
+func (m *Manager) closeForContainers(ctx context.Context, p *pod, containers Containers, what string) error {
+	sb := m.current(p)
+	if sb.State == StateReady {
+		sb.State = StateNotReady
+		if err := m.save(p, sb); err != nil {
+			return err
+		}
+	}
+	if containers == nil {
+		return nil
+	}
+	if err := containers(ctx, sb.ID); err != nil {
+		return fmt.Errorf("%s the containers of pod %s: %w", what, truncID(sb.ID), err)
+	}
 	return nil
 }
 
@@ -91,7 +130,7 @@ func (m *Manager) find(ref string) (*pod, error) {
 	return p, err
 }
 
-// teardown undoes whatever of the pod exists, in reverse order of
+// teardown undoes whatever of the pod exists (its infra first), in reverse order of
 // creation, and works from any point a RunPodSandbox or a crash stopped
 // at: every step is idempotent and finds its work from the record and the
 // pod's fixed paths, not from what the pod claims to have. It goes on past
@@ -107,6 +146,9 @@ func (m *Manager) teardown(ctx context.Context, p *pod, remove bool) error {
 	id := sb.ID
 	var errs []error
 
+	if err := m.stopInfra(ctx, sb); err != nil {
+		errs = append(errs, err)
+	}
 	if p.net != nil && p.net.Attached {
 		if err := m.net.detach(ctx, id, p.net); err != nil {
 			errs = append(errs, err)

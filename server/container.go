@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-cri/berth/errdefs"
+	"github.com/berth-cri/berth/inflight"
 	"github.com/berth-cri/berth/oci"
 	"github.com/berth-cri/berth/sandbox"
 	"github.com/berth-cri/berth/storage"
@@ -27,16 +28,13 @@ type containerService struct {
 	// stopTimeout is the configured runtime.stop_timeout_default.
 	stopTimeout func() time.Duration
 
-	mu sync.Mutex
-	// creating holds CreateContainer calls by pod, name and attempt:
-	// in flight, or finished after their caller gave up (so kubelet's
-	// retry gets the container instead of "name is reserved").
-	creating map[string]*createFlight
+	// creates are the CreateContainer calls in flight, or finished after
+	// their caller gave up (so kubelet's retry gets the container instead
+	// of "name is reserved"): the same rule as RunPodSandbox's.
+	creates *inflight.Calls[containerKey, *runtimeapi.CreateContainerRequest]
 }
 
-// initContainers restores every container from disk (see oci.NewManager),
-// then removes what a crash left without an owner: containers whose pod
-// is gone and root filesystems no container has.
+// initContainers restores every container from disk (see oci.NewManager).
 func (s *Server) initContainers(ctx context.Context) error {
 	cfg := s.Config()
 	host, err := oci.DetectHost(cfg.Runtime.RestrictOOMScoreAdj)
@@ -61,8 +59,16 @@ func (s *Server) initContainers(ctx context.Context) error {
 	s.ctr = containerService{
 		mgr: mgr, host: host, rootfs: store,
 		stopTimeout: func() time.Duration { return s.Config().Runtime.StopTimeoutDefault.Duration },
-		creating:    map[string]*createFlight{},
+		creates:     newCreates(),
 	}
+	return nil
+}
+
+// removeOrphanContainers removes what a crash left without an owner, once
+// pods are restored: containers (infra included) whose pod is gone and
+// root filesystems no container has.
+func (s *Server) removeOrphanContainers(ctx context.Context) error {
+	mgr, store := s.ctr.mgr, s.ctr.rootfs
 	for _, c := range mgr.All() {
 		rec := c.Record()
 		if _, err := s.pod.get(rec.PodID); !errdefs.IsNotFound(err) {
@@ -115,45 +121,39 @@ func (c *containerService) get(idOrPrefix string) (*oci.Container, error) {
 }
 
 // stopPodContainers stops every container of the pod (StopPodSandbox),
-// all at once, each with the default stop timeout.
+// all at once, within the caller's deadline: each gets the default grace
+// period, shortened to half the time the caller has left, so that the
+// SIGKILL and its exit fit in the other half (CRI-O's way). crictl rmp
+// gives 2 s, kubelet minutes.
 func (c *containerService) stopPodContainers(ctx context.Context, podID string) error {
-	timeout := c.stopTimeout()
+	grace := stopGrace(ctx, c.stopTimeout(), time.Now())
 	return c.eachPodContainer(podID, func(ctr *oci.Container) error {
-		return c.mgr.Stop(ctx, ctr, timeout)
+		return c.mgr.Stop(ctx, ctr, grace)
 	})
+}
+
+// stopGrace is the grace period a pod stop gives each container: the
+// configured default, or half of what is left before ctx's deadline.
+func stopGrace(ctx context.Context, def time.Duration, now time.Time) time.Duration {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return def
+	}
+	return max(min(def, deadline.Sub(now)/2), 0)
 }
 
 // removePodContainers removes every container of the pod (RemovePodSandbox).
 // It first waits for the pod's CreateContainer calls still at work (they
 // outlive their callers): a container they made after the removal would
-// be left running in a pod that is gone.
+// be left running in a pod that is gone. The pod is NOTREADY by now, so
+// no create for it begins any more (see createIn).
 func (c *containerService) removePodContainers(ctx context.Context, podID string) error {
-	c.mu.Lock()
-	var flights []*createFlight
-	for key, f := range c.creating {
-		if strings.HasPrefix(key, podID+"/") {
-			flights = append(flights, f)
-		}
+	if err := c.creates.Wait(ctx, func(k containerKey) bool { return k.podID == podID }); err != nil {
+		return fmt.Errorf("pod %s: %w", podID, err)
 	}
-	c.mu.Unlock()
-	for _, f := range flights {
-		select {
-		case <-f.done:
-		case <-ctx.Done():
-			return fmt.Errorf("pod %s: a container is still being created: %w", podID, ctx.Err())
-		}
-	}
-	err := c.eachPodContainer(podID, func(ctr *oci.Container) error {
+	return c.eachPodContainer(podID, func(ctr *oci.Container) error {
 		return c.mgr.Remove(ctx, ctr)
 	})
-	c.mu.Lock()
-	for key := range c.creating {
-		if strings.HasPrefix(key, podID+"/") {
-			delete(c.creating, key)
-		}
-	}
-	c.mu.Unlock()
-	return err
 }
 
 // eachPodContainer runs fn on the pod's CRI containers in parallel.
@@ -173,7 +173,7 @@ func (c *containerService) eachPodContainer(podID string, fn func(*oci.Container
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := fn(ctr); err != nil {
+			if err := recovered(ctr.ID(), func() error { return fn(ctr) }); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -182,6 +182,21 @@ func (c *containerService) eachPodContainer(podID string, fn func(*oci.Container
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// recovered runs fn on a goroutine of berthd's own (no interceptor above
+// it) and turns a panic into an Internal error and a log line, not the end
+// of berthd.
+func recovered(id string, fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errdefs.Recovered(r)
+			var pe *errdefs.PanicError
+			errors.As(err, &pe)
+			logrus.WithField("container", id).Errorf("%v\n%s", err, pe.Stack)
+		}
+	}()
+	return fn()
 }
 
 // ociRuntime maps a runtime handler name to its binary and state root.

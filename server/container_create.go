@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/ids"
+	"github.com/berth-cri/berth/inflight"
 	"github.com/berth-cri/berth/oci"
 	"github.com/berth-cri/berth/sandbox"
 	"github.com/berth-cri/berth/storage"
@@ -21,14 +21,22 @@ import (
 // depends on its caller (whose deadline may pass first).
 const createTimeout = 5 * time.Minute
 
-// createFlight is one CreateContainer at work, or done while nobody
-// collected its result.
-type createFlight struct {
-	req  *runtimeapi.CreateContainerRequest
-	done chan struct{}
-	// id and err are read only after done is closed.
-	id  string
-	err error
+// containerKey names a container in its pod, as kubelet does; a struct,
+// so no two names share a key.
+type containerKey struct {
+	podID   string
+	name    string
+	attempt uint32
+}
+
+func (k containerKey) String() string {
+	return fmt.Sprintf("container %q (attempt %d) in pod %s", k.name, k.attempt, k.podID)
+}
+
+func newCreates() *inflight.Calls[containerKey, *runtimeapi.CreateContainerRequest] {
+	return inflight.New[containerKey](func(a, b *runtimeapi.CreateContainerRequest) bool {
+		return proto.Equal(a, b)
+	}, createTimeout)
 }
 
 // CreateContainer creates a container in a pod: its root filesystem from
@@ -48,83 +56,44 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if err != nil {
 		return nil, err
 	}
-	if sb.State != sandbox.StateReady {
-		return nil, errdefs.FailedPreconditionf("pod sandbox %s is %s, not ready", sb.ID, sb.State)
-	}
-	md := req.GetConfig().GetMetadata()
-	key := fmt.Sprintf("%s/%s/%d", sb.ID, md.GetName(), md.GetAttempt())
-
-	s.ctr.mu.Lock()
-	f, err := s.ctr.flightLocked(key, req)
-	if err == nil && f == nil {
-		// Ours to run.
-		f = &createFlight{req: req, done: make(chan struct{})}
-		s.ctr.creating[key] = f
-		go func() {
-			workCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
-			defer cancel()
-			f.id, f.err = s.createContainer(workCtx, sb, req)
-			close(f.done)
-		}()
-	}
-	s.ctr.mu.Unlock()
+	id, err := s.createIn(ctx, sb.ID, req)
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case <-f.done:
-	case <-ctx.Done():
-		// The work goes on; a retry collects it.
-		return nil, fmt.Errorf("container %s in pod %s is still being created: %w", md.GetName(), sb.ID, ctx.Err())
-	}
-	s.ctr.mu.Lock()
-	if s.ctr.creating[key] == f {
-		delete(s.ctr.creating, key)
-	}
-	s.ctr.mu.Unlock()
-	if f.err != nil {
-		return nil, f.err
-	}
-	return &runtimeapi.CreateContainerResponse{ContainerId: f.id}, nil
+	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
 }
 
-// flightLocked returns the CreateContainer under way (or finished and
-// not collected) for key, nil if there is none. A different request for a
-// key in flight, or a name an existing container has, is AlreadyExists.
-// c.mu is held.
-func (c *containerService) flightLocked(key string, req *runtimeapi.CreateContainerRequest) (*createFlight, error) {
-	if f, ok := c.creating[key]; ok {
-		stale := false
-		select {
-		case <-f.done:
-			// Finished while nobody waited: a failure is tried again, a
-			// container is handed over if it is still there.
-			stale = f.err != nil || !c.mgr.Known(f.id)
-		default:
-		}
-		if !stale {
-			if !proto.Equal(f.req, req) {
-				return nil, errdefs.AlreadyExistsf("container name %s is being created by a different request", key)
+// createIn registers the create with the pod's full id, then, in the
+// call's work, reads the pod afresh and requires it READY. The order
+// matters: StopPodSandbox and RemovePodSandbox mark the pod NOTREADY
+// before they wait for the creates registered, so a create either is
+// waited for or finds the pod NOTREADY; it never makes a container in a
+// pod that is being removed.
+func (s *Server) createIn(ctx context.Context, podID string, req *runtimeapi.CreateContainerRequest) (string, error) {
+	md := req.GetConfig().GetMetadata()
+	key := containerKey{podID: podID, name: md.GetName(), attempt: md.GetAttempt()}
+	c := &s.ctr
+	return c.creates.Do(ctx, key, req, inflight.Names{
+		Taken: func() error {
+			taken := c.mgr.List(func(r *oci.Record) bool {
+				return r.PodID == key.podID && r.Name == key.name && r.Attempt == key.attempt
+			})
+			if len(taken) > 0 {
+				return errdefs.AlreadyExistsf("container name %q (attempt %d) is already used in pod %s by container %s", key.name, key.attempt, key.podID, taken[0].ID)
 			}
-			return f, nil
+			return nil
+		},
+		Alive: c.mgr.Known,
+	}, func(ctx context.Context) (string, error) {
+		sb, err := s.pod.get(podID)
+		if err != nil {
+			return "", err
 		}
-		delete(c.creating, key)
-	}
-	podID, name, attempt := splitKey(key)
-	taken := c.mgr.List(func(r *oci.Record) bool {
-		return r.PodID == podID && r.Name == name && r.Attempt == attempt
+		if sb.State != sandbox.StateReady {
+			return "", errdefs.FailedPreconditionf("pod sandbox %s is %s, not ready: no container can be created in it", sb.ID, sb.State)
+		}
+		return s.createContainer(ctx, sb, req)
 	})
-	if len(taken) > 0 {
-		return nil, errdefs.AlreadyExistsf("container name %q (attempt %d) is already used in pod %s by container %s", name, attempt, podID, taken[0].ID)
-	}
-	return nil, nil
-}
-
-func splitKey(key string) (podID, name string, attempt uint32) {
-	podID, rest, _ := strings.Cut(key, "/")
-	i := strings.LastIndex(rest, "/")
-	a, _ := strconv.ParseUint(rest[i+1:], 10, 32)
-	return podID, rest[:i], uint32(a)
 }
 
 // createContainer does the work: root filesystem, spec, runtime create.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -44,8 +45,38 @@ func (s *Server) GetContainerEvents(req *runtimeapi.GetEventsRequest, stream grp
 	}
 }
 
+// heldChanges keeps container changes made while berthd starts, before
+// the pods they belong to are restored (containers come back first).
+type heldChanges struct {
+	mu      sync.Mutex
+	open    bool
+	changes []oci.Change
+}
+
 // containerChanged is oci's OnChange: one event per container change.
 func (s *Server) containerChanged(ch oci.Change) {
+	s.held.mu.Lock()
+	if !s.held.open {
+		s.held.changes = append(s.held.changes, ch)
+		s.held.mu.Unlock()
+		return
+	}
+	s.held.mu.Unlock()
+	s.publishContainerChange(ch)
+}
+
+// releaseContainerChanges publishes the held changes, in order, and
+// lets later ones through.
+func (s *Server) releaseContainerChanges() {
+	s.held.mu.Lock()
+	defer s.held.mu.Unlock()
+	for _, ch := range s.held.changes {
+		s.publishContainerChange(ch)
+	}
+	s.held.changes, s.held.open = nil, true
+}
+
+func (s *Server) publishContainerChange(ch oci.Change) {
 	if ch.Removed {
 		s.forgetStats(ch.Container.ID)
 	}

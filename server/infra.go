@@ -2,36 +2,41 @@ package server
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/berth-cri/berth/oci"
 	"github.com/berth-cri/berth/sandbox"
 )
 
-// startInfra starts the pod's infra process (berth-pause, through the
-// pod's runtime handler) and sets sb.InfraPID and sb.PIDNSPath, which
-// RunPodSandbox records. The infra is PID 1 of the pod's PID namespace:
-// containers in PID mode POD join /proc/<pid>/ns/pid.
-func (s *Server) startInfra(ctx context.Context, sb *sandbox.Sandbox) error {
-	rt, err := s.ociRuntime(sb.RuntimeHandler)
+// infraRunner runs the infra processes the sandbox package decides pods
+// need, through the container manager (berth-pause under the pod's
+// runtime handler). sandbox gets it at construction and alone starts,
+// watches and stops infras.
+type infraRunner struct{ s *Server }
+
+func (r infraRunner) Start(ctx context.Context, sb *sandbox.Sandbox) (*sandbox.Infra, error) {
+	rt, err := r.s.ociRuntime(sb.RuntimeHandler)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	pid, err := s.ctr.mgr.StartInfra(ctx, &oci.InfraRequest{
+	inf, err := r.s.ctr.mgr.StartInfra(ctx, &oci.InfraRequest{
 		Pod:       ociPod(sb),
 		Runtime:   rt,
-		PausePath: s.binPath(s.Config().Runtime.PausePath, "berth-pause"),
+		PausePath: r.s.binPath(r.s.Config().Runtime.PausePath, "berth-pause"),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	sb.InfraPID = pid
-	sb.PIDNSPath = fmt.Sprintf("/proc/%d/ns/pid", pid)
-	return nil
+	return &sandbox.Infra{PID: inf.PID, PIDNamespace: inf.PIDNamespace, Exited: inf.Exited}, nil
 }
 
-// stopInfra stops and removes the pod's infra process; nothing to do when
-// none runs.
-func (s *Server) stopInfra(ctx context.Context, sb *sandbox.Sandbox) error {
-	return s.ctr.mgr.StopInfra(ctx, sb.ID)
+func (r infraRunner) Find(podID string) (*sandbox.Infra, error) {
+	inf, err := r.s.ctr.mgr.FindInfra(podID)
+	if err != nil {
+		return nil, err
+	}
+	return &sandbox.Infra{PID: inf.PID, PIDNamespace: inf.PIDNamespace, Exited: inf.Exited}, nil
+}
+
+func (r infraRunner) Stop(ctx context.Context, podID string) error {
+	return r.s.ctr.mgr.StopInfra(ctx, podID)
 }

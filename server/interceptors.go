@@ -89,6 +89,7 @@ var kindCodes = map[errdefs.Kind]codes.Code{
 	errdefs.KindCanceled:           codes.Canceled,
 	errdefs.KindUnimplemented:      codes.Unimplemented,
 	errdefs.KindResourceExhausted:  codes.ResourceExhausted,
+	errdefs.KindInternal:           codes.Internal,
 }
 
 func codeOf(err error) codes.Code {

@@ -16,7 +16,8 @@ type podService struct {
 	mgr *sandbox.Manager
 }
 
-// initPods restores every pod from disk (see sandbox.New).
+// initPods restores every pod from disk (see sandbox.New). The container
+// manager is up already: pods stop and watch their infra through it.
 func (s *Server) initPods(ctx context.Context) error {
 	cfg := s.Config()
 	mgr, err := sandbox.New(ctx, sandbox.Options{
@@ -33,6 +34,7 @@ func (s *Server) initPods(ctx context.Context) error {
 		},
 		Plugins:  s.podPlugins(),
 		OnChange: s.podChanged,
+		Infra:    infraRunner{s},
 	})
 	if err != nil {
 		return err

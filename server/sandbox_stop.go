@@ -2,16 +2,16 @@ package server
 
 import (
 	"context"
-	"fmt"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-cri/berth/errdefs"
 )
 
-// StopPodSandbox stops every container of the pod, then its infra, then
-// tears down its network and namespaces. Stopping an unknown or stopped
-// pod succeeds, as kubelet expects.
+// StopPodSandbox marks the pod NOTREADY, stops every container of the pod
+// within the caller's deadline, then (in sandbox) its infra, network and
+// namespaces. Stopping an unknown or stopped pod succeeds, as kubelet
+// expects.
 func (s *Server) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
 	sb, err := s.pod.get(req.GetPodSandboxId())
 	if errdefs.IsNotFound(err) {
@@ -20,15 +20,7 @@ func (s *Server) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSand
 	if err != nil {
 		return nil, err
 	}
-	if err := s.ctr.stopPodContainers(ctx, sb.ID); err != nil {
-		return nil, fmt.Errorf("stop the pod's containers: %w", err)
-	}
-	if sb.Infra {
-		if err := s.stopInfra(ctx, sb); err != nil {
-			return nil, fmt.Errorf("stop the pod's infra: %w", err)
-		}
-	}
-	if err := s.pod.mgr.Stop(ctx, sb.ID); err != nil {
+	if err := s.pod.mgr.Stop(ctx, sb.ID, s.ctr.stopPodContainers); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.StopPodSandboxResponse{}, nil
@@ -45,15 +37,7 @@ func (s *Server) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePod
 	if err != nil {
 		return nil, err
 	}
-	if err := s.ctr.removePodContainers(ctx, sb.ID); err != nil {
-		return nil, fmt.Errorf("remove the pod's containers: %w", err)
-	}
-	if sb.Infra {
-		if err := s.stopInfra(ctx, sb); err != nil {
-			return nil, fmt.Errorf("stop the pod's infra: %w", err)
-		}
-	}
-	if err := s.pod.mgr.Remove(ctx, sb.ID); err != nil {
+	if err := s.pod.mgr.Remove(ctx, sb.ID, s.ctr.removePodContainers); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.RemovePodSandboxResponse{}, nil

@@ -55,13 +55,15 @@ type Server struct {
 
 	// events fans container and pod changes out to GetContainerEvents.
 	events *containerEvents
+	held   heldChanges
 	// stats reads cgroups, storage and network namespaces for the stats
 	// and metrics RPCs.
 	stats *stats.Collector
 }
 
 // New builds the server and restores every area's state from disk. Areas
-// start in dependency order: images, then pods, then containers.
+// start in dependency order: images, containers (which pods run their
+// infra through), pods; then containers whose pod is gone are removed.
 func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
 	s := &Server{opts: opts, cfg: cfg, events: events.NewBroker[*runtimeapi.ContainerEventResponse](eventBuffer)}
 	if err := s.newNRI(); err != nil {
@@ -70,19 +72,24 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	if err := s.initImages(ctx); err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
-	if err := s.initPods(ctx); err != nil {
-		s.img.close()
-		return nil, fmt.Errorf("pods: %w", err)
-	}
 	if err := s.initContainers(ctx); err != nil {
-		s.pod.close()
 		s.img.close()
 		return nil, fmt.Errorf("containers: %w", err)
 	}
-	// Half-created pods whose infra held them up are gone now.
-	s.pod.mgr.RetryTeardowns(ctx)
-	// What restoring found (exits while berthd was down) is kept for the
-	// first subscribers; from here on events go to those subscribed.
+	if err := s.initPods(ctx); err != nil {
+		s.ctr.close()
+		s.img.close()
+		return nil, fmt.Errorf("pods: %w", err)
+	}
+	if err := s.removeOrphanContainers(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("containers: %w", err)
+	}
+	// Container changes restoring found (exits while berthd was down)
+	// waited for the pods, whose status their events carry; they are
+	// kept for the first subscribers, and from here on events go to
+	// those subscribed.
+	s.releaseContainerChanges()
 	s.events.Open()
 	s.initStats()
 	if err := s.startNRI(); err != nil {
