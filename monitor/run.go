@@ -46,14 +46,14 @@ type monitor struct {
 	captureMu sync.Mutex
 	capture   []byte // runtime stderr while creating
 
-	pid       int
-	initDone  <-chan reaped
+	pid      int
+	initDone <-chan reaped
 	// execPid is the exec session's process once known; clientGone
 	// says its bound attach client hung up (see Config.AttachFD).
 	execPid    atomic.Int64
 	clientGone atomic.Bool
-	oom       *oomCounter
-	oomBefore uint64
+	oom        *oomCounter
+	oomBefore  uint64
 }
 
 // Run is berth-monitor's main work: it makes the runtime create the
