@@ -26,6 +26,7 @@ type Config struct {
 	Image   ImageConfig   `toml:"image"`
 	Network NetworkConfig `toml:"network"`
 	Pod     PodConfig     `toml:"pod"`
+	Stream  StreamConfig  `toml:"stream"`
 }
 
 // LogConfig is reloadable.
@@ -161,5 +162,6 @@ func Default() *Config {
 			ShmSize:    64 << 20,
 			ResolvConf: "/etc/resolv.conf",
 		},
+		Stream: defaultStream(),
 	}
 }

@@ -47,6 +47,9 @@ func (c *Config) Validate() error {
 	if c.Pod.ShmSize <= 0 {
 		return fmt.Errorf("key pod.shm_size: %d is not positive", c.Pod.ShmSize)
 	}
+	if err := c.Stream.validate(); err != nil {
+		return err
+	}
 	return nil
 }
 

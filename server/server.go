@@ -48,6 +48,7 @@ type Server struct {
 	img imageService
 	pod podService
 	ctr containerService
+	str streamService
 }
 
 // New builds the server and restores every area's state from disk. Areas
@@ -80,7 +81,7 @@ func (s *Server) Register(g *grpc.Server) {
 // Close releases what the areas hold, in reverse order. Containers and
 // their monitors keep running: they never depend on berthd.
 func (s *Server) Close() error {
-	return errors.Join(s.ctr.close(), s.pod.close(), s.img.close())
+	return errors.Join(s.str.close(), s.ctr.close(), s.pod.close(), s.img.close())
 }
 
 // Config returns the current configuration. Callers must not modify it.
