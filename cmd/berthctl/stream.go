@@ -18,13 +18,13 @@ import (
 	"syscall"
 
 	"golang.org/x/term"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
 	utilexec "k8s.io/client-go/util/exec"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 func init() {
@@ -197,4 +197,3 @@ func runPortForward(c *cli, args []string) error {
 	}
 	return pf.ForwardPorts()
 }
-
