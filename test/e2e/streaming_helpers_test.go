@@ -41,7 +41,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// protocols are the two transports kubelet's clients use.
+// protocols are the two transports kubelet's clients use. The WebSocket
+// one is channel.k8s.io v4: k8s.io/cri-streaming serves WebSocket up to
+// v4, and clients that ask for v5 only (client-go's default) fall back to
+// SPDY, as kubectl and crictl do.
 var protocols = []string{"spdy", "websocket"}
 
 // executor is client-go's remotecommand executor for url over proto.
@@ -57,7 +60,7 @@ func executor(t testing.TB, proto, rawURL string) remotecommand.Executor {
 	case "spdy":
 		ex, err = remotecommand.NewSPDYExecutor(cfg, "POST", u)
 	case "websocket":
-		ex, err = remotecommand.NewWebSocketExecutor(cfg, "GET", rawURL)
+		ex, err = remotecommand.NewWebSocketExecutorForProtocols(cfg, "GET", rawURL, "v4.channel.k8s.io")
 	}
 	if err != nil {
 		t.Fatal(err)
