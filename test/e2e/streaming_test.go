@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -339,7 +338,7 @@ func TestStreamingBadInput(t *testing.T) {
 	}
 
 	// Tokens are single-use.
-	u := e.execURL(t, &runtimeapi.ExecRequest{ContainerId: id, Cmd: []string{"true"}, Stdout: true})
+	u := e.execURL(t, &runtimeapi.ExecRequest{ContainerId: id, Cmd: []string{"true"}, Stdout: true, Stderr: true})
 	if s := runStream(ctx, t, "spdy", u, remotecommand.StreamOptions{}); s.err != nil {
 		t.Fatalf("first use of the URL: %v", s.err)
 	}
@@ -354,6 +353,12 @@ func TestStreamingBadInput(t *testing.T) {
 		}
 	}
 
-	// Stopped pods forward nothing.
-	_ = os.Getenv
+	// A stopped pod forwards nothing.
+	if _, err := e.d.Runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: pod}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.d.Runtime.PortForward(ctx, &runtimeapi.PortForwardRequest{PodSandboxId: pod, Port: []int32{80}})
+	wantCode(t, "PortForward to a stopped pod", err, codes.FailedPrecondition)
+	_, err = e.d.Runtime.Exec(ctx, &runtimeapi.ExecRequest{ContainerId: id, Cmd: []string{"true"}, Stdout: true})
+	wantCode(t, "Exec in a stopped pod's container", err, codes.FailedPrecondition)
 }
