@@ -3,7 +3,9 @@ package main
 // The streaming commands: exec -i/-t, attach and port-forward get a URL
 // from the CRI endpoint (Exec, Attach, PortForward) and speak to it with
 // client-go's remotecommand and portforward packages, the code kubectl and
-// crictl use: WebSocket first, SPDY when the server does not upgrade.
+// crictl use, over SPDY as crictl does by default. (No WebSocket-first
+// fallback as kubectl has towards the API server: a CRI URL is
+// single-use, so a refused WebSocket attempt would spend it.)
 
 import (
 	"context"
@@ -18,7 +20,6 @@ import (
 	"syscall"
 
 	"golang.org/x/term"
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
@@ -106,20 +107,9 @@ func stream(rawURL string, stdin, tty bool) error {
 	return err
 }
 
-// executor tries WebSocket, then SPDY, as kubectl does.
+// executor speaks SPDY to the URL.
 func executor(u *url.URL) (remotecommand.Executor, error) {
-	cfg := &rest.Config{Host: u.Scheme + "://" + u.Host}
-	ws, err := remotecommand.NewWebSocketExecutor(cfg, "GET", u.String())
-	if err != nil {
-		return nil, err
-	}
-	sp, err := remotecommand.NewSPDYExecutor(cfg, "POST", u)
-	if err != nil {
-		return nil, err
-	}
-	return remotecommand.NewFallbackExecutor(ws, sp, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	})
+	return remotecommand.NewSPDYExecutor(&rest.Config{Host: u.Scheme + "://" + u.Host}, "POST", u)
 }
 
 // windowSizes is the terminal's size, then each change (SIGWINCH).
