@@ -2,6 +2,7 @@ package streaming
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 // to the original, which would bypass the watcher.
 type hijackWatcher struct {
 	http.ResponseWriter
+	ctx    context.Context
 	cancel func()
 	s      *Server
 }
@@ -40,7 +42,7 @@ func (h *hijackWatcher) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	wc := &watchedConn{Conn: c, r: brw.Reader, cancel: h.cancel, s: h.s}
+	wc := &watchedConn{Conn: c, r: brw.Reader, ctx: h.ctx, cancel: h.cancel, s: h.s}
 	if !h.s.track(wc) {
 		c.Close()
 		h.cancel()
@@ -55,6 +57,7 @@ func (h *hijackWatcher) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 type watchedConn struct {
 	net.Conn
 	r      *bufio.Reader
+	ctx    context.Context
 	cancel func()
 	s      *Server
 	once   sync.Once

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 
 	remotecommand "k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	utilexec "k8s.io/utils/exec"
@@ -23,7 +24,8 @@ type Backend struct {
 
 // runtime is the library's Runtime on top of the Backend.
 type runtime struct {
-	b Backend
+	b        Backend
+	sessions *Server
 }
 
 func (r *runtime) Exec(ctx context.Context, containerID string, cmd []string, in io.Reader, out, errOut io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) error {
@@ -59,6 +61,16 @@ func (r *runtime) PortForward(ctx context.Context, podID string, port int32, str
 	ns, err := r.b.PodNetNS(podID)
 	if err != nil {
 		return err
+	}
+	// End with the client's connection, not only with the pod's side.
+	if ra, ok := stream.(interface{ RemoteAddr() net.Addr }); ok {
+		if sctx, ok := r.sessions.sessionContext(ra.RemoteAddr()); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+			stop := context.AfterFunc(sctx, cancel)
+			defer stop()
+		}
 	}
 	return forward(ctx, ns, port, stream)
 }

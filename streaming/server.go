@@ -65,12 +65,13 @@ func New(cfg Config, b Backend) (*Server, error) {
 	if cfg.IdleTimeout > 0 {
 		libCfg.StreamIdleTimeout = cfg.IdleTimeout
 	}
-	lib, err := cristreaming.NewServer(libCfg, &runtime{b: b})
+	s := &Server{ln: ln, base: base, conns: map[*watchedConn]struct{}{}, done: make(chan struct{})}
+	lib, err := cristreaming.NewServer(libCfg, &runtime{b: b, sessions: s})
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("stream server: %w", err)
 	}
-	s := &Server{lib: lib, ln: ln, base: base, conns: map[*watchedConn]struct{}{}, done: make(chan struct{})}
+	s.lib = lib
 	s.hs = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
 	return s, nil
 }
@@ -137,7 +138,24 @@ func (s *Server) GetPortForward(req *runtimeapi.PortForwardRequest) (*runtimeapi
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	s.lib.ServeHTTP(&hijackWatcher{ResponseWriter: w, cancel: cancel, s: s}, r.WithContext(ctx))
+	s.lib.ServeHTTP(&hijackWatcher{ResponseWriter: w, ctx: ctx, cancel: cancel, s: s}, r.WithContext(ctx))
+}
+
+// sessionContext is the context of the session whose client is at addr:
+// the library runs each port-forward connection with a background
+// context, and a stream only knows its connection's remote address.
+func (s *Server) sessionContext(addr net.Addr) (context.Context, bool) {
+	if addr == nil {
+		return nil, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if a := c.RemoteAddr(); a != nil && a.Network() == addr.Network() && a.String() == addr.String() {
+			return c.ctx, true
+		}
+	}
+	return nil, false
 }
 
 // track remembers a hijacked connection until it closes; false when the

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
 )
 
 // criToolsVersion is the cri-tools release whose crictl the tests run.

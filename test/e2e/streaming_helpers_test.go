@@ -15,12 +15,12 @@ import (
 	"sync"
 	"testing"
 
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
 	utilexec "k8s.io/client-go/util/exec"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while a stream writes it.
@@ -127,6 +127,18 @@ func (q sizeQueue) Next() *remotecommand.TerminalSize {
 // returns the local port; it stops when the test ends.
 func (e *ctrEnv) portForwarder(t testing.TB, pod string, port int) int {
 	t.Helper()
+	return e.stoppablePortForwarder(t, pod, port).local
+}
+
+type forwarder struct {
+	local int
+	stop  func()
+}
+
+// stoppablePortForwarder is portForwarder with a stop of its own (it
+// hangs up on the streaming server).
+func (e *ctrEnv) stoppablePortForwarder(t testing.TB, pod string, port int) forwarder {
+	t.Helper()
 	resp, err := e.d.Runtime.PortForward(e.d.Ctx(t), &runtimeapi.PortForwardRequest{PodSandboxId: pod, Port: []int32{int32(port)}})
 	if err != nil {
 		t.Fatalf("PortForward: %v", err)
@@ -147,7 +159,9 @@ func (e *ctrEnv) portForwarder(t testing.TB, pod string, port int) int {
 	}
 	done := make(chan error, 1)
 	go func() { done <- pf.ForwardPorts() }()
-	t.Cleanup(func() { close(stop); <-done })
+	var once sync.Once
+	stopFn := func() { once.Do(func() { close(stop); <-done }) }
+	t.Cleanup(stopFn)
 	select {
 	case <-ready:
 	case err := <-done:
@@ -157,7 +171,38 @@ func (e *ctrEnv) portForwarder(t testing.TB, pod string, port int) int {
 	if err != nil || len(ports) != 1 {
 		t.Fatalf("port-forward ports %v: %v", ports, err)
 	}
-	return int(ports[0].Local)
+	return forwarder{local: int(ports[0].Local), stop: stopFn}
+}
+
+// berthdSocketsTo counts berthd's open sockets connected to port in the
+// network namespace netns: the namespace's TCP table names the sockets
+// whose peer is port, berthd's fds say which of them it holds.
+func berthdSocketsTo(t testing.TB, pid int, netns string, port int) int {
+	t.Helper()
+	var table []byte
+	inNetNS(t.(*testing.T), netns, func() (err error) {
+		table, err = os.ReadFile("/proc/thread-self/net/tcp")
+		return err
+	})
+	inodes := map[string]bool{}
+	for _, l := range strings.Split(string(table), "\n")[1:] {
+		f := strings.Fields(l)
+		if len(f) < 10 {
+			continue
+		}
+		// rem_address is HEXIP:HEXPORT
+		if rp := f[2][strings.LastIndex(f[2], ":")+1:]; rp == fmt.Sprintf("%04X", port) {
+			inodes["socket:["+f[9]+"]"] = true
+		}
+	}
+	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+	n := 0
+	for _, fd := range fds {
+		if l, err := os.Readlink(fd); err == nil && inodes[l] {
+			n++
+		}
+	}
+	return n
 }
 
 // monitorsOf lists the berth-monitor processes supervising container id
@@ -189,5 +234,3 @@ func (e *ctrEnv) processes(t testing.TB, id string) string {
 }
 
 func trimLines(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }
-
-var _ = fmt.Sprintf

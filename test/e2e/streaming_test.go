@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/client-go/tools/remotecommand"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // streamEnv is a running container to exec in, in a pod with its own
@@ -285,6 +285,31 @@ func TestStreamingPortForward(t *testing.T) {
 	if string(b) != "PING" {
 		t.Errorf("echo through port-forward: %q, want PING", b)
 	}
+
+	// A client that goes away ends its connections to the pod even when the
+	// pod's server neither writes nor closes: berthd holds no socket to it.
+	inNetNS(t, netns, func() (err error) { ln, err = net.Listen("tcp", "127.0.0.1:7676"); return err })
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	stopForward := e.stoppablePortForwarder(t, pod, 7676)
+	local = stopForward.local
+	c, err = net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(local)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	silent := <-accepted
+	defer silent.Close()
+	if n := berthdSocketsTo(t, e.d.PID(), netns, 7676); n != 1 {
+		t.Errorf("berthd holds %d sockets to the pod's port 7676, want 1", n)
+	}
+	stopForward.stop()
+	waitFor(t, func() bool { return berthdSocketsTo(t, e.d.PID(), netns, 7676) == 0 })
 
 	// A port nobody listens on: the error comes back on the stream's
 	// error channel (client-go logs it and closes the local connection).
