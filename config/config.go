@@ -33,6 +33,7 @@ type Config struct {
 	Network NetworkConfig `toml:"network"`
 	Pod     PodConfig     `toml:"pod"`
 	NRI     NRIConfig     `toml:"nri"`
+	Stream  StreamConfig  `toml:"stream"`
 }
 
 // LogConfig is reloadable.
@@ -188,6 +189,7 @@ func Default() *Config {
 			ShmSize:    64 << 20,
 			ResolvConf: "/etc/resolv.conf",
 		},
-		NRI: defaultNRI(),
+		NRI:    defaultNRI(),
+		Stream: defaultStream(),
 	}
 }

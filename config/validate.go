@@ -55,6 +55,9 @@ func (c *Config) Validate() error {
 	if err := c.NRI.validate(); err != nil {
 		return err
 	}
+	if err := c.Stream.validate(); err != nil {
+		return err
+	}
 	return nil
 }
 

@@ -16,6 +16,11 @@ func attach(ctx context.Context, socket string, stdin io.Reader, stdout, stderr 
 		return fmt.Errorf("attach: %w", err)
 	}
 	defer c.Close()
+	return attachOn(ctx, c, stdin, stdout, stderr, resize)
+}
+
+// attachOn speaks the attach protocol on a connected socket.
+func attachOn(ctx context.Context, c *net.UnixConn, stdin io.Reader, stdout, stderr io.Writer, resize <-chan Size) error {
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 

@@ -13,9 +13,13 @@ import (
 // every attached client and feeds their input and resizes to the
 // container.
 type attachServer struct {
-	l    *net.UnixListener
+	l    *net.UnixListener // nil when the server only has a bound client
 	path string
 	diag *log.Logger
+
+	// ready is closed once stdin and tty are known; clients' packets wait
+	// for it (an exec session's pty arrives after its client connected).
+	ready chan struct{}
 
 	stdin     *os.File // pipe write end or pty master; nil without Stdin
 	tty       *os.File // pty master; nil without Terminal
@@ -34,18 +38,63 @@ type attachServer struct {
 type attachConn struct {
 	c   *net.UnixConn
 	out chan []byte
+	// bound marks an exec session's own client (see Config.AttachFD): it
+	// gets every byte, waited for rather than dropped, and its hangup
+	// calls onHangup.
+	bound    bool
+	gone     chan struct{} // closed when the connection failed
+	goneOnce sync.Once
 }
+
+func (ac *attachConn) hangup() { ac.goneOnce.Do(func() { close(ac.gone) }) }
 
 const attachQueue = 256 // packets queued per client
 
 func newAttachServer(path string, stdin, tty *os.File, stdinOnce bool, diag *log.Logger) (*attachServer, error) {
-	l, err := listenPacket(path)
-	if err != nil {
+	a := newBoundAttachServer(nil, nil, diag)
+	a.setIO(stdin, tty, stdinOnce)
+	if err := a.listen(path); err != nil {
 		return nil, err
 	}
-	a := &attachServer{l: l, path: path, diag: diag, stdin: stdin, tty: tty, stdinOnce: stdinOnce, clients: map[*attachConn]struct{}{}}
-	go a.serve()
 	return a, nil
+}
+
+// newBoundAttachServer serves one client whose connection already exists
+// (an exec session streamed to berthd), with no socket. Its packets wait
+// for setIO; onHangup runs when that client goes away.
+func newBoundAttachServer(c *net.UnixConn, onHangup func(), diag *log.Logger) *attachServer {
+	a := &attachServer{diag: diag, ready: make(chan struct{}), clients: map[*attachConn]struct{}{}}
+	if c != nil {
+		ac := &attachConn{c: c, out: make(chan []byte, attachQueue), bound: true, gone: make(chan struct{})}
+		a.clients[ac] = struct{}{}
+		a.writers.Add(1)
+		go a.write(ac)
+		go func() {
+			a.read(ac)
+			if onHangup != nil {
+				onHangup()
+			}
+		}()
+	}
+	return a
+}
+
+// setIO names the container's stdin and tty and lets clients' packets
+// through.
+func (a *attachServer) setIO(stdin, tty *os.File, stdinOnce bool) {
+	a.stdin, a.tty, a.stdinOnce = stdin, tty, stdinOnce
+	close(a.ready)
+}
+
+// listen starts accepting clients on a socket at path.
+func (a *attachServer) listen(path string) error {
+	l, err := listenPacket(path)
+	if err != nil {
+		return err
+	}
+	a.l, a.path = l, path
+	go a.serve()
+	return nil
 }
 
 func (a *attachServer) serve() {
@@ -54,7 +103,7 @@ func (a *attachServer) serve() {
 		if err != nil {
 			return
 		}
-		ac := &attachConn{c: c, out: make(chan []byte, attachQueue)}
+		ac := &attachConn{c: c, out: make(chan []byte, attachQueue), gone: make(chan struct{})}
 		a.mu.Lock()
 		if a.closed {
 			a.mu.Unlock()
@@ -76,6 +125,7 @@ func (a *attachServer) write(ac *attachConn) {
 	defer ac.c.Close()
 	for p := range ac.out {
 		if _, err := ac.c.Write(p); err != nil {
+			ac.hangup() // first: a broadcast may be waiting on this client
 			a.drop(ac)
 			for range ac.out {
 			}
@@ -87,10 +137,13 @@ func (a *attachServer) write(ac *attachConn) {
 // read applies what the client sends.
 func (a *attachServer) read(ac *attachConn) {
 	buf := make([]byte, 1+maxPacket)
-	for {
+	for first := true; ; first = false {
 		n, err := ac.c.Read(buf)
 		if err != nil || n == 0 {
 			break
+		}
+		if first {
+			<-a.ready
 		}
 		switch buf[0] {
 		case attachStdin:
@@ -116,6 +169,7 @@ func (a *attachServer) read(ac *attachConn) {
 	// A StdinOnce container's input ends with its first session, however
 	// that session ends.
 	a.stdinDone()
+	ac.hangup()
 	a.drop(ac)
 }
 
@@ -161,6 +215,15 @@ func (a *attachServer) broadcast(stream byte, p []byte) {
 		copy(pkt[1:], p[:n])
 		p = p[n:]
 		for ac := range a.clients {
+			if ac.bound {
+				// An exec session's client gets all of its output: the
+				// command waits for it, as it would for a slow pipe.
+				select {
+				case ac.out <- pkt:
+				case <-ac.gone:
+				}
+				continue
+			}
 			select {
 			case ac.out <- pkt:
 			default:
@@ -178,7 +241,9 @@ func (a *attachServer) broadcast(stream byte, p []byte) {
 func (a *attachServer) close(wait time.Duration) {
 	a.mu.Lock()
 	a.closed = true
-	a.l.Close()
+	if a.l != nil {
+		a.l.Close()
+	}
 	for ac := range a.clients {
 		delete(a.clients, ac)
 		close(ac.out)
@@ -190,5 +255,7 @@ func (a *attachServer) close(wait time.Duration) {
 	case <-done:
 	case <-time.After(wait):
 	}
-	_ = os.Remove(a.path)
+	if a.path != "" {
+		_ = os.Remove(a.path)
+	}
 }

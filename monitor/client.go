@@ -110,6 +110,13 @@ type Config struct {
 	// closes its stdin (kubectl run -i semantics).
 	StdinOnce bool `json:"stdin_once,omitempty"`
 
+	// AttachFD, set by StartAttached, is the fd (in the monitor) of an
+	// attach connection whose other end the caller holds: an exec session
+	// streamed to one client. That client receives all output, with
+	// backpressure instead of being dropped when slow, from before the
+	// command starts; when it hangs up the command is killed.
+	AttachFD int `json:"attach_fd,omitempty"`
+
 	// CgroupPath is the container's memory cgroup directory (absolute, e.g.
 	// /sys/fs/cgroup/memory/berth/ID), used to detect OOM kills. Empty means
 	// the monitor finds it from /proc/<pid>/cgroup after create.
@@ -149,6 +156,9 @@ func (c *Config) Validate() error {
 	if c.StdinOnce && !c.Stdin {
 		return errors.New("monitor config: stdin_once needs stdin")
 	}
+	if c.AttachFD != 0 && (c.AttachFD < 3 || c.ExecProcess == "") {
+		return fmt.Errorf("monitor config: attach_fd %d needs an exec session and an fd above 2", c.AttachFD)
+	}
 	return nil
 }
 
@@ -187,6 +197,10 @@ func (e *RuntimeError) Error() string { return e.Message }
 // process group and runs `<runtime> delete --force ID`, so nothing is left
 // behind, and returns ctx's error.
 func Start(ctx context.Context, monitorBinary string, cfg Config) (*Started, error) {
+	return start(ctx, monitorBinary, cfg, nil)
+}
+
+func start(ctx context.Context, monitorBinary string, cfg Config, attachEnd *os.File) (*Started, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -205,6 +219,9 @@ func Start(ctx context.Context, monitorBinary string, cfg Config) (*Started, err
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", SyncFDEnv, syncFD))
 	cmd.Stdin = bytes.NewReader(conf)
 	cmd.ExtraFiles = []*os.File{syncW}
+	if attachEnd != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, attachEnd) // fd attachFD
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if cfg.MonitorLogPath != "" {
 		f, err := os.OpenFile(cfg.MonitorLogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)

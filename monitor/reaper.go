@@ -108,3 +108,15 @@ func (r *reaper) wait(pid int) <-chan reaped {
 	clear(r.early)
 	return ch
 }
+
+// signalIfWaiting sends sig to pid if it is a child someone waits for and
+// it has not been reaped yet. Holding the lock keeps reapAll from reaping
+// it meanwhile, so the pid cannot have been reused.
+func (r *reaper) signalIfWaiting(pid int, sig syscall.Signal) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.waiters[pid]; !ok {
+		return false
+	}
+	return syscall.Kill(pid, sig) == nil
+}

@@ -23,6 +23,9 @@ const (
 	consoleTimeout = 5 * time.Second
 	// captureMax bounds the runtime's stderr kept for an error message.
 	captureMax = 4096
+	// boundFlushTimeout bounds how long an exec session's own client may
+	// take to receive the output left when the command exited.
+	boundFlushTimeout = 30 * time.Second
 )
 
 // monitor is one berth-monitor process's state.
@@ -43,10 +46,14 @@ type monitor struct {
 	captureMu sync.Mutex
 	capture   []byte // runtime stderr while creating
 
-	pid       int
-	initDone  <-chan reaped
-	oom       *oomCounter
-	oomBefore uint64
+	pid      int
+	initDone <-chan reaped
+	// execPid is the exec session's process once known; clientGone
+	// says its bound attach client hung up (see Config.AttachFD).
+	execPid    atomic.Int64
+	clientGone atomic.Bool
+	oom        *oomCounter
+	oomBefore  uint64
 }
 
 // Run is berth-monitor's main work: it makes the runtime create the
@@ -94,6 +101,12 @@ func (m *monitor) create() (err error) {
 	}
 	if m.logw, err = OpenLogWriter(cfg.LogPath, cfg.MaxLineSize); err != nil {
 		return err
+	}
+	if cfg.AttachFD > 0 {
+		// Before any pump starts, so the client misses no output.
+		if err := m.bindAttachClient(); err != nil {
+			return err
+		}
 	}
 	rtLog := runtimeLogPath(cfg)
 	var rtLogOffset int64
@@ -199,6 +212,12 @@ func (m *monitor) create() (err error) {
 		return err
 	}
 	m.initDone = m.r.wait(m.pid)
+	if cfg.AttachFD > 0 {
+		m.execPid.Store(int64(m.pid))
+		if m.clientGone.Load() {
+			m.killExec()
+		}
+	}
 	if cfg.Terminal {
 		_ = cs.l.SetDeadline(time.Now().Add(consoleTimeout))
 		res := <-consoleCh
@@ -212,7 +231,9 @@ func (m *monitor) create() (err error) {
 		m.startPump(m.pty, m.stream(StreamStdout), attachStdout, false)
 	}
 	m.watchOOM()
-	if cfg.AttachSocket != "" {
+	if a := m.attach.Load(); a != nil {
+		a.setIO(m.stdin, m.pty, cfg.StdinOnce)
+	} else if cfg.AttachSocket != "" {
 		a, err := newAttachServer(cfg.AttachSocket, m.stdin, m.pty, cfg.StdinOnce, m.diag)
 		if err != nil {
 			return err
@@ -319,7 +340,11 @@ func (m *monitor) supervise() {
 		m.diag.Printf("close log: %v", err)
 	}
 	if a := m.attach.Load(); a != nil {
-		a.close(time.Second)
+		wait := time.Second
+		if m.cfg.AttachFD > 0 {
+			wait = boundFlushTimeout
+		}
+		a.close(wait)
 	}
 	e := exitFromStatus(m.pid, rec.status, rec.at, oom)
 	if err := writeExitFile(m.cfg.ExitFile, e); err != nil {

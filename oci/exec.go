@@ -51,7 +51,7 @@ func (m *Manager) ExecSync(ctx context.Context, c *Container, cmd []string, time
 	if state != StateRunning || removing {
 		return nil, errdefs.FailedPreconditionf("container %s is not running", id)
 	}
-	procFile, err := c.writeExecProcess(cmd)
+	procFile, err := c.writeExecProcess(cmd, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -121,8 +121,9 @@ func execError(ctx, runCtx context.Context, id string, cmd []string, timeout tim
 }
 
 // writeExecProcess writes the process of one exec: the container's own
-// process settings with cmd as its arguments.
-func (c *Container) writeExecProcess(cmd []string) (string, error) {
+// process settings with cmd as its arguments, and a terminal of the
+// given size when tty is not nil.
+func (c *Container) writeExecProcess(cmd []string, tty *rspec.Box) (string, error) {
 	base, err := c.execProcess()
 	if err != nil {
 		return "", err
@@ -131,6 +132,13 @@ func (c *Container) writeExecProcess(cmd []string) (string, error) {
 	p.Args = cmd
 	p.Terminal = false
 	p.ConsoleSize = nil
+	if tty != nil {
+		p.Terminal = true
+		if tty.Width > 0 && tty.Height > 0 {
+			p.ConsoleSize = tty
+		}
+		p.Env = withTerm(p.Env)
+	}
 	b, err := json.Marshal(&p)
 	if err != nil {
 		return "", fmt.Errorf("exec in %s: encode process: %w", c.ID(), err)

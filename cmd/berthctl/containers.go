@@ -19,7 +19,7 @@ func init() {
 	register(&command{name: "rm", usage: "ID...", summary: "remove containers (running ones are killed first)", run: runRm})
 	register(&command{name: "ps", usage: "[-a] [-q] [-pod ID] [-state S] [-label K=V]... [ID]", summary: "list containers (running ones unless -a)", run: runPs})
 	register(&command{name: "inspect", usage: "ID...", summary: "show container status, verbose (pid and OCI spec)", run: runInspect})
-	register(&command{name: "exec", usage: "[-timeout SECONDS] ID CMD [ARG...]", summary: "run a command in a container (ExecSync); exits with its code", run: runExec})
+	register(&command{name: "exec", usage: "[-i] [-t] [-stream] [-timeout SECONDS] ID CMD [ARG...]", summary: "run a command in a container (ExecSync; streamed with -i, -t or -stream); exits with its code", run: runExec})
 	register(&command{name: "logs", usage: "[-f] [-timestamps] [-tail N] ID", summary: "print a container's log (read from the node's log file)", run: runLogs})
 }
 
@@ -276,12 +276,18 @@ func runInspect(c *cli, args []string) error {
 
 func runExec(c *cli, args []string) error {
 	fs := flag.NewFlagSet("exec", flag.ContinueOnError)
-	timeout := fs.Int64("timeout", 0, "seconds before the command is killed (0: none)")
+	timeout := fs.Int64("timeout", 0, "seconds before the command is killed (0: none; ExecSync only)")
+	stdin := fs.Bool("i", false, "stream: send stdin to the command")
+	tty := fs.Bool("t", false, "stream: give the command a terminal")
+	streamed := fs.Bool("stream", false, "stream output as it comes (Exec) instead of when the command ends (ExecSync)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() < 2 {
 		return fmt.Errorf("want ID CMD [ARG...]")
+	}
+	if *stdin || *tty || *streamed {
+		return streamExec(c, fs.Arg(0), fs.Args()[1:], *stdin, *tty)
 	}
 	ctx, cancel := c.ctx()
 	defer cancel()

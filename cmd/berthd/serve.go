@@ -69,6 +69,10 @@ func serve(f *flags, cfg *config.Config) error {
 	g := grpc.NewServer(grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream),
 		grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20))
 	srv.Register(g)
+	streamURL, err := srv.StartStreaming()
+	if err != nil {
+		return err
+	}
 
 	ln, err := listenUnix(socket)
 	if err != nil {
@@ -86,7 +90,7 @@ func serve(f *flags, cfg *config.Config) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(ln) }()
-	logrus.WithFields(logrus.Fields{"version": version, "listen": cfg.Listen, "root": cfg.Root, "runroot": cfg.RunRoot}).Info("berthd serving")
+	logrus.WithFields(logrus.Fields{"version": version, "listen": cfg.Listen, "root": cfg.Root, "runroot": cfg.RunRoot, "stream": streamURL}).Info("berthd serving")
 	daemon.SdNotify(false, daemon.SdNotifyReady)
 
 	sigs := make(chan os.Signal, 4)

@@ -49,10 +49,16 @@ var appImage = testimage.Spec{
 // benchmarks share it.
 func startContainerEnv(t testing.TB) *ctrEnv {
 	t.Helper()
+	return startContainerEnvWith(t, "")
+}
+
+// startContainerEnvWith is startContainerEnv with more config (TOML).
+func startContainerEnvWith(t testing.TB, extraTOML string) *ctrEnv {
+	t.Helper()
 	framework.RequireRoot(t)
 	reg := testimage.StartRegistry(t, testimage.RegistryOptions{})
 	conf := testimage.WriteRegistriesConf(t, testimage.ConfOptions{Insecure: []string{reg.Host}})
-	d := framework.StartDaemon(t, framework.Options{ConfigTOML: fmt.Sprintf("[image]\nregistries_conf = %q\n", conf)})
+	d := framework.StartDaemon(t, framework.Options{ConfigTOML: fmt.Sprintf("[image]\nregistries_conf = %q\n", conf) + extraTOML})
 	e := &ctrEnv{imageEnv: &imageEnv{d: d, reg: reg}, podConfigs: map[string]*runtimeapi.PodSandboxConfig{}}
 	lo := `{"cniVersion":"1.0.0","name":"loopback-only","plugins":[{"type":"loopback"}]}`
 	if err := os.WriteFile(filepath.Join(d.CNIConfDir, "10-lo.conflist"), []byte(lo), 0o644); err != nil {
