@@ -88,7 +88,7 @@ func (m *Manager) RetryTeardowns(ctx context.Context) {
 
 // pinsAlive reports whether every namespace the pod claims is still pinned.
 func pinsAlive(sb *Sandbox) bool {
-	for _, p := range []string{sb.NetNSPath, sb.IPCNSPath, sb.UTSNSPath} {
+	for _, p := range []string{sb.NetNSPath, sb.IPCNSPath, sb.UTSNSPath, sb.UserNSPath} {
 		if p != "" && !isPinned(p) {
 			return false
 		}
