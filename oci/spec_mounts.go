@@ -94,8 +94,8 @@ func criMount(o *SpecOptions, g *Generated, m *runtimeapi.Mount) (rspec.Mount, M
 	if len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0 {
 		return rspec.Mount{}, Mount{}, invalidf("mount %s: id-mapped mounts are not supported", dst)
 	}
-	if m.GetRecursiveReadOnly() && !m.GetReadonly() {
-		return rspec.Mount{}, Mount{}, invalidf("mount %s: recursive read-only needs readonly", dst)
+	if err := checkRecursiveReadOnly(m); err != nil {
+		return rspec.Mount{}, Mount{}, invalidf("mount %s: %v", dst, err)
 	}
 	src := m.GetHostPath()
 	if !filepath.IsAbs(src) {

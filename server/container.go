@@ -207,6 +207,7 @@ func ociPod(sb *sandbox.Sandbox) *oci.Pod {
 		IPCNSPath:      sb.IPCNSPath,
 		UTSNSPath:      sb.UTSNSPath,
 		PIDNSPath:      sb.PIDNSPath,
+		UserNS:         ociUserNS(sb),
 		ResolvConfPath: sb.ResolvConfPath,
 		HostsPath:      sb.HostsPath,
 		HostnamePath:   sb.HostnamePath,

@@ -50,6 +50,9 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if sb.State != sandbox.StateReady {
 		return nil, errdefs.FailedPreconditionf("pod sandbox %s is %s, not ready", sb.ID, sb.State)
 	}
+	if err := s.checkContainerFeatures(ctx, sb.RuntimeHandler, sb.Config.GetLinux().GetSecurityContext().GetPrivileged(), req.GetConfig()); err != nil {
+		return nil, err
+	}
 	md := req.GetConfig().GetMetadata()
 	key := fmt.Sprintf("%s/%s/%d", sb.ID, md.GetName(), md.GetAttempt())
 
@@ -141,7 +144,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, req *
 	}
 	id := ids.New()
 	store := s.ctr.rootfs
-	rfs, err := store.CreateContainerRootfs(ctx, id, storageName(sb, cfg.GetMetadata()), cfg.GetImage().GetImage())
+	rfs, err := store.CreateContainerRootfs(ctx, id, storageName(sb, cfg.GetMetadata()), cfg.GetImage().GetImage(), rootfsOptions(sb)...)
 	if err != nil {
 		return "", err
 	}

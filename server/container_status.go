@@ -75,6 +75,7 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 		return nil, err
 	}
 	r := c.Record()
+	user := c.ProcessUser()
 	st := &runtimeapi.ContainerStatus{
 		Id:          r.ID,
 		Metadata:    &runtimeapi.ContainerMetadata{Name: r.Name, Attempt: r.Attempt},
@@ -88,7 +89,7 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 		LogPath:     r.LogPath,
 		StopSignal:  criSignal(r.StopSignal),
 		User: &runtimeapi.ContainerUser{Linux: &runtimeapi.LinuxContainerUser{
-			Uid: int64(r.User.UID), Gid: int64(r.User.GID), SupplementalGroups: groups(r.User.Groups),
+			Uid: int64(user.UID), Gid: int64(user.GID), SupplementalGroups: groups(user.Groups),
 		}},
 	}
 	if !r.StartedAt.IsZero() {

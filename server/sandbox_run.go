@@ -17,6 +17,9 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkPodFeatures(ctx, handler, req.GetConfig()); err != nil {
+		return nil, err
+	}
 	// An infra process is needed for a shared PID namespace (it is PID 1
 	// and reaps zombies) and always for a VM runtime (the VM is the pod).
 	pid := req.GetConfig().GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid()
