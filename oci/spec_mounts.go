@@ -91,8 +91,9 @@ func criMount(o *SpecOptions, g *Generated, m *runtimeapi.Mount) (rspec.Mount, M
 	if m.GetImage() != nil {
 		return rspec.Mount{}, Mount{}, invalidf("mount %s: image volumes are not supported", dst)
 	}
-	if len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0 {
-		return rspec.Mount{}, Mount{}, invalidf("mount %s: id-mapped mounts are not supported", dst)
+	uidMappings, gidMappings, err := mountIDMappings(o.Pod.UserNS, m)
+	if err != nil {
+		return rspec.Mount{}, Mount{}, invalidf("mount %s: %v", dst, err)
 	}
 	if err := checkRecursiveReadOnly(m); err != nil {
 		return rspec.Mount{}, Mount{}, invalidf("mount %s: %v", dst, err)
@@ -139,6 +140,7 @@ func criMount(o *SpecOptions, g *Generated, m *runtimeapi.Mount) (rspec.Mount, M
 		}
 	}
 	sm := bindMount(resolved, dst, m.GetReadonly(), opts...)
+	sm.UIDMappings, sm.GIDMappings = uidMappings, gidMappings
 	applied := Mount{
 		ContainerPath:  dst,
 		HostPath:       resolved,

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -30,9 +29,7 @@ type UserNS struct {
 
 // setUserNamespace puts the container in its pod's user namespace, if
 // the pod has one: the container joins it by path (the runtime reads the
-// mappings from it), its volumes become idmapped mounts, so that files
-// owned by the node's root are its root's and what it writes there is
-// owned by the node's root, with nothing chowned; and the path to its root
+// mappings from it), and the path to its root
 // filesystem is made searchable for the pod's root, which the runtime is
 // when it mounts it. The root filesystem itself is already idmapped (the
 // store mounts the image's layers through idmapped mounts).
@@ -53,17 +50,6 @@ func setUserNamespace(o *SpecOptions, g *Generated) error {
 		return invalidf("a privileged container cannot run in a pod with its own user namespace")
 	}
 	g.Spec.Linux.Namespaces = append(g.Spec.Linux.Namespaces, rspec.LinuxNamespace{Type: rspec.UserNamespace, Path: pod.Path})
-	volumes := map[string]bool{}
-	for _, m := range g.Mounts {
-		volumes[m.ContainerPath] = true
-	}
-	for i := range g.Spec.Mounts {
-		m := &g.Spec.Mounts[i]
-		if m.Type == "bind" && volumes[m.Destination] && idmappable(m.Source) {
-			// No mappings: the runtime takes the user namespace's own.
-			m.Options = append(m.Options, "idmap")
-		}
-	}
 	if o.Rootfs != "" {
 		if err := makeSearchable(o.Rootfs); err != nil {
 			return fmt.Errorf("root filesystem of %s: %w", o.ID, err)
@@ -107,15 +93,31 @@ func sameMappings(req []*runtimeapi.IDMapping, pod []IDMap) bool {
 	})
 }
 
-// idmappable leaves out kernel filesystems, which have no owners to map
-// (and refuse MOUNT_ATTR_IDMAP).
-func idmappable(src string) bool {
-	for _, p := range []string{"/proc", "/sys", "/dev"} {
-		if src == p || strings.HasPrefix(src, p+"/") {
-			return false
-		}
+// mountIDMappings are the mappings of an idmapped volume. kubelet sets a
+// mount's uid and gid mappings, the pod's own, on the volumes of a pod
+// with a user namespace that can be idmapped (KEP-127): the runtime then
+// mounts it idmapped, so files the node's root owns are the pod's root's
+// and what the pod's root writes there is the node's root's, with nothing
+// chowned. A mount without mappings is a plain bind mount, on which the
+// pod's root is the unprivileged user it is on the node.
+func mountIDMappings(pod *UserNS, m *runtimeapi.Mount) (uids, gids []rspec.LinuxIDMapping, err error) {
+	if len(m.GetUidMappings()) == 0 && len(m.GetGidMappings()) == 0 {
+		return nil, nil, nil
 	}
-	return true
+	if pod == nil {
+		return nil, nil, errors.New("idmapped mounts are only for pods with their own user namespace")
+	}
+	if len(m.GetUidMappings()) == 0 || len(m.GetGidMappings()) == 0 {
+		return nil, nil, errors.New("an idmapped mount needs both uid and gid mappings")
+	}
+	conv := func(in []*runtimeapi.IDMapping) []rspec.LinuxIDMapping {
+		out := make([]rspec.LinuxIDMapping, len(in))
+		for i, x := range in {
+			out[i] = rspec.LinuxIDMapping{ContainerID: x.GetContainerId(), HostID: x.GetHostId(), Size: x.GetLength()}
+		}
+		return out
+	}
+	return conv(m.GetUidMappings()), conv(m.GetGidMappings()), nil
 }
 
 // makeSearchable adds search (execute) permission for others to every
