@@ -43,6 +43,9 @@ func (s *Server) initContainers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := oci.LoadDefaultAppArmorProfile(ctx, host); err != nil {
+		return err
+	}
 	store := s.img.store
 	mgr, err := oci.NewManager(ctx, oci.Options{
 		Root:              cfg.Root,
