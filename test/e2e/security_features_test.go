@@ -439,3 +439,49 @@ func TestPrivilegedContainerNeedsPrivilegedPod(t *testing.T) {
 		e.run(t, e.privilegedPod(t, handler), priv())
 	})
 }
+
+// A user-namespaced pod outlives a berthd crash: after a restart its
+// container still runs in the pod's user namespace, a new container
+// joins it, and removing the pod leaves no pin, mount or holder behind.
+func TestUserNamespacePodSurvivesDaemonKill(t *testing.T) {
+	e := startContainerEnv(t)
+	if _, handlers := statusFeatures(t, e); !handlers["berth"].GetUserNamespaces() {
+		t.Skip("handler berth does not announce user namespaces here")
+	}
+	userns := usernsOptions(usernsHostID+65536, 65536)
+	pod, err := e.podWith(t, "berth", func(c *runtimeapi.PodSandboxConfig) {
+		c.Linux.SecurityContext.NamespaceOptions.UsernsOptions = userns
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.run(t, pod, e.config("before", "sleep", "3600"))
+	e.d.Kill(t)
+	e.d.Restart(t)
+	after := e.run(t, pod, e.config("after", "sleep", "3600"))
+	for _, id := range []string{before, after} {
+		out := strings.TrimSpace(string(e.exec(t, id, 0, "cat", "/proc/self/uid_map").Stdout))
+		if f := strings.Fields(out); len(f) != 3 || f[1] != fmt.Sprint(usernsHostID+65536) {
+			t.Errorf("container %s uid_map after the restart: %q", id[:12], out)
+		}
+	}
+	for _, id := range []string{before, after} {
+		e.stop(t, id, 0)
+		if _, err := e.d.Runtime.RemoveContainer(e.d.Ctx(t), &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.d.Runtime.StopPodSandbox(e.d.Ctx(t), &runtimeapi.StopPodSandboxRequest{PodSandboxId: pod}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.d.Runtime.RemovePodSandbox(e.d.Ctx(t), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: pod}); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(e.d.RunRoot, "ns", pod, "*")); len(left) > 0 {
+		t.Errorf("pins left after RemovePodSandbox: %v", left)
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mounts), pod) {
+		t.Errorf("mounts of pod %s left behind", pod[:12])
+	}
+}
