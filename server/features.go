@@ -22,7 +22,9 @@ func (s *Server) handlerFeatures(ctx context.Context, name string) oci.HandlerFe
 	}
 	f, err := rt.Features(ctx)
 	if err != nil {
-		logrus.WithField("runtime_handler", rt.Handler).Warnf("runtime features unknown, reporting none: %v", err)
+		// Debug: Status comes every few seconds, and a broken handler
+		// is reported where it is used.
+		logrus.WithField("runtime_handler", rt.Handler).Debugf("runtime features unknown, reporting none: %v", err)
 		return oci.HandlerFeatures{}
 	}
 	if f.UserNamespaces && (s.ctr.rootfs == nil || !s.ctr.rootfs.SupportsIDMappedLayers()) {
