@@ -139,3 +139,31 @@ func TestParseUserNS(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPinNamespaces compares pinning a pod's network, IPC and UTS
+// namespaces on a throwaway thread with pinning them under a user
+// namespace of the pod's own (a stopped child process, killed after).
+func BenchmarkPinNamespaces(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	kinds := []nsKind{nsNet, nsUTS, nsIPC}
+	u := &userNS{uids: []IDMap{{0, 700000, 65536}}, gids: []IDMap{{0, 700000, 65536}}}
+	for _, bc := range []struct {
+		name string
+		pin  func(string, []nsKind, func() error) (map[string]string, error)
+	}{{"node", pinNamespaces}, {"userns", u.pinNamespaces}} {
+		b.Run(bc.name, func(b *testing.B) {
+			dir := b.TempDir()
+			for i := 0; i < b.N; i++ {
+				pins, err := bc.pin(filepath.Join(dir, "pod"), kinds, loopbackUp)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, p := range pins {
+					unpin(p)
+				}
+			}
+		})
+	}
+}
