@@ -227,6 +227,9 @@ func infraSpec(id string, req *InfraRequest, rootfs string, h *Host) (*rspec.Spe
 	if pod.UTSNSPath == "" {
 		s.Hostname = ""
 	}
+	if err := infraUserNamespace(s, pod, rootfs); err != nil {
+		return nil, fmt.Errorf("infra of pod %s: %w", pod.ID, err)
+	}
 	sc, err := seccomp.GetDefaultProfile(s)
 	if err != nil {
 		return nil, fmt.Errorf("infra seccomp profile: %w", err)

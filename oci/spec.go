@@ -36,6 +36,8 @@ type Pod struct {
 	// PIDNSPath is the infra's PID namespace, for containers in POD PID
 	// mode; empty when the pod has no shared PID namespace.
 	PIDNSPath string
+	// UserNS is the pod's own user namespace; nil for the node's.
+	UserNS *UserNS
 
 	ResolvConfPath string
 	HostsPath      string
@@ -145,6 +147,7 @@ func Generate(o *SpecOptions) (*Generated, error) {
 		setNamespaces,
 		setSELinux, // before mounts: volumes are relabelled with its mount label
 		setMounts,
+		setUserNamespace, // after mounts: volumes become idmapped
 		setDevices,
 		setResources,
 		// Security last: privileged undoes masks and devices set above,

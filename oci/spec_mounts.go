@@ -91,11 +91,12 @@ func criMount(o *SpecOptions, g *Generated, m *runtimeapi.Mount) (rspec.Mount, M
 	if m.GetImage() != nil {
 		return imageVolumeMount(o, dst, m)
 	}
-	if len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0 {
-		return rspec.Mount{}, Mount{}, invalidf("mount %s: id-mapped mounts are not supported", dst)
+	uidMappings, gidMappings, err := mountIDMappings(o.Pod.UserNS, m)
+	if err != nil {
+		return rspec.Mount{}, Mount{}, invalidf("mount %s: %v", dst, err)
 	}
-	if m.GetRecursiveReadOnly() && !m.GetReadonly() {
-		return rspec.Mount{}, Mount{}, invalidf("mount %s: recursive read-only needs readonly", dst)
+	if err := checkRecursiveReadOnly(m); err != nil {
+		return rspec.Mount{}, Mount{}, invalidf("mount %s: %v", dst, err)
 	}
 	src := m.GetHostPath()
 	if !filepath.IsAbs(src) {
@@ -139,6 +140,7 @@ func criMount(o *SpecOptions, g *Generated, m *runtimeapi.Mount) (rspec.Mount, M
 		}
 	}
 	sm := bindMount(resolved, dst, m.GetReadonly(), opts...)
+	sm.UIDMappings, sm.GIDMappings = uidMappings, gidMappings
 	applied := Mount{
 		ContainerPath:  dst,
 		HostPath:       resolved,

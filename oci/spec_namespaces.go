@@ -12,9 +12,6 @@ import (
 // container's (TARGET).
 func setNamespaces(o *SpecOptions, g *Generated) error {
 	nsOpts := o.Config.GetLinux().GetSecurityContext().GetNamespaceOptions()
-	if u := nsOpts.GetUsernsOptions(); u != nil && u.GetMode() == runtimeapi.NamespaceMode_POD {
-		return invalidf("user namespaces are not supported")
-	}
 	ns := []rspec.LinuxNamespace{{Type: rspec.MountNamespace}}
 	for _, j := range []struct {
 		typ  rspec.LinuxNamespaceType

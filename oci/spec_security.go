@@ -202,41 +202,6 @@ func replaceOption(opts []string, from, to string) []string {
 	return out
 }
 
-// appArmorFor picks the AppArmor profile. Where AppArmor is off, the
-// runtime default and unconfined mean nothing and a named profile is an
-// error (it cannot be honoured).
-func appArmorFor(id string, sc *runtimeapi.LinuxContainerSecurityContext, h *Host) (string, error) {
-	typ, name := runtimeapi.SecurityProfile_RuntimeDefault, ""
-	switch {
-	case sc.GetApparmor() != nil:
-		typ, name = sc.GetApparmor().GetProfileType(), sc.GetApparmor().GetLocalhostRef()
-	case sc.GetApparmorProfile() == "unconfined":
-		typ = runtimeapi.SecurityProfile_Unconfined
-	case strings.HasPrefix(sc.GetApparmorProfile(), "localhost/"):
-		typ, name = runtimeapi.SecurityProfile_Localhost, strings.TrimPrefix(sc.GetApparmorProfile(), "localhost/")
-	}
-	switch typ {
-	case runtimeapi.SecurityProfile_Unconfined:
-		return "", nil
-	case runtimeapi.SecurityProfile_Localhost:
-		name = strings.TrimPrefix(name, "localhost/")
-		if name == "" {
-			return "", invalidf("AppArmor profile: localhost profile without a name")
-		}
-		if !h.AppArmor {
-			return "", invalidf("AppArmor profile %q: AppArmor is not enabled on this node", name)
-		}
-		return name, nil
-	default:
-		if h.AppArmor {
-			// Berth loads no default profile of its own (yet): say so
-			// rather than pretend.
-			logrus.WithField("container", id).Warn("AppArmor runtime/default: Berth ships no default AppArmor profile; the container runs unconfined by AppArmor")
-		}
-		return "", nil
-	}
-}
-
 // seccompProfilePath reads a Localhost seccomp profile; the CRI gives its
 // absolute path.
 func seccompProfilePath(ref string) (string, error) {

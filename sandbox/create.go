@@ -47,6 +47,7 @@ type plan struct {
 	sysctls      []sysctl
 	cgroupParent string // the request's; empty means the default
 	caps         map[string]any
+	userns       *userNS // nil: the node's user namespace
 }
 
 func validate(req CreateRequest) (*plan, error) {
@@ -84,8 +85,9 @@ func validate(req CreateRequest) (*plan, error) {
 	if m := ns.GetPid(); m == runtimeapi.NamespaceMode_TARGET {
 		return nil, errdefs.Invalidf("namespace_options.pid TARGET is for containers, not pods")
 	}
-	if ns.GetUsernsOptions() != nil && ns.GetUsernsOptions().GetMode() != runtimeapi.NamespaceMode_NODE {
-		return nil, errdefs.Unimplementedf("user namespaces for pods are not built")
+	var err error
+	if p.userns, err = parseUserNS(ns); err != nil {
+		return nil, err
 	}
 
 	// A client that sets no hostname gets the node's, as containerd does.
@@ -105,7 +107,6 @@ func validate(req CreateRequest) (*plan, error) {
 	if err := validateDNS(cfg.DnsConfig); err != nil {
 		return nil, err
 	}
-	var err error
 	if p.sysctls, err = parseSysctls(cfg.GetLinux().GetSysctls(), !p.hostNet, !p.hostIPC); err != nil {
 		return nil, err
 	}
@@ -266,7 +267,11 @@ func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*
 	if !pl.hostIPC {
 		kinds = append(kinds, nsIPC)
 	}
-	pins, err := pinNamespaces(filepath.Join(m.nsDir, sb.ID), kinds, func() error {
+	pin := pinNamespaces
+	if pl.userns != nil {
+		pin = pl.userns.pinNamespaces
+	}
+	pins, err := pin(filepath.Join(m.nsDir, sb.ID), kinds, func() error {
 		if !pl.hostNet {
 			if err := unix.Sethostname([]byte(pl.hostname)); err != nil {
 				return fmt.Errorf("set hostname: %w", err)
@@ -286,12 +291,15 @@ func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*
 		return nil, err
 	}
 	sb.NetNSPath, sb.UTSNSPath, sb.IPCNSPath = pins["net"], pins["uts"], pins["ipc"]
+	if pl.userns != nil {
+		sb.UserNSPath, sb.UIDMappings, sb.GIDMappings = pins["user"], pl.userns.uids, pl.userns.gids
+	}
 
 	if pl.hostIPC {
 		sb.ShmPath = "/dev/shm"
 	} else {
 		shm := filepath.Join(sb.RunDir, "shm")
-		if err := mountShm(shm, m.opts.ShmSize); err != nil {
+		if err := mountShm(shm, m.opts.ShmSize, pl.userns); err != nil {
 			return nil, err
 		}
 		sb.ShmPath = shm
@@ -349,6 +357,9 @@ func (m *Manager) writePodFiles(sb *Sandbox, pl *plan) error {
 		sb.HostsPath:      hosts,
 	} {
 		if err := atomicfile.WriteFile(p, b, 0o644); err != nil {
+			return err
+		}
+		if err := pl.userns.chown(p); err != nil {
 			return err
 		}
 	}

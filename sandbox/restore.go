@@ -76,7 +76,7 @@ func (m *Manager) restore(ctx context.Context) error {
 
 // pinsAlive reports whether every namespace the pod claims is still pinned.
 func pinsAlive(sb *Sandbox) bool {
-	for _, p := range []string{sb.NetNSPath, sb.IPCNSPath, sb.UTSNSPath, sb.PIDNSPath} {
+	for _, p := range []string{sb.NetNSPath, sb.IPCNSPath, sb.UTSNSPath, sb.PIDNSPath, sb.UserNSPath} {
 		if p != "" && !isPinned(p) {
 			return false
 		}

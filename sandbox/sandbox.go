@@ -64,6 +64,12 @@ type Sandbox struct {
 	NetNSPath string `json:"netnsPath,omitempty"`
 	IPCNSPath string `json:"ipcnsPath,omitempty"`
 	UTSNSPath string `json:"utsnsPath,omitempty"`
+	// UserNSPath is the pod's own user namespace (pinned), which owns the
+	// three above; empty for the node's. UIDMappings and GIDMappings are
+	// its mappings (one each, from container id 0).
+	UserNSPath  string  `json:"usernsPath,omitempty"`
+	UIDMappings []IDMap `json:"uidMappings,omitempty"`
+	GIDMappings []IDMap `json:"gidMappings,omitempty"`
 
 	// Infra says the pod needs an infra process: a shared (POD) PID
 	// namespace, or a VM runtime handler. The Manager decides it.
@@ -110,6 +116,7 @@ func (s *Sandbox) Clone() *Sandbox {
 	c := *s
 	c.IPs = slices.Clone(s.IPs)
 	c.NetworkResult = slices.Clone(s.NetworkResult)
+	c.UIDMappings, c.GIDMappings = slices.Clone(s.UIDMappings), slices.Clone(s.GIDMappings)
 	return &c
 }
 

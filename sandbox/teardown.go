@@ -163,6 +163,7 @@ func (m *Manager) teardown(ctx context.Context, p *pod, remove bool) error {
 		errs = append(errs, err)
 	}
 	sb.NetNSPath, sb.IPCNSPath, sb.UTSNSPath, sb.ShmPath = "", "", "", ""
+	sb.UserNSPath = ""
 	sb.IPs = nil
 	sb.InfraPID, sb.PIDNSPath = 0, ""
 	if sb.State == StateReady {

@@ -42,6 +42,9 @@ func (s *Server) initContainers(ctx context.Context) error {
 		return err
 	}
 	host.SeccompDefaultWhenEmpty = cfg.Runtime.SeccompUseDefaultWhenEmpty
+	if err := oci.LoadDefaultAppArmorProfile(ctx, host); err != nil {
+		return err
+	}
 	store := s.img.store
 	mgr, err := oci.NewManager(ctx, oci.Options{
 		Root:              cfg.Root,
@@ -225,6 +228,7 @@ func ociPod(sb *sandbox.Sandbox) *oci.Pod {
 		IPCNSPath:      sb.IPCNSPath,
 		UTSNSPath:      sb.UTSNSPath,
 		PIDNSPath:      sb.PIDNSPath,
+		UserNS:         ociUserNS(sb),
 		ResolvConfPath: sb.ResolvConfPath,
 		HostsPath:      sb.HostsPath,
 		HostnamePath:   sb.HostnamePath,

@@ -56,6 +56,9 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkContainerFeatures(ctx, sb.RuntimeHandler, sb.Config.GetLinux().GetSecurityContext().GetPrivileged(), req.GetConfig()); err != nil {
+		return nil, err
+	}
 	id, err := s.createIn(ctx, sb.ID, req)
 	if err != nil {
 		return nil, err
@@ -112,7 +115,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, req *
 	}
 	id := ids.New()
 	store := s.ctr.rootfs
-	rfs, err := store.CreateContainerRootfs(ctx, id, storageName(sb, cfg.GetMetadata()), cfg.GetImage().GetImage())
+	rfs, err := store.CreateContainerRootfs(ctx, id, storageName(sb, cfg.GetMetadata()), cfg.GetImage().GetImage(), rootfsOptions(sb)...)
 	if err != nil {
 		return "", err
 	}

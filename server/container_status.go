@@ -46,7 +46,7 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 		return nil, err
 	}
 	r := c.Record()
-	resp := &runtimeapi.ContainerStatusResponse{Status: containerStatus(&r)}
+	resp := &runtimeapi.ContainerStatusResponse{Status: containerStatus(&r, c.ProcessUser())}
 	if req.GetVerbose() {
 		info, err := containerInfo(c, &r)
 		if err != nil {
@@ -57,8 +57,9 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 	return resp, nil
 }
 
-// containerStatus is a container's record as the CRI reports it.
-func containerStatus(r *oci.Record) *runtimeapi.ContainerStatus {
+// containerStatus is a container's record as the CRI reports it, with
+// user the identity its process has (see oci.Container.ProcessUser).
+func containerStatus(r *oci.Record, user oci.User) *runtimeapi.ContainerStatus {
 	st := &runtimeapi.ContainerStatus{
 		Id:          r.ID,
 		Metadata:    &runtimeapi.ContainerMetadata{Name: r.Name, Attempt: r.Attempt},
@@ -72,7 +73,7 @@ func containerStatus(r *oci.Record) *runtimeapi.ContainerStatus {
 		LogPath:     r.LogPath,
 		StopSignal:  criSignal(r.StopSignal),
 		User: &runtimeapi.ContainerUser{Linux: &runtimeapi.LinuxContainerUser{
-			Uid: int64(r.User.UID), Gid: int64(r.User.GID), SupplementalGroups: groups(r.User.Groups),
+			Uid: int64(user.UID), Gid: int64(user.GID), SupplementalGroups: groups(user.Groups),
 		}},
 	}
 	if !r.StartedAt.IsZero() {

@@ -102,7 +102,7 @@ func (s *Server) publishContainerChange(ch oci.Change) {
 		ev.PodSandboxStatus = podStatus(sb)
 	}
 	for i := range ch.Pod {
-		ev.ContainersStatuses = append(ev.ContainersStatuses, containerStatus(&ch.Pod[i]))
+		ev.ContainersStatuses = append(ev.ContainersStatuses, containerStatus(&ch.Pod[i], ch.Pod[i].User))
 	}
 	s.events.Publish(ev)
 }
@@ -131,7 +131,7 @@ func (s *Server) podChanged(ch sandbox.Change) {
 	// without its containers (the container manager is not there yet).
 	if s.ctr.mgr != nil {
 		for _, r := range s.ctr.mgr.List(func(r *oci.Record) bool { return r.PodID == sb.ID }) {
-			ctrs = append(ctrs, containerStatus(&r))
+			ctrs = append(ctrs, containerStatus(&r, r.User))
 		}
 	}
 	for _, typ := range types {

@@ -47,7 +47,8 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 			{Type: runtimeapi.RuntimeReady, Status: true},
 			network,
 		}},
-		RuntimeHandlers: s.runtimeHandlers(),
+		RuntimeHandlers: s.runtimeHandlers(ctx),
+		Features:        runtimeFeatures(),
 	}
 	if req.GetVerbose() {
 		m, err := s.Config().Map()
@@ -67,18 +68,19 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 	return resp, nil
 }
 
-func (s *Server) runtimeHandlers() []*runtimeapi.RuntimeHandler {
+func (s *Server) runtimeHandlers(ctx context.Context) []*runtimeapi.RuntimeHandler {
 	cfg := s.Config()
 	var out []*runtimeapi.RuntimeHandler
 	for name := range cfg.Runtime.Handlers {
+		f := s.handlerFeatures(ctx, name)
 		out = append(out, &runtimeapi.RuntimeHandler{
 			Name:     name,
-			Features: &runtimeapi.RuntimeHandlerFeatures{},
+			Features: criHandlerFeatures(f),
 		})
 		if name == cfg.Runtime.Default {
 			// The default handler is also reported under the empty name,
 			// as kubelet looks it up that way.
-			out = append(out, &runtimeapi.RuntimeHandler{Features: &runtimeapi.RuntimeHandlerFeatures{}})
+			out = append(out, &runtimeapi.RuntimeHandler{Features: criHandlerFeatures(f)})
 		}
 	}
 	return out

@@ -17,6 +17,9 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkPodFeatures(ctx, handler, req.GetConfig()); err != nil {
+		return nil, err
+	}
 	defer s.blockPluginSync()()
 
 	sb, err := s.pod.mgr.Create(ctx, sandbox.CreateRequest{

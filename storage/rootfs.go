@@ -50,7 +50,7 @@ func checkContainerID(id string) error {
 // container's full name is). The image must be present: NotFound
 // otherwise. An existing id or name is AlreadyExists. Nothing is mounted
 // yet: see MountContainerRootfs.
-func (s *Store) CreateContainerRootfs(ctx context.Context, id, name, image string) (*ContainerRootfs, error) {
+func (s *Store) CreateContainerRootfs(ctx context.Context, id, name, image string, opts ...RootfsOption) (*ContainerRootfs, error) {
 	if err := checkContainerID(id); err != nil {
 		return nil, err
 	}
@@ -69,8 +69,12 @@ func (s *Store) CreateContainerRootfs(ctx context.Context, id, name, image strin
 	if name != "" {
 		names = []string{name}
 	}
+	copts := &cstorage.ContainerOptions{}
+	for _, o := range opts {
+		o(copts)
+	}
 	s.rootfsMu.Lock()
-	_, err = s.store.CreateContainer(id, names, simg.ID, "", "", &cstorage.ContainerOptions{})
+	_, err = s.store.CreateContainer(id, names, simg.ID, "", "", copts)
 	s.rootfsMu.Unlock()
 	switch {
 	case errors.Is(err, cstorage.ErrDuplicateID):

@@ -318,7 +318,7 @@ func TestContainerSecurity(t *testing.T) {
 
 		priv := e.config("privileged", "sleep", "3600")
 		priv.Linux = sc(&runtimeapi.LinuxContainerSecurityContext{Privileged: true})
-		privID := e.run(t, pod, priv)
+		privID := e.run(t, e.privilegedPod(t, handler), priv)
 		if got := caps(privID); got != daemonCaps {
 			t.Errorf("privileged capabilities %s, want berthd's bounding set %s", got, daemonCaps)
 		}
