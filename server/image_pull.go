@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 
-	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-cri/berth/errdefs"
@@ -37,19 +36,4 @@ func authFromCRI(a *runtimeapi.AuthConfig) storage.Auth {
 		IdentityToken: a.GetIdentityToken(),
 		RegistryToken: a.GetRegistryToken(),
 	}
-}
-
-// redactSecrets returns req fit for the debug log: a PullImageRequest's
-// credentials are replaced, everything else is req itself.
-func redactSecrets(req any) any {
-	p, ok := req.(*runtimeapi.PullImageRequest)
-	if !ok || p.GetAuth() == nil {
-		return req
-	}
-	c := proto.Clone(p).(*runtimeapi.PullImageRequest)
-	c.Auth = &runtimeapi.AuthConfig{Username: c.Auth.GetUsername(), ServerAddress: c.Auth.GetServerAddress()}
-	if p.Auth.GetPassword() != "" || p.Auth.GetAuth() != "" || p.Auth.GetIdentityToken() != "" || p.Auth.GetRegistryToken() != "" {
-		c.Auth.Password = "<redacted>"
-	}
-	return c
 }
