@@ -25,4 +25,3 @@ func TestImageUser(t *testing.T) {
 }
 
 func ptr(v int64) *int64 { return &v }
-
