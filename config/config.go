@@ -75,6 +75,13 @@ type RuntimeHandler struct {
 	// Type is "oci" (a runc-compatible CLI) or "vm" (kata-style: every
 	// pod gets an infra container).
 	Type string `toml:"type"`
+	// AllowedAnnotations are the container annotations that reach the
+	// OCI spec the runtime reads: a key equal to an entry, or starting
+	// with an entry that ends in "*" (without it). Others stay in
+	// Berth's record (ContainerStatus) only: annotations such as
+	// run.oci.* (crun) or io.katacontainers.* (kata) change what a
+	// runtime does, so a pod must not set them unless the node allows.
+	AllowedAnnotations []string `toml:"allowed_annotations"`
 }
 
 type ImageConfig struct {

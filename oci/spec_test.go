@@ -515,10 +515,36 @@ func TestResources(t *testing.T) {
 }
 
 func TestAnnotations(t *testing.T) {
-	g := mustGenerate(t, &runtimeapi.ContainerConfig{Command: []string{"x"}, Metadata: &runtimeapi.ContainerMetadata{Name: "app"},
-		Annotations: map[string]string{"a": "b"}, Labels: map[string]string{"l": "v"}}, ImageConfig{})
+	cfg := &runtimeapi.ContainerConfig{Command: []string{"x"}, Metadata: &runtimeapi.ContainerMetadata{Name: "app"},
+		Annotations: map[string]string{
+			"a": "b", "run.oci.keep_original_groups": "1", "io.katacontainers.config.hypervisor.path": "/tmp/evil",
+			AnnotationSandboxID: "forged", "example.com/allowed": "yes", "example.com/allowedx": "no",
+		}, Labels: map[string]string{"l": "v"}}
+	g, err := Generate(&SpecOptions{ID: "ctr1", Config: cfg, Pod: testPod(), Rootfs: testRootfs(t), Host: testHost(),
+		AllowedAnnotations: []string{"a", "example.com/allowed", "run.oci.*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	a := g.Spec.Annotations
 	if a["a"] != "b" || a[AnnotationSandboxID] != "pod1" || a[AnnotationContainerName] != "app" || !strings.Contains(a[AnnotationLabels], `"l":"v"`) {
 		t.Errorf("annotations = %v", a)
+	}
+	if a["run.oci.keep_original_groups"] != "1" || a["example.com/allowed"] != "yes" {
+		t.Errorf("allowed annotations missing: %v", a)
+	}
+	for _, k := range []string{"io.katacontainers.config.hypervisor.path", "example.com/allowedx"} {
+		if _, ok := a[k]; ok {
+			t.Errorf("annotation %s is not allowed but reached the spec: %v", k, a)
+		}
+	}
+	// No allowed_annotations: no request annotation reaches the runtime.
+	g = mustGenerate(t, cfg, ImageConfig{})
+	for k := range cfg.Annotations {
+		if k == AnnotationSandboxID {
+			continue
+		}
+		if _, ok := g.Spec.Annotations[k]; ok {
+			t.Errorf("annotation %s reached the spec with nothing allowed", k)
+		}
 	}
 }

@@ -215,3 +215,12 @@ func ociPod(sb *sandbox.Sandbox) *oci.Pod {
 		LogDirectory:   sb.Config.GetLogDirectory(),
 	}
 }
+
+// allowedAnnotations is a runtime handler's allowed_annotations.
+func (s *Server) allowedAnnotations(handler string) []string {
+	_, h, err := s.Config().Runtime.Handler(handler)
+	if err != nil {
+		return nil
+	}
+	return h.AllowedAnnotations
+}

@@ -166,6 +166,8 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, req *
 			Rootfs:      rootfs,
 			TargetPIDNS: targetPIDNS,
 			Host:        s.ctr.host,
+			// The handler's list as the config says now.
+			AllowedAnnotations: s.allowedAnnotations(sb.RuntimeHandler),
 		},
 		Runtime:  rt,
 		ImageRef: rfs.ImageRef,
