@@ -57,7 +57,9 @@ type RuntimeConfig struct {
 	// berthd's own up to it (containerd's restrict_oom_score_adj): without
 	// CAP_SYS_RESOURCE nobody can lower them.
 	RestrictOOMScoreAdj bool `toml:"restrict_oom_score_adj"`
-	// ExecSyncMaxOutput caps the bytes of stdout and of stderr kept by ExecSync.
+	// ExecSyncMaxOutput caps the output ExecSync answers, stdout and
+	// stderr together (and never more than fits in a gRPC message), and
+	// the bytes of log records each stream writes to the run root.
 	ExecSyncMaxOutput int `toml:"exec_sync_max_output"`
 	// StopTimeoutDefault is used when a stop request carries no timeout
 	// and berthd has to stop containers by itself (pod stop, remove).

@@ -86,9 +86,9 @@ type Config struct {
 	LogPath string `json:"log_path,omitempty"`
 	// MaxLineSize bounds one log record's text; 0 means DefaultMaxLineSize.
 	MaxLineSize int `json:"max_line_size,omitempty"`
-	// MaxOutput, when positive, is how many bytes of each stream are
-	// logged; the rest is read (and sent to attach clients) but not
-	// written. An exec session whose caller keeps only that much must not
+	// MaxOutput, when positive, is how many bytes of log records each
+	// stream writes (timestamps and tags counted); the rest is read (and
+	// sent to attach clients) but not written. An exec session whose caller keeps only that much must not
 	// fill the run root, a tmpfs, with what a runaway command prints.
 	MaxOutput int64 `json:"max_output,omitempty"`
 	// AttachSocket is the unix socket serving attach; empty means none.

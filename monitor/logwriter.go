@@ -145,13 +145,17 @@ type LogStream struct {
 	name    string
 	partial []byte // text after the last newline
 	out     []byte // records being formatted
-	// left is how many more bytes of output are logged, when limited.
+	// left is how many more bytes of records the stream writes, when
+	// limited.
 	left    int64
 	limited bool
 }
 
-// Limit logs only the first n bytes of the stream's output (newlines
-// included); later output is consumed and dropped.
+// Limit makes the stream write at most n bytes to the file, counted as
+// written (records, with their timestamps and tags), not as output: a
+// command printing only newlines costs about 41 bytes of records per
+// byte of output. The record that reaches the limit is cut short (a "P"
+// record); later output is consumed and dropped.
 func (s *LogStream) Limit(n int64) {
 	s.left, s.limited = n, true
 }
@@ -159,14 +163,8 @@ func (s *LogStream) Limit(n int64) {
 // Write logs p. It always consumes all of p.
 func (s *LogStream) Write(p []byte) (int, error) {
 	n := len(p)
-	if s.limited {
-		if int64(len(p)) > s.left {
-			p = p[:s.left]
-		}
-		s.left -= int64(len(p))
-		if len(p) == 0 {
-			return n, nil
-		}
+	if s.limited && s.left <= 0 {
+		return n, nil
 	}
 	max := s.w.max
 	prefix := s.prefix()
@@ -229,6 +227,21 @@ func (s *LogStream) prefix() []byte {
 }
 
 func (s *LogStream) record(out, prefix []byte, tag byte, text []byte) []byte {
+	if s.limited {
+		size := int64(len(prefix) + 2 + len(text) + 1)
+		if size > s.left {
+			// Cut this record to what is left (if its text can have a
+			// byte at all) and write nothing after it.
+			room := s.left - int64(len(prefix)+3)
+			s.left = 0
+			if room <= 0 {
+				return out
+			}
+			text, tag = text[:room], tagPartial
+			size = int64(len(prefix) + 2 + len(text) + 1)
+		}
+		s.left -= size
+	}
 	out = append(out, prefix...)
 	out = append(out, tag, ' ')
 	out = append(out, text...)

@@ -29,8 +29,8 @@ type ExecResult struct {
 }
 
 // ExecSync runs cmd in the running container with the container's process
-// settings (user, env, capabilities, ...) and returns its output (each
-// stream capped) and exit code. With a timeout, the command is killed when
+// settings (user, env, capabilities, ...) and returns its output (both
+// streams together capped at ExecSyncMaxOutput) and exit code. With a timeout, the command is killed when
 // it passes and the error wraps context.DeadlineExceeded.
 //
 // The command runs in a monitor exec session (`<runtime> exec --detach`
@@ -104,6 +104,7 @@ func (m *Manager) ExecSync(ctx context.Context, c *Container, cmd []string, time
 	if err != nil {
 		return nil, fmt.Errorf("exec in %s: %w", id, err)
 	}
+	stdout, stderr = fitOutput(stdout, stderr, m.opts.ExecSyncMaxOutput)
 	return &ExecResult{Stdout: stdout, Stderr: stderr, ExitCode: exit.ExitCode}, nil
 }
 
@@ -212,6 +213,25 @@ func readExecOutput(path string, max int) (stdout, stderr []byte, err error) {
 		}
 	}
 	return out["stdout"].buf, out["stderr"].buf, nil
+}
+
+// fitOutput cuts stdout and stderr to max bytes together, so the answer
+// fits in one message: a stream shorter than half keeps all of it, and
+// the other gets the rest.
+func fitOutput(stdout, stderr []byte, max int) ([]byte, []byte) {
+	if len(stdout)+len(stderr) <= max {
+		return stdout, stderr
+	}
+	half := max / 2
+	switch {
+	case len(stdout) <= half:
+		stderr = stderr[:max-len(stdout)]
+	case len(stderr) <= half:
+		stdout = stdout[:max-len(stderr)]
+	default:
+		stdout, stderr = stdout[:half], stderr[:max-half]
+	}
+	return stdout, stderr
 }
 
 // cappedBuffer keeps the first max bytes written and drops the rest.

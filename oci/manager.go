@@ -31,8 +31,8 @@ type Options struct {
 	MonitorPath string
 	Host        *Host
 	Rootfs      Rootfs
-	// ExecSyncMaxOutput caps the bytes of stdout and of stderr an
-	// ExecSync keeps.
+	// ExecSyncMaxOutput caps the output an ExecSync returns, stdout and
+	// stderr together, and what each stream writes to the run root.
 	ExecSyncMaxOutput int
 }
 

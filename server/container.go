@@ -50,7 +50,7 @@ func (s *Server) initContainers(ctx context.Context) error {
 		MonitorPath:       s.binPath(cfg.Runtime.MonitorPath, "berth-monitor"),
 		Host:              host,
 		Rootfs:            store,
-		ExecSyncMaxOutput: cfg.Runtime.ExecSyncMaxOutput,
+		ExecSyncMaxOutput: min(cfg.Runtime.ExecSyncMaxOutput, maxExecOutput),
 	})
 	if err != nil {
 		return err
