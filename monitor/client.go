@@ -84,6 +84,9 @@ type Config struct {
 	ExitFile string `json:"exit_file"`
 	// LogPath is the CRI log file (kubelet format). Empty discards output.
 	LogPath string `json:"log_path,omitempty"`
+	// LogDir is the pod's log directory: LogPath is opened beneath it
+	// without following symlinks. Empty means LogPath's directory.
+	LogDir string `json:"log_dir,omitempty"`
 	// MaxLineSize bounds one log record's text; 0 means DefaultMaxLineSize.
 	MaxLineSize int `json:"max_line_size,omitempty"`
 	// MaxOutput, when positive, is how many bytes of log records each
@@ -132,12 +135,17 @@ func (c *Config) Validate() error {
 	for _, f := range []struct{ name, val string }{
 		{"bundle", c.Bundle}, {"runtime_path", c.RuntimePath}, {"runtime_root", c.RuntimeRoot},
 		{"runtime_log_path", c.RuntimeLogPath}, {"exec_process", c.ExecProcess},
-		{"pid_file", c.PidFile}, {"exit_file", c.ExitFile}, {"log_path", c.LogPath},
+		{"pid_file", c.PidFile}, {"exit_file", c.ExitFile}, {"log_path", c.LogPath}, {"log_dir", c.LogDir},
 		{"attach_socket", c.AttachSocket}, {"control_socket", c.ControlSocket},
 		{"monitor_log_path", c.MonitorLogPath}, {"cgroup_path", c.CgroupPath},
 	} {
 		if f.val != "" && !filepath.IsAbs(f.val) {
 			return fmt.Errorf("monitor config: %s %q is not an absolute path", f.name, f.val)
+		}
+	}
+	if c.LogDir != "" && c.LogPath != "" {
+		if rel, err := filepath.Rel(c.LogDir, c.LogPath); err != nil || !filepath.IsLocal(rel) {
+			return fmt.Errorf("monitor config: log_path %q is not beneath log_dir %q", c.LogPath, c.LogDir)
 		}
 	}
 	if c.MaxLineSize < 0 {

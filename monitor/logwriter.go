@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -32,6 +33,7 @@ const timestampLayout = "2006-01-02T15:04:05.000000000Z07:00"
 // small, hence this short writer.
 type LogWriter struct {
 	mu     sync.Mutex
+	dir    string
 	path   string
 	f      *os.File // nil when path is empty: output is discarded
 	max    int
@@ -40,36 +42,27 @@ type LogWriter struct {
 	closed bool
 }
 
-// OpenLogWriter opens (creating, appending) the CRI log at path. An empty
-// path gives a writer that discards. maxLine <= 0 means DefaultMaxLineSize.
-func OpenLogWriter(path string, maxLine int) (*LogWriter, error) {
+// OpenLogWriter opens (creating, appending) the CRI log at path, which
+// must be beneath dir (the pod's log directory; "" means path's own
+// directory): see openLogFile. An empty path gives a writer that
+// discards. maxLine <= 0 means DefaultMaxLineSize.
+func OpenLogWriter(dir, path string, maxLine int) (*LogWriter, error) {
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLineSize
 	}
-	w := &LogWriter{path: path, max: maxLine, now: time.Now}
+	if dir == "" {
+		dir = filepath.Dir(path)
+	}
+	w := &LogWriter{dir: dir, path: path, max: maxLine, now: time.Now}
 	if path == "" {
 		return w, nil
 	}
-	f, err := openLogFile(path)
+	f, err := openLogFile(dir, path)
 	if err != nil {
 		return nil, err
 	}
 	w.f = f
 	return w, nil
-}
-
-// openLogFile opens path for appending, 0640 whatever the umask (kubelet
-// and log agents read these files, other users must not).
-func openLogFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("open container log: %w", err)
-	}
-	if err := f.Chmod(0o640); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("chmod container log: %w", err)
-	}
-	return f, nil
 }
 
 // Reopen opens the log path anew and switches to it. kubelet rotates by
@@ -80,7 +73,7 @@ func (w *LogWriter) Reopen() error {
 	if w.path == "" {
 		return nil
 	}
-	f, err := openLogFile(w.path)
+	f, err := openLogFile(w.dir, w.path)
 	if err != nil {
 		return err
 	}

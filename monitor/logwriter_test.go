@@ -15,7 +15,7 @@ var fixedNow = time.Date(2016, 10, 6, 0, 17, 9, 669794202, time.FixedZone("CEST"
 func newTestLog(t *testing.T, max int) (*LogWriter, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ctr.log")
-	w, err := OpenLogWriter(path, max)
+	w, err := OpenLogWriter("", path, max)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestLogReopen(t *testing.T) {
 }
 
 func TestLogDiscard(t *testing.T) {
-	w, err := OpenLogWriter("", 0)
+	w, err := OpenLogWriter("", "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

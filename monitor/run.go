@@ -92,7 +92,7 @@ func (m *monitor) create() (err error) {
 	if m.r, err = startReaper(); err != nil {
 		return err
 	}
-	if m.logw, err = OpenLogWriter(cfg.LogPath, cfg.MaxLineSize); err != nil {
+	if m.logw, err = OpenLogWriter(cfg.LogDir, cfg.LogPath, cfg.MaxLineSize); err != nil {
 		return err
 	}
 	rtLog := runtimeLogPath(cfg)

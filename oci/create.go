@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-cri/berth/errdefs"
@@ -79,6 +80,9 @@ func (m *Manager) Create(ctx context.Context, req *CreateRequest) (_ *Container,
 		return nil, err
 	}
 	c.rec.LogPath = logPath
+	if logPath != "" {
+		c.rec.LogDir = filepath.Clean(req.Spec.Pod.LogDirectory)
+	}
 	if err := os.MkdirAll(c.paths.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create container %s: %w", id, err)
 	}
@@ -115,10 +119,8 @@ func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec) er
 	if err := os.WriteFile(c.paths.spec(), b, 0o600); err != nil {
 		return fmt.Errorf("write spec of %s: %w", id, err)
 	}
-	if c.rec.LogPath != "" {
-		if err := os.MkdirAll(filepath.Dir(c.rec.LogPath), 0o755); err != nil {
-			return fmt.Errorf("create log directory of %s: %w", id, err)
-		}
+	if err := makeLogDir(c.rec.LogDir, c.rec.LogPath); err != nil {
+		return fmt.Errorf("create log directory of %s: %w", id, err)
 	}
 	st, err := monitor.Start(ctx, m.opts.MonitorPath, monitor.Config{
 		ID:             id,
@@ -128,6 +130,7 @@ func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec) er
 		PidFile:        c.paths.pidFile(),
 		ExitFile:       c.paths.exit,
 		LogPath:        c.rec.LogPath,
+		LogDir:         c.rec.LogDir,
 		AttachSocket:   c.paths.attach(),
 		ControlSocket:  c.paths.control(),
 		MonitorLogPath: c.paths.monLog(),
@@ -166,6 +169,21 @@ func containerLogPath(dir, rel string) (string, error) {
 		return "", errdefs.Invalidf("log path %q leaves the pod's log directory", rel)
 	}
 	return p, nil
+}
+
+// makeLogDir makes the directories between the pod's log directory and
+// the log file, resolving every component inside the log directory: a
+// symlink planted there cannot make berthd create directories elsewhere.
+// (The monitor then opens the file itself without following any.)
+func makeLogDir(dir, path string) error {
+	if path == "" || filepath.Dir(path) == dir {
+		return nil
+	}
+	rel, err := filepath.Rel(dir, filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	return pathrs.MkdirAll(dir, rel, 0o755)
 }
 
 // stopSignal is the request's stop signal, else the image's, else SIGTERM.
