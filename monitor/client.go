@@ -167,6 +167,24 @@ type Started struct {
 	MonitorPID int
 	// ContainerPID is the container's init pid as the runtime wrote it.
 	ContainerPID int
+
+	// proc is the monitor as this berthd started it: os.Process holds a
+	// pidfd, so a signal never reaches a process that reused the pid.
+	proc *os.Process
+}
+
+// KillExec ends an exec session's command: it signals the monitor (by
+// its pidfd), which kills the command it is the parent of. A raw kill of
+// ContainerPID could hit another process once the command was reaped and
+// its pid reused. A session already over is no error.
+func (s *Started) KillExec() error {
+	if s.proc == nil {
+		return errors.New("kill exec: the monitor was not started by this process")
+	}
+	if err := s.proc.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("kill exec: signal its monitor: %w", err)
+	}
+	return nil
 }
 
 // RuntimeError is the runtime's own account of why create or exec failed.
@@ -249,7 +267,7 @@ func Start(ctx context.Context, monitorBinary string, cfg Config) (*Started, err
 			<-waited
 			return nil, fmt.Errorf("container %s: runtime %s: %w", cfg.ID, filepath.Base(cfg.RuntimePath), &RuntimeError{Message: r.msg.Error})
 		case r.err == nil && r.msg.Pid > 0:
-			return &Started{MonitorPID: cmd.Process.Pid, ContainerPID: r.msg.Pid}, nil
+			return &Started{MonitorPID: cmd.Process.Pid, ContainerPID: r.msg.Pid, proc: cmd.Process}, nil
 		default:
 			// The monitor died (or wrote garbage) before reporting.
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)

@@ -538,3 +538,56 @@ func TestTerminalStdinOnce(t *testing.T) {
 		t.Fatalf("tty output %q", out.String())
 	}
 }
+
+// KillExec ends an exec session's command through its monitor; after the
+// session is over it is a no-op, never a kill of a reused pid.
+func TestKillExecThroughMonitor(t *testing.T) {
+	c := newCtr(t, []string{"sleep", "1000"}, nil)
+	c.start()
+	c.run()
+	proc := specs.Process{Args: []string{"sleep", "1000"}, Cwd: "/", Env: []string{"PATH=/bin"}}
+	b, _ := json.Marshal(proc)
+	run := filepath.Join(c.dir, "exec-kill")
+	os.MkdirAll(run, 0o755)
+	procFile := filepath.Join(run, "process.json")
+	os.WriteFile(procFile, b, 0o644)
+	ec := c.cfg
+	ec.ExecProcess = procFile
+	ec.PidFile = filepath.Join(run, "pid")
+	ec.ExitFile = filepath.Join(run, "exit")
+	ec.LogPath = filepath.Join(run, "exec.log")
+	ec.AttachSocket, ec.ControlSocket = "", ""
+	ec.MonitorLogPath = filepath.Join(run, "monitor.log")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := monitor.Start(ctx, monitorBin, ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.KillExec(); err != nil {
+		t.Fatal(err)
+	}
+	e, err := monitor.WaitExit(ctx, ec.ExitFile, st.MonitorPID)
+	if err != nil || e.Signal != int(syscall.SIGKILL) {
+		t.Fatalf("exec exit %+v, %v: want killed by SIGKILL", e, err)
+	}
+	if state := c.runc("state", c.cfg.ID); !strings.Contains(state, `"running"`) {
+		t.Fatalf("container stopped with its exec: %s", state)
+	}
+	// The monitor is gone (and reaped): no signal goes anywhere.
+	waitGone(t, st.MonitorPID)
+	if err := st.KillExec(); err != nil {
+		t.Fatalf("KillExec after the end: %v", err)
+	}
+}
+
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d still there", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
@@ -89,10 +88,13 @@ func (m *Manager) ExecSync(ctx context.Context, c *Container, cmd []string, time
 	}
 	exit, err := monitor.WaitExit(runCtx, cfg.ExitFile, st.MonitorPID)
 	if err != nil {
-		// Timed out (or the caller left): kill the command, and wait for
-		// its monitor to reap it and go, so nothing outlives the call.
-		// Until the monitor reaps it, its pid cannot be reused.
-		_ = syscall.Kill(st.ContainerPID, syscall.SIGKILL)
+		// Timed out (or the caller left): kill the command through its
+		// monitor (its parent, held by a pidfd: never a pid that may
+		// have been reused), and wait for the monitor to reap it and
+		// go, so nothing outlives the call.
+		if kerr := st.KillExec(); kerr != nil {
+			logFor(id).Warnf("exec %q: %v", cmd, kerr)
+		}
 		reapCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), execReapWait)
 		defer cancel()
 		if _, werr := monitor.WaitExit(reapCtx, cfg.ExitFile, st.MonitorPID); werr != nil && !errors.Is(werr, monitor.ErrMonitorGone) {
