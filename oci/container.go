@@ -99,6 +99,9 @@ type Record struct {
 	Message    string    `json:"message,omitempty"`
 	PID        int       `json:"pid,omitempty"`
 	MonitorPID int       `json:"monitorPid,omitempty"`
+	// MonitorStart is the monitor's start time (/proc/<pid>/stat), which
+	// tells it from a later process with the same pid.
+	MonitorStart uint64 `json:"monitorStart,omitempty"`
 }
 
 // Container is one container's live state. Its record changes only under

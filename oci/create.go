@@ -142,6 +142,11 @@ func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec) er
 		return fmt.Errorf("create container %s: %w", id, err)
 	}
 	c.rec.PID, c.rec.MonitorPID = st.ContainerPID, st.MonitorPID
+	// The monitor is berthd's child and has just reported: its pid is
+	// not reused before it is reaped.
+	if start, err := procStartTime(st.MonitorPID); err == nil {
+		c.rec.MonitorStart = start
+	}
 	c.rec.State = StateCreated
 	if err := c.save(); err != nil {
 		return err
@@ -176,7 +181,14 @@ func containerLogPath(dir, rel string) (string, error) {
 // symlink planted there cannot make berthd create directories elsewhere.
 // (The monitor then opens the file itself without following any.)
 func makeLogDir(dir, path string) error {
-	if path == "" || filepath.Dir(path) == dir {
+	if path == "" {
+		return nil
+	}
+	// The pod's log directory is kubelet's (trusted), made if missing.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if filepath.Dir(path) == dir {
 		return nil
 	}
 	rel, err := filepath.Rel(dir, filepath.Dir(path))

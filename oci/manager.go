@@ -46,6 +46,9 @@ type Manager struct {
 
 	mu   sync.RWMutex
 	ctrs map[string]*Container
+	// kept are containers whose records could not be used at start:
+	// left alone, never swept.
+	kept map[string]bool
 
 	// ctx ends the exit watchers on Close; containers keep running.
 	ctx    context.Context
@@ -63,6 +66,7 @@ func NewManager(ctx context.Context, o Options) (*Manager, error) {
 		runDir:   filepath.Join(o.RunRoot, "containers"),
 		exitsDir: filepath.Join(o.RunRoot, "exits"),
 		ctrs:     map[string]*Container{},
+		kept:     map[string]bool{},
 	}
 	for _, d := range []string{m.dir, m.runDir, m.exitsDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
