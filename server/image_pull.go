@@ -23,8 +23,7 @@ func (s *Server) PullImage(ctx context.Context, req *runtimeapi.PullImageRequest
 	return &runtimeapi.PullImageResponse{ImageRef: img.ID}, nil
 }
 
-// authFromCRI maps the CRI credentials. ServerAddress needs no mapping:
-// kubelet sends the credentials meant for this image's registry.
+// authFromCRI maps the CRI credentials, with the registry they are for.
 func authFromCRI(a *runtimeapi.AuthConfig) storage.Auth {
 	if a == nil {
 		return storage.Auth{}
@@ -35,5 +34,6 @@ func authFromCRI(a *runtimeapi.AuthConfig) storage.Auth {
 		Auth:          a.GetAuth(),
 		IdentityToken: a.GetIdentityToken(),
 		RegistryToken: a.GetRegistryToken(),
+		ServerAddress: a.GetServerAddress(),
 	}
 }
