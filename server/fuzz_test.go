@@ -53,7 +53,7 @@ func FuzzCreateContainerValidation(f *testing.F) {
 		&runtimeapi.CreateContainerRequest{PodSandboxId: "p", Config: &runtimeapi.ContainerConfig{
 			Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Image: &runtimeapi.ImageSpec{Image: "busybox"},
 			Command: []string{"sh"}, Envs: []*runtimeapi.KeyValue{{Key: "A", Value: []byte("b")}, nil, {Key: "=", Value: []byte("\x00")}},
-			Mounts: []*runtimeapi.Mount{nil, {ContainerPath: "../../etc", HostPath: "relative"}, {ContainerPath: "/proc/sys", HostPath: "/nonexistent-berth-fuzz"}},
+			Mounts:  []*runtimeapi.Mount{nil, {ContainerPath: "../../etc", HostPath: "relative"}, {ContainerPath: "/proc/sys", HostPath: "/nonexistent-berth-fuzz"}},
 			Devices: []*runtimeapi.Device{nil, {ContainerPath: "/dev/x", HostPath: "/nonexistent-berth-fuzz", Permissions: "rwmz"}},
 			Linux: &runtimeapi.LinuxContainerConfig{
 				Resources: &runtimeapi.LinuxContainerResources{CpuShares: -1, MemoryLimitInBytes: -5, OomScoreAdj: 1 << 20, CpusetCpus: "0-999999999",
@@ -94,7 +94,7 @@ func FuzzUpdateContainerResourcesValidation(f *testing.F) {
 		&runtimeapi.UpdateContainerResourcesRequest{ContainerId: "c", Linux: &runtimeapi.LinuxContainerResources{
 			CpuPeriod: -1, CpuQuota: -1 << 62, CpuShares: 1 << 62, MemoryLimitInBytes: 1, MemorySwapLimitInBytes: -2,
 			CpusetCpus: "a-b", CpusetMems: "0,,1", OomScoreAdj: -2000, Unified: map[string]string{"memory.max": "max", "": ""},
-			HugepageLimits: []*runtimeapi.HugepageLimit{nil, {PageSize: "1GB", Limit: 1 << 63 - 1}},
+			HugepageLimits: []*runtimeapi.HugepageLimit{nil, {PageSize: "1GB", Limit: 1<<63 - 1}},
 		}},
 	)
 	host := &oci.Host{Capabilities: oci.DefaultCapabilities}
