@@ -4,6 +4,10 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-cri/berth/errdefs"
 )
 
 func TestRequestTimeoutClamps(t *testing.T) {
@@ -23,5 +27,22 @@ func TestRequestTimeoutClamps(t *testing.T) {
 		if got := requestTimeout(tc.in); got != tc.want {
 			t.Errorf("requestTimeout(%d) = %v, want %v", tc.in, got, tc.want)
 		}
+	}
+}
+
+func TestPodMetadataLimits(t *testing.T) {
+	long := func(n int) string { return string(make([]byte, n)) }
+	if err := checkPodMetadataLimits(nil); err != nil {
+		t.Errorf("nil metadata (refused later as missing): %v", err)
+	}
+	for _, md := range []*runtimeapi.PodSandboxMetadata{
+		{Name: long(254)}, {Namespace: long(64)}, {Uid: long(129)}, {Name: long(1 << 20)},
+	} {
+		if err := checkPodMetadataLimits(md); !errdefs.IsInvalid(err) {
+			t.Errorf("%d/%d/%d bytes: %v, want Invalid", len(md.Name), len(md.Namespace), len(md.Uid), err)
+		}
+	}
+	if err := checkPodMetadataLimits(&runtimeapi.PodSandboxMetadata{Name: long(253), Namespace: long(63), Uid: long(36)}); err != nil {
+		t.Errorf("at the limits: %v", err)
 	}
 }
