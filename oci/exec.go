@@ -29,8 +29,9 @@ type ExecResult struct {
 
 // ExecSync runs cmd in the running container with the container's process
 // settings (user, env, capabilities, ...) and returns its output (both
-// streams together capped at ExecSyncMaxOutput) and exit code. With a timeout, the command is killed when
-// it passes and the error wraps context.DeadlineExceeded.
+// streams together capped at ExecSyncMaxOutput) and exit code. With a
+// timeout, the command is killed when it passes and the error wraps
+// context.DeadlineExceeded.
 //
 // The command runs in a monitor exec session (`<runtime> exec --detach`
 // under berth-monitor, a subreaper), not under a foreground `<runtime>
