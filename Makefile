@@ -16,7 +16,7 @@ BINARIES    := $(patsubst cmd/%,%,$(wildcard cmd/*))
 # so two suites do not fight over cgroups, iptables and CPU.
 TESTFLAGS   ?= -count=1 -timeout 60m
 
-.PHONY: all build test unit-test e2e-test lint install install-contrib run clean $(BINARIES)
+.PHONY: all build test race unit-test e2e-test lint install install-contrib run clean $(BINARIES)
 
 all: build
 
@@ -27,6 +27,20 @@ $(BINARIES):
 
 test: lint build
 	BERTH_TEST_BINDIR=$(CURDIR)/bin $(GO) test -tags "$(TAGS)" -p 1 $(TESTFLAGS) ./...
+	$(MAKE) race
+
+# race runs the race detector where concurrency lives: the daemon's
+# packages in process, the concurrency tests of sandbox and storage, and
+# end-to-end tests against a berthd built with -race (a race there kills
+# it with exit code 66, which the tests see). Part of `make test`.
+RACE_PKGS := ./atomicfile/ ./config/ ./errdefs/ ./ids/ ./server/ ./oci/ ./monitor/
+RACE_E2E  := TestContainerLifecycle|TestContainerExecSync|TestContainerNamesAndBadRequests|TestHostileRequests|TestRunPodSandboxRetryWaitsForTheFirstCall
+race: build
+	$(GO) test -race -tags "$(TAGS)" -p 1 $(TESTFLAGS) $(RACE_PKGS)
+	$(GO) test -race -tags "$(TAGS)" -p 1 $(TESTFLAGS) -run 'Concurrent|Cancelled' ./sandbox/ ./storage/
+	CGO_ENABLED=1 $(GO) build -race -trimpath -tags "$(TAGS)" -o bin/race/berthd ./cmd/berthd
+	cp bin/berth-monitor bin/berth-pause bin/berth-runner bin/berthctl bin/race/
+	BERTH_TEST_BINDIR=$(CURDIR)/bin/race $(GO) test -tags "$(TAGS)" -p 1 $(TESTFLAGS) -run '$(RACE_E2E)' ./test/e2e/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -65,7 +65,9 @@ type RuntimeConfig struct {
 	// berthd's own up to it (containerd's restrict_oom_score_adj): without
 	// CAP_SYS_RESOURCE nobody can lower them.
 	RestrictOOMScoreAdj bool `toml:"restrict_oom_score_adj"`
-	// ExecSyncMaxOutput caps the bytes of stdout and of stderr kept by ExecSync.
+	// ExecSyncMaxOutput caps the output ExecSync answers, stdout and
+	// stderr together (and never more than fits in a gRPC message), and
+	// the bytes of log records each stream writes to the run root.
 	ExecSyncMaxOutput int `toml:"exec_sync_max_output"`
 	// StopTimeoutDefault is the grace period StopPodSandbox gives each
 	// of the pod's containers between the stop signal and SIGKILL,
@@ -95,6 +97,13 @@ type RuntimeHandler struct {
 	// Discovered marks a handler found on PATH (discover_handlers)
 	// rather than written in a file, for logs and Status.
 	Discovered bool `toml:"-"`
+	// AllowedAnnotations are the container annotations that reach the
+	// OCI spec the runtime reads: a key equal to an entry, or starting
+	// with an entry that ends in "*" (without it). Others stay in
+	// Berth's record (ContainerStatus) only: annotations such as
+	// run.oci.* (crun) or io.katacontainers.* (kata) change what a
+	// runtime does, so a pod must not set them unless the node allows.
+	AllowedAnnotations []string `toml:"allowed_annotations"`
 }
 
 type ImageConfig struct {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -162,5 +163,37 @@ func TestMapUsesTOMLKeys(t *testing.T) {
 	}
 	if rt, _ := m["runtime"].(map[string]any); rt["stop_timeout_default"] != "10s" {
 		t.Errorf("runtime.stop_timeout_default = %v, want \"10s\"", rt["stop_timeout_default"])
+	}
+}
+
+func TestAllowedAnnotationsValidation(t *testing.T) {
+	for _, tc := range []struct {
+		list []string
+		ok   bool
+	}{
+		{[]string{"run.oci.keep_original_groups", "io.kubernetes.cri-o.*"}, true},
+		{[]string{""}, false},
+		{[]string{"*"}, false},
+		{[]string{"a*b"}, false},
+	} {
+		path := filepath.Join(t.TempDir(), "berth.toml")
+		q := make([]string, len(tc.list))
+		for i, a := range tc.list {
+			q[i] = fmt.Sprintf("%q", a)
+		}
+		body := "[runtime.handlers.berth]\nallowed_annotations = [" + strings.Join(q, ", ") + "]\n"
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(path)
+		if tc.ok {
+			if err != nil {
+				t.Errorf("%v: %v", tc.list, err)
+			} else if _, h, _ := c.Runtime.Handler(""); len(h.AllowedAnnotations) != len(tc.list) {
+				t.Errorf("%v: loaded %v", tc.list, h.AllowedAnnotations)
+			}
+		} else if err == nil || !strings.Contains(err.Error(), "allowed_annotations") {
+			t.Errorf("%v: got %v, want an allowed_annotations error", tc.list, err)
+		}
 	}
 }

@@ -78,6 +78,11 @@ func (r *RuntimeConfig) validate() error {
 		if h.Path == "" && name != "berth" {
 			return fmt.Errorf("key runtime.handlers.%s.path: required (only the bundled handler \"berth\" has a default)", name)
 		}
+		for _, a := range h.AllowedAnnotations {
+			if a == "" || a == "*" || strings.ContainsAny(a[:len(a)-1], "*") {
+				return fmt.Errorf("key runtime.handlers.%s.allowed_annotations: %q is not a key or a prefix ending in one \"*\" (a lone \"*\" is not allowed)", name, a)
+			}
+		}
 	}
 	if _, ok := r.Handlers[r.Default]; !ok {
 		return fmt.Errorf("key runtime.default: %q is not a configured handler", r.Default)

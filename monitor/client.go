@@ -84,11 +84,14 @@ type Config struct {
 	ExitFile string `json:"exit_file"`
 	// LogPath is the CRI log file (kubelet format). Empty discards output.
 	LogPath string `json:"log_path,omitempty"`
+	// LogDir is the pod's log directory: LogPath is opened beneath it
+	// without following symlinks. Empty means LogPath's directory.
+	LogDir string `json:"log_dir,omitempty"`
 	// MaxLineSize bounds one log record's text; 0 means DefaultMaxLineSize.
 	MaxLineSize int `json:"max_line_size,omitempty"`
-	// MaxOutput, when positive, is how many bytes of each stream are
-	// logged; the rest is read (and sent to attach clients) but not
-	// written. An exec session whose caller keeps only that much must not
+	// MaxOutput, when positive, is how many bytes of log records each
+	// stream writes (timestamps and tags counted); the rest is read (and
+	// sent to attach clients) but not written. An exec session whose caller keeps only that much must not
 	// fill the run root, a tmpfs, with what a runaway command prints.
 	MaxOutput int64 `json:"max_output,omitempty"`
 	// AttachSocket is the unix socket serving attach; empty means none.
@@ -139,12 +142,17 @@ func (c *Config) Validate() error {
 	for _, f := range []struct{ name, val string }{
 		{"bundle", c.Bundle}, {"runtime_path", c.RuntimePath}, {"runtime_root", c.RuntimeRoot},
 		{"runtime_log_path", c.RuntimeLogPath}, {"exec_process", c.ExecProcess},
-		{"pid_file", c.PidFile}, {"exit_file", c.ExitFile}, {"log_path", c.LogPath},
+		{"pid_file", c.PidFile}, {"exit_file", c.ExitFile}, {"log_path", c.LogPath}, {"log_dir", c.LogDir},
 		{"attach_socket", c.AttachSocket}, {"control_socket", c.ControlSocket},
 		{"monitor_log_path", c.MonitorLogPath}, {"cgroup_path", c.CgroupPath},
 	} {
 		if f.val != "" && !filepath.IsAbs(f.val) {
 			return fmt.Errorf("monitor config: %s %q is not an absolute path", f.name, f.val)
+		}
+	}
+	if c.LogDir != "" && c.LogPath != "" {
+		if rel, err := filepath.Rel(c.LogDir, c.LogPath); err != nil || !filepath.IsLocal(rel) {
+			return fmt.Errorf("monitor config: log_path %q is not beneath log_dir %q", c.LogPath, c.LogDir)
 		}
 	}
 	if c.MaxLineSize < 0 {
@@ -169,6 +177,24 @@ type Started struct {
 	MonitorPID int
 	// ContainerPID is the container's init pid as the runtime wrote it.
 	ContainerPID int
+
+	// proc is the monitor as this berthd started it: os.Process holds a
+	// pidfd, so a signal never reaches a process that reused the pid.
+	proc *os.Process
+}
+
+// KillExec ends an exec session's command: it signals the monitor (by
+// its pidfd), which kills the command it is the parent of. A raw kill of
+// ContainerPID could hit another process once the command was reaped and
+// its pid reused. A session already over is no error.
+func (s *Started) KillExec() error {
+	if s.proc == nil {
+		return errors.New("kill exec: the monitor was not started by this process")
+	}
+	if err := s.proc.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("kill exec: signal its monitor: %w", err)
+	}
+	return nil
 }
 
 // RuntimeError is the runtime's own account of why create or exec failed.
@@ -258,7 +284,7 @@ func start(ctx context.Context, monitorBinary string, cfg Config, attachEnd *os.
 			<-waited
 			return nil, fmt.Errorf("container %s: runtime %s: %w", cfg.ID, filepath.Base(cfg.RuntimePath), &RuntimeError{Message: r.msg.Error})
 		case r.err == nil && r.msg.Pid > 0:
-			return &Started{MonitorPID: cmd.Process.Pid, ContainerPID: r.msg.Pid}, nil
+			return &Started{MonitorPID: cmd.Process.Pid, ContainerPID: r.msg.Pid, proc: cmd.Process}, nil
 		default:
 			// The monitor died (or wrote garbage) before reporting.
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)

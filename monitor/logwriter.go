@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -32,6 +33,7 @@ const timestampLayout = "2006-01-02T15:04:05.000000000Z07:00"
 // small, hence this short writer.
 type LogWriter struct {
 	mu     sync.Mutex
+	dir    string
 	path   string
 	f      *os.File // nil when path is empty: output is discarded
 	max    int
@@ -40,36 +42,27 @@ type LogWriter struct {
 	closed bool
 }
 
-// OpenLogWriter opens (creating, appending) the CRI log at path. An empty
-// path gives a writer that discards. maxLine <= 0 means DefaultMaxLineSize.
-func OpenLogWriter(path string, maxLine int) (*LogWriter, error) {
+// OpenLogWriter opens (creating, appending) the CRI log at path, which
+// must be beneath dir (the pod's log directory; "" means path's own
+// directory): see openLogFile. An empty path gives a writer that
+// discards. maxLine <= 0 means DefaultMaxLineSize.
+func OpenLogWriter(dir, path string, maxLine int) (*LogWriter, error) {
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLineSize
 	}
-	w := &LogWriter{path: path, max: maxLine, now: time.Now}
+	if dir == "" {
+		dir = filepath.Dir(path)
+	}
+	w := &LogWriter{dir: dir, path: path, max: maxLine, now: time.Now}
 	if path == "" {
 		return w, nil
 	}
-	f, err := openLogFile(path)
+	f, err := openLogFile(dir, path)
 	if err != nil {
 		return nil, err
 	}
 	w.f = f
 	return w, nil
-}
-
-// openLogFile opens path for appending, 0640 whatever the umask (kubelet
-// and log agents read these files, other users must not).
-func openLogFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("open container log: %w", err)
-	}
-	if err := f.Chmod(0o640); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("chmod container log: %w", err)
-	}
-	return f, nil
 }
 
 // Reopen opens the log path anew and switches to it. kubelet rotates by
@@ -80,7 +73,7 @@ func (w *LogWriter) Reopen() error {
 	if w.path == "" {
 		return nil
 	}
-	f, err := openLogFile(w.path)
+	f, err := openLogFile(w.dir, w.path)
 	if err != nil {
 		return err
 	}
@@ -145,13 +138,17 @@ type LogStream struct {
 	name    string
 	partial []byte // text after the last newline
 	out     []byte // records being formatted
-	// left is how many more bytes of output are logged, when limited.
+	// left is how many more bytes of records the stream writes, when
+	// limited.
 	left    int64
 	limited bool
 }
 
-// Limit logs only the first n bytes of the stream's output (newlines
-// included); later output is consumed and dropped.
+// Limit makes the stream write at most n bytes to the file, counted as
+// written (records, with their timestamps and tags), not as output: a
+// command printing only newlines costs about 41 bytes of records per
+// byte of output. The record that reaches the limit is cut short (a "P"
+// record); later output is consumed and dropped.
 func (s *LogStream) Limit(n int64) {
 	s.left, s.limited = n, true
 }
@@ -159,14 +156,8 @@ func (s *LogStream) Limit(n int64) {
 // Write logs p. It always consumes all of p.
 func (s *LogStream) Write(p []byte) (int, error) {
 	n := len(p)
-	if s.limited {
-		if int64(len(p)) > s.left {
-			p = p[:s.left]
-		}
-		s.left -= int64(len(p))
-		if len(p) == 0 {
-			return n, nil
-		}
+	if s.limited && s.left <= 0 {
+		return n, nil
 	}
 	max := s.w.max
 	prefix := s.prefix()
@@ -229,6 +220,21 @@ func (s *LogStream) prefix() []byte {
 }
 
 func (s *LogStream) record(out, prefix []byte, tag byte, text []byte) []byte {
+	if s.limited {
+		size := int64(len(prefix) + 2 + len(text) + 1)
+		if size > s.left {
+			// Cut this record to what is left (if its text can have a
+			// byte at all) and write nothing after it.
+			room := s.left - int64(len(prefix)+3)
+			s.left = 0
+			if room <= 0 {
+				return out
+			}
+			text, tag = text[:room], tagPartial
+			size = int64(len(prefix) + 2 + len(text) + 1)
+		}
+		s.left -= size
+	}
 	out = append(out, prefix...)
 	out = append(out, tag, ' ')
 	out = append(out, text...)

@@ -15,7 +15,7 @@ var fixedNow = time.Date(2016, 10, 6, 0, 17, 9, 669794202, time.FixedZone("CEST"
 func newTestLog(t *testing.T, max int) (*LogWriter, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ctr.log")
-	w, err := OpenLogWriter(path, max)
+	w, err := OpenLogWriter("", path, max)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestLogReopen(t *testing.T) {
 }
 
 func TestLogDiscard(t *testing.T) {
-	w, err := OpenLogWriter("", 0)
+	w, err := OpenLogWriter("", "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,12 +179,16 @@ func TestLogBigWrite(t *testing.T) {
 	}
 }
 
-// A limited stream logs the first n bytes of its output and drops the
-// rest (an exec session's log holds no more than its caller keeps).
+// A limited stream writes at most n bytes of records, timestamps and tags
+// included, the last record cut short (an exec session's log must not
+// fill the run root whatever the command prints).
 func TestLogStreamLimit(t *testing.T) {
 	w, path := newTestLog(t, 0)
 	s := w.Stream(StreamStdout)
-	s.Limit(10)
+	// "<30-byte time> stdout F hello\n" is 46 bytes: two records, and 43
+	// bytes for a third: its prefix (41) and 2 bytes of text.
+	const limit = 46 + 46 + 43
+	s.Limit(limit)
 	for _, p := range []string{"hello\n", "world\n", "more\n", "and more"} {
 		if n, err := s.Write([]byte(p)); n != len(p) || err != nil {
 			t.Fatalf("Write(%q) = %d, %v", p, n, err)
@@ -193,8 +197,27 @@ func TestLogStreamLimit(t *testing.T) {
 	if err := s.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	got := strings.Join(records(t, readLog(t, path)), "|")
-	if want := "stdout F hello|stdout P worl"; got != want {
+	log := readLog(t, path)
+	got := strings.Join(records(t, log), "|")
+	if want := "stdout F hello|stdout F world|stdout P mo"; got != want {
 		t.Fatalf("records %q, want %q", got, want)
+	}
+	if len(log) != limit {
+		t.Fatalf("wrote %d bytes, want %d", len(log), limit)
+	}
+}
+
+// Output of newlines only, each a whole record, stays within the limit.
+func TestLogStreamLimitCountsRecords(t *testing.T) {
+	w, path := newTestLog(t, 0)
+	s := w.Stream(StreamStderr)
+	s.Limit(1000)
+	nl := []byte(strings.Repeat("\n", 64*1024))
+	for range 16 {
+		s.Write(nl)
+	}
+	s.Flush()
+	if n := len(readLog(t, path)); n > 1000 || n < 1000-41 {
+		t.Fatalf("wrote %d bytes for a limit of 1000", n)
 	}
 }

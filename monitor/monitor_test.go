@@ -432,48 +432,58 @@ func TestExecSession(t *testing.T) {
 	}
 }
 
-// An exec session with MaxOutput logs only that much of each stream, however
-// much the command prints.
+// An exec session with MaxOutput writes only that much of each stream to
+// its log, however much the command prints and however it prints it: a
+// newline is one byte of output but a 41-byte record.
 func TestExecSessionMaxOutput(t *testing.T) {
 	c := newCtr(t, []string{"sleep", "1000"}, nil)
 	c.start()
 	c.run()
-	proc := specs.Process{Args: []string{"sh", "-c", "seq 1 200000; seq 1 200000 >&2"}, Cwd: "/", Env: []string{"PATH=/bin"}}
-	b, _ := json.Marshal(proc)
-	run := filepath.Join(c.dir, "exec")
-	os.MkdirAll(run, 0o755)
-	procFile := filepath.Join(run, "process.json")
-	os.WriteFile(procFile, b, 0o644)
-	ec := c.cfg
-	ec.ExecProcess = procFile
-	ec.PidFile = filepath.Join(run, "pid")
-	ec.ExitFile = filepath.Join(run, "exit")
-	ec.LogPath = filepath.Join(run, "exec.log")
-	ec.AttachSocket, ec.ControlSocket = "", ""
-	ec.MonitorLogPath = filepath.Join(run, "monitor.log")
-	ec.MaxOutput = 1001
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	st, err := monitor.Start(ctx, monitorBin, ec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e, err := monitor.WaitExit(ctx, ec.ExitFile, st.MonitorPID); err != nil || e.ExitCode != 0 {
-		t.Fatalf("exec exit %+v, %v", e, err)
-	}
-	b, _ = os.ReadFile(ec.LogPath)
-	for _, name := range []string{"stdout", "stderr"} {
-		var text strings.Builder
-		for _, r := range stream(records(t, string(b)), name) {
-			f := strings.SplitN(r, " ", 3)
-			text.WriteString(f[2])
-			if f[1] == "F" {
-				text.WriteString("\n")
+	for name, script := range map[string]string{
+		"lines":    "seq 1 200000; seq 1 200000 >&2",
+		"newlines": "seq 1 200000 | tr -dc '\\n'; seq 1 200000 | tr -dc '\\n' >&2",
+	} {
+		t.Run(name, func(t *testing.T) {
+			proc := specs.Process{Args: []string{"sh", "-c", script}, Cwd: "/", Env: []string{"PATH=/bin"}}
+			b, _ := json.Marshal(proc)
+			run := filepath.Join(c.dir, "exec-"+name)
+			os.MkdirAll(run, 0o755)
+			procFile := filepath.Join(run, "process.json")
+			os.WriteFile(procFile, b, 0o644)
+			ec := c.cfg
+			ec.ExecProcess = procFile
+			ec.PidFile = filepath.Join(run, "pid")
+			ec.ExitFile = filepath.Join(run, "exit")
+			ec.LogPath = filepath.Join(run, "exec.log")
+			ec.AttachSocket, ec.ControlSocket = "", ""
+			ec.MonitorLogPath = filepath.Join(run, "monitor.log")
+			ec.MaxOutput = 1001
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			st, err := monitor.Start(ctx, monitorBin, ec)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if text.Len() != 1001 {
-			t.Errorf("%s: logged %d bytes, want the first 1001", name, text.Len())
-		}
+			if e, err := monitor.WaitExit(ctx, ec.ExitFile, st.MonitorPID); err != nil || e.ExitCode != 0 {
+				t.Fatalf("exec exit %+v, %v", e, err)
+			}
+			b, _ = os.ReadFile(ec.LogPath)
+			recs := records(t, string(b))
+			for _, sname := range []string{"stdout", "stderr"} {
+				written := 0
+				for _, l := range strings.SplitAfter(string(b), "\n") {
+					if strings.Contains(l, " "+sname+" ") {
+						written += len(l)
+					}
+				}
+				if written > 1001 || written < 1001-60 {
+					t.Errorf("%s: wrote %d bytes of records, want at most 1001 (and most of them)", sname, written)
+				}
+			}
+			if len(recs) == 0 {
+				t.Fatal("nothing logged")
+			}
+		})
 	}
 }
 
@@ -526,5 +536,58 @@ func TestTerminalStdinOnce(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "cat-ended") {
 		t.Fatalf("tty output %q", out.String())
+	}
+}
+
+// KillExec ends an exec session's command through its monitor; after the
+// session is over it is a no-op, never a kill of a reused pid.
+func TestKillExecThroughMonitor(t *testing.T) {
+	c := newCtr(t, []string{"sleep", "1000"}, nil)
+	c.start()
+	c.run()
+	proc := specs.Process{Args: []string{"sleep", "1000"}, Cwd: "/", Env: []string{"PATH=/bin"}}
+	b, _ := json.Marshal(proc)
+	run := filepath.Join(c.dir, "exec-kill")
+	os.MkdirAll(run, 0o755)
+	procFile := filepath.Join(run, "process.json")
+	os.WriteFile(procFile, b, 0o644)
+	ec := c.cfg
+	ec.ExecProcess = procFile
+	ec.PidFile = filepath.Join(run, "pid")
+	ec.ExitFile = filepath.Join(run, "exit")
+	ec.LogPath = filepath.Join(run, "exec.log")
+	ec.AttachSocket, ec.ControlSocket = "", ""
+	ec.MonitorLogPath = filepath.Join(run, "monitor.log")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := monitor.Start(ctx, monitorBin, ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.KillExec(); err != nil {
+		t.Fatal(err)
+	}
+	e, err := monitor.WaitExit(ctx, ec.ExitFile, st.MonitorPID)
+	if err != nil || e.Signal != int(syscall.SIGKILL) {
+		t.Fatalf("exec exit %+v, %v: want killed by SIGKILL", e, err)
+	}
+	if state := c.runc("state", c.cfg.ID); !strings.Contains(state, `"running"`) {
+		t.Fatalf("container stopped with its exec: %s", state)
+	}
+	// The monitor is gone (and reaped): no signal goes anywhere.
+	waitGone(t, st.MonitorPID)
+	if err := st.KillExec(); err != nil {
+		t.Fatalf("KillExec after the end: %v", err)
+	}
+}
+
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d still there", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -92,6 +92,18 @@ func (r *reaper) forkExec(argv0 string, argv []string, attr *syscall.ProcAttr) (
 	return pid, ch, nil
 }
 
+// signal sends sig to pid if it is a child still waited for and not yet
+// reaped. The reaper's lock is held, so the pid cannot be reaped (and
+// then reused by another process) between the check and the kill.
+func (r *reaper) signal(pid int, sig syscall.Signal) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.waiters[pid]; !ok {
+		return false
+	}
+	return syscall.Kill(pid, sig) == nil
+}
+
 // wait returns a channel that receives pid's end, also if it was already
 // reaped, and stops keeping early statuses: from now on only waited-for
 // pids are reported.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -64,12 +65,22 @@ type monitor struct {
 // subreaper and reaps all its children.
 func Run(cfg Config, syncOut io.WriteCloser, diag *log.Logger) int {
 	m := &monitor{cfg: cfg, diag: diag}
+	var term chan os.Signal
+	if cfg.ExecProcess != "" {
+		// berthd ends an exec session by signalling its monitor (the
+		// one process it holds by pidfd); see killExecOnTerm.
+		term = make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+	}
 	if err := m.create(); err != nil {
 		diag.Printf("create: %v", err)
 		report(syncOut, syncMessage{Error: err.Error()}, diag)
 		return 1
 	}
 	report(syncOut, syncMessage{Pid: m.pid}, diag)
+	if term != nil {
+		go m.killExecOnTerm(term)
+	}
 	m.supervise()
 	return 0
 }
@@ -99,7 +110,7 @@ func (m *monitor) create() (err error) {
 	if m.r, err = startReaper(); err != nil {
 		return err
 	}
-	if m.logw, err = OpenLogWriter(cfg.LogPath, cfg.MaxLineSize); err != nil {
+	if m.logw, err = OpenLogWriter(cfg.LogDir, cfg.LogPath, cfg.MaxLineSize); err != nil {
 		return err
 	}
 	if cfg.AttachFD > 0 {
@@ -249,6 +260,15 @@ func (m *monitor) create() (err error) {
 		}
 	}
 	return nil
+}
+
+// killExecOnTerm SIGKILLs the exec session's command when the monitor gets
+// SIGTERM (ExecSync's timeout). The monitor is the command's parent and
+// reaps it, so unlike berthd it knows the pid is still the command's.
+func (m *monitor) killExecOnTerm(term <-chan os.Signal) {
+	<-term
+	m.diag.Printf("SIGTERM: killing exec process %d", m.pid)
+	m.r.signal(m.pid, syscall.SIGKILL)
 }
 
 // stream is the log stream for one output, limited to cfg.MaxOutput.

@@ -71,9 +71,11 @@ type Record struct {
 	Labels      map[string]string `json:"labels,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	// LogPath is the CRI log file (absolute), empty for none.
-	LogPath string  `json:"logPath,omitempty"`
-	Mounts  []Mount `json:"mounts,omitempty"`
-	User    User    `json:"user"`
+	LogPath string `json:"logPath,omitempty"`
+	// LogDir is the pod's log directory, which LogPath is beneath.
+	LogDir string  `json:"logDir,omitempty"`
+	Mounts []Mount `json:"mounts,omitempty"`
+	User   User    `json:"user"`
 	// Resources are the CRI resources as last requested.
 	Resources *runtimeapi.LinuxContainerResources `json:"resources,omitempty"`
 	// StopSignal is the signal StopContainer sends first (e.g. SIGTERM).
@@ -97,6 +99,9 @@ type Record struct {
 	Message    string    `json:"message,omitempty"`
 	PID        int       `json:"pid,omitempty"`
 	MonitorPID int       `json:"monitorPid,omitempty"`
+	// MonitorStart is the monitor's start time (/proc/<pid>/stat), which
+	// tells it from a later process with the same pid.
+	MonitorStart uint64 `json:"monitorStart,omitempty"`
 }
 
 // Container is one container's live state. Its record changes only under

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-cri/berth/errdefs"
@@ -83,6 +84,9 @@ func (m *Manager) Create(ctx context.Context, req *CreateRequest) (_ *Container,
 		return nil, err
 	}
 	c.rec.LogPath = logPath
+	if logPath != "" {
+		c.rec.LogDir = filepath.Clean(req.Spec.Pod.LogDirectory)
+	}
 	if err := os.MkdirAll(c.paths.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create container %s: %w", id, err)
 	}
@@ -127,10 +131,8 @@ func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec) er
 	if err := os.WriteFile(c.paths.spec(), b, 0o600); err != nil {
 		return fmt.Errorf("write spec of %s: %w", id, err)
 	}
-	if c.rec.LogPath != "" {
-		if err := os.MkdirAll(filepath.Dir(c.rec.LogPath), 0o755); err != nil {
-			return fmt.Errorf("create log directory of %s: %w", id, err)
-		}
+	if err := makeLogDir(c.rec.LogDir, c.rec.LogPath); err != nil {
+		return fmt.Errorf("create log directory of %s: %w", id, err)
 	}
 	st, err := monitor.Start(ctx, m.opts.MonitorPath, monitor.Config{
 		ID:             id,
@@ -140,6 +142,7 @@ func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec) er
 		PidFile:        c.paths.pidFile(),
 		ExitFile:       c.paths.exit,
 		LogPath:        c.rec.LogPath,
+		LogDir:         c.rec.LogDir,
 		AttachSocket:   c.paths.attach(),
 		ControlSocket:  c.paths.control(),
 		MonitorLogPath: c.paths.monLog(),
@@ -151,6 +154,11 @@ func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec) er
 		return fmt.Errorf("create container %s: %w", id, err)
 	}
 	c.rec.PID, c.rec.MonitorPID = st.ContainerPID, st.MonitorPID
+	// The monitor is berthd's child and has just reported: its pid is
+	// not reused before it is reaped.
+	if start, err := procStartTime(st.MonitorPID); err == nil {
+		c.rec.MonitorStart = start
+	}
 	c.rec.State = StateCreated
 	if err := c.save(); err != nil {
 		return err
@@ -179,6 +187,28 @@ func containerLogPath(dir, rel string) (string, error) {
 		return "", errdefs.Invalidf("log path %q leaves the pod's log directory", rel)
 	}
 	return p, nil
+}
+
+// makeLogDir makes the directories between the pod's log directory and
+// the log file, resolving every component inside the log directory: a
+// symlink planted there cannot make berthd create directories elsewhere.
+// (The monitor then opens the file itself without following any.)
+func makeLogDir(dir, path string) error {
+	if path == "" {
+		return nil
+	}
+	// The pod's log directory is kubelet's (trusted), made if missing.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if filepath.Dir(path) == dir {
+		return nil
+	}
+	rel, err := filepath.Rel(dir, filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	return pathrs.MkdirAll(dir, rel, 0o755)
 }
 
 // stopSignal is the request's stop signal, else the image's, else SIGTERM.

@@ -1,6 +1,8 @@
 package oci
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/berth-cri/berth/errdefs"
@@ -31,5 +33,28 @@ func TestContainerLogPath(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("containerLogPath(%q, %q) = %q, %v; want %q", tc.dir, tc.rel, got, err, tc.want)
 		}
+	}
+}
+
+// The directories of a log path are made inside the pod's log directory:
+// a symlink planted there is resolved within it, never to the host.
+func TestMakeLogDirStaysBeneath(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "c")); err != nil {
+		t.Fatal(err)
+	}
+	if err := makeLogDir(dir, filepath.Join(dir, "c", "sub", "0.log")); err == nil {
+		if _, err := os.Stat(filepath.Join(outside, "sub")); err == nil {
+			t.Fatal("made a directory outside the log directory")
+		}
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Fatalf("outside the log directory: %v", entries)
+	}
+	if err := makeLogDir(dir, filepath.Join(dir, "d", "e", "0.log")); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "d", "e")); err != nil || !fi.IsDir() {
+		t.Fatalf("log directory not made: %v", err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
@@ -29,9 +28,10 @@ type ExecResult struct {
 }
 
 // ExecSync runs cmd in the running container with the container's process
-// settings (user, env, capabilities, ...) and returns its output (each
-// stream capped) and exit code. With a timeout, the command is killed when
-// it passes and the error wraps context.DeadlineExceeded.
+// settings (user, env, capabilities, ...) and returns its output (both
+// streams together capped at ExecSyncMaxOutput) and exit code. With a
+// timeout, the command is killed when it passes and the error wraps
+// context.DeadlineExceeded.
 //
 // The command runs in a monitor exec session (`<runtime> exec --detach`
 // under berth-monitor, a subreaper), not under a foreground `<runtime>
@@ -89,10 +89,13 @@ func (m *Manager) ExecSync(ctx context.Context, c *Container, cmd []string, time
 	}
 	exit, err := monitor.WaitExit(runCtx, cfg.ExitFile, st.MonitorPID)
 	if err != nil {
-		// Timed out (or the caller left): kill the command, and wait for
-		// its monitor to reap it and go, so nothing outlives the call.
-		// Until the monitor reaps it, its pid cannot be reused.
-		_ = syscall.Kill(st.ContainerPID, syscall.SIGKILL)
+		// Timed out (or the caller left): kill the command through its
+		// monitor (its parent, held by a pidfd: never a pid that may
+		// have been reused), and wait for the monitor to reap it and
+		// go, so nothing outlives the call.
+		if kerr := st.KillExec(); kerr != nil {
+			logFor(id).Warnf("exec %q: %v", cmd, kerr)
+		}
 		reapCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), execReapWait)
 		defer cancel()
 		if _, werr := monitor.WaitExit(reapCtx, cfg.ExitFile, st.MonitorPID); werr != nil && !errors.Is(werr, monitor.ErrMonitorGone) {
@@ -104,6 +107,7 @@ func (m *Manager) ExecSync(ctx context.Context, c *Container, cmd []string, time
 	if err != nil {
 		return nil, fmt.Errorf("exec in %s: %w", id, err)
 	}
+	stdout, stderr = fitOutput(stdout, stderr, m.opts.ExecSyncMaxOutput)
 	return &ExecResult{Stdout: stdout, Stderr: stderr, ExitCode: exit.ExitCode}, nil
 }
 
@@ -220,6 +224,25 @@ func readExecOutput(path string, max int) (stdout, stderr []byte, err error) {
 		}
 	}
 	return out["stdout"].buf, out["stderr"].buf, nil
+}
+
+// fitOutput cuts stdout and stderr to max bytes together, so the answer
+// fits in one message: a stream shorter than half keeps all of it, and
+// the other gets the rest.
+func fitOutput(stdout, stderr []byte, max int) ([]byte, []byte) {
+	if len(stdout)+len(stderr) <= max {
+		return stdout, stderr
+	}
+	half := max / 2
+	switch {
+	case len(stdout) <= half:
+		stderr = stderr[:max-len(stdout)]
+	case len(stderr) <= half:
+		stdout = stdout[:max-len(stderr)]
+	default:
+		stdout, stderr = stdout[:half], stderr[:max-half]
+	}
+	return stdout, stderr
 }
 
 // cappedBuffer keeps the first max bytes written and drops the rest.

@@ -31,8 +31,8 @@ type Options struct {
 	MonitorPath string
 	Host        *Host
 	Rootfs      Rootfs
-	// ExecSyncMaxOutput caps the bytes of stdout and of stderr an
-	// ExecSync keeps.
+	// ExecSyncMaxOutput caps the output an ExecSync returns, stdout and
+	// stderr together, and what each stream writes to the run root.
 	ExecSyncMaxOutput int
 	// Plugins are told of every CRI container's steps (NRI); nil for none.
 	Plugins Plugins
@@ -56,6 +56,9 @@ type Manager struct {
 	// restoring holds changes in pending until every container is back.
 	restoring bool
 	pending   []Change
+	// kept are containers whose records could not be used at start:
+	// left alone, never swept.
+	kept map[string]bool
 
 	// ctx ends the exit watchers on Close; containers keep running.
 	ctx    context.Context
@@ -74,6 +77,7 @@ func NewManager(ctx context.Context, o Options) (*Manager, error) {
 		exitsDir:  filepath.Join(o.RunRoot, "exits"),
 		ctrs:      map[string]*Container{},
 		restoring: true,
+		kept:      map[string]bool{},
 	}
 	for _, d := range []string{m.dir, m.runDir, m.exitsDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -245,13 +247,25 @@ func TestRestoreAdopts(t *testing.T) {
 	half.paths = e.m.paths(half.rec.ID)
 	must(t, os.MkdirAll(half.paths.dir, 0o700))
 	must(t, half.save())
-	// Its monitor still runs (berthd died while the runtime created it).
-	stray := exec.Command("/bin/sh", "-c", "sleep 60", "--id", half.rec.ID)
+	// Its monitor still runs (berthd died while the runtime created it;
+	// this one still waits for its config).
+	stray := exec.Command(e.opts.MonitorPath, "--id", half.rec.ID)
 	stray.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	strayIn, err := stray.StdinPipe()
+	must(t, err)
+	defer strayIn.Close()
 	must(t, stray.Start())
 	strayDone := make(chan error, 1)
 	go func() { strayDone <- stray.Wait() }()
 	t.Cleanup(func() { _ = syscall.Kill(-stray.Process.Pid, syscall.SIGKILL) })
+	// A process that only claims to be its monitor (any container can
+	// write a command line) is not killed.
+	fake := exec.Command("/bin/sh", "-c", "sleep 60", "--id", half.rec.ID)
+	fake.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	must(t, fake.Start())
+	fakeDone := make(chan error, 1)
+	go func() { fakeDone <- fake.Wait() }()
+	t.Cleanup(func() { _ = syscall.Kill(-fake.Process.Pid, syscall.SIGKILL) })
 
 	e.m.Close() // berthd goes away; containers stay
 	time.Sleep(2 * time.Second)
@@ -278,6 +292,11 @@ func TestRestoreAdopts(t *testing.T) {
 	case <-strayDone:
 	case <-time.After(5 * time.Second):
 		t.Error("the half-created container's monitor still runs")
+	}
+	select {
+	case err := <-fakeDone:
+		t.Errorf("a process faking a monitor's command line was killed: %v", err)
+	default:
 	}
 	must(t, m2.Stop(ctx, r, 0))
 	if got := waitExited(t, r); got.ExitCode != 137 {
@@ -332,34 +351,133 @@ func TestFailedCreateLeavesNothing(t *testing.T) {
 
 // Reading a container's record (ListContainers, ContainerStatus) never
 // waits for a runtime call: here the runtime's delete of an exited
-// container hangs for a while.
+// container blocks until the test has read the record.
 func TestRecordDoesNotWaitForRuntime(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
-	slow := filepath.Join(t.TempDir(), "slow-runtime")
-	script := "#!/bin/sh\nfor a; do [ \"$a\" = delete ] && sleep 3; done\nexec " + e.rt.Path + " \"$@\"\n"
+	dir := t.TempDir()
+	inDelete, release := filepath.Join(dir, "in-delete"), filepath.Join(dir, "release")
+	slow := filepath.Join(dir, "slow-runtime")
+	script := "#!/bin/sh\nfor a; do [ \"$a\" = delete ] && { touch " + inDelete + "; while [ ! -e " + release + " ]; do sleep 0.05; done; }; done\nexec " + e.rt.Path + " \"$@\"\n"
 	must(t, os.WriteFile(slow, []byte(script), 0o755))
 	e.rt.Path = slow
+	released := false
+	releaseRuntime := func() {
+		if !released {
+			released = true
+			must(t, os.WriteFile(release, nil, 0o644))
+		}
+	}
+	t.Cleanup(releaseRuntime)
 	c := e.create(t, &runtimeapi.ContainerConfig{Command: []string{"true"}})
 	must(t, e.m.Start(ctx, c))
-	deadline := time.Now().Add(10 * time.Second)
+	// The exit watcher is now in the runtime's delete, and stays there.
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if _, err := os.Stat(c.paths.exit); err == nil {
+		if _, err := os.Stat(inDelete); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the container did not exit")
+			t.Fatal("the exit watcher never called the runtime's delete")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond) // the watcher is now in the runtime's delete
-	start := time.Now()
-	r := c.Record()
-	if took := time.Since(start); took > time.Second {
-		t.Errorf("Record took %s: it waited for the runtime", took)
+	got := make(chan Record, 1)
+	go func() { got <- c.Record() }()
+	select {
+	case r := <-got:
+		if r.State != StateRunning {
+			t.Errorf("state while the exit is being recorded: %s", r.State)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("Record waits for the runtime's delete")
 	}
-	if r.State != StateRunning {
-		t.Errorf("state while the exit is being recorded: %s", r.State)
-	}
+	releaseRuntime()
 	waitExited(t, c)
+}
+
+// At start, a record berthd cannot read, or whose state it does not know,
+// costs nothing: that container is left alone (its files stay, its running
+// process is not deleted) and every other container is restored.
+func TestRestoreLeavesUnusableRecordsAlone(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	running := e.create(t, &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "run"}, Command: []string{"sleep", "60"}})
+	must(t, e.m.Start(ctx, running))
+	damaged := e.create(t, &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "damaged"}, Command: []string{"sleep", "60"}})
+	must(t, e.m.Start(ctx, damaged))
+	future := e.create(t, &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "future"}, Command: []string{"sleep", "60"}})
+	must(t, e.m.Start(ctx, future))
+	e.m.Close()
+
+	must(t, os.WriteFile(damaged.paths.record(), []byte("{not json"), 0o600))
+	rec := future.Record()
+	rec.State = "paused-in-a-newer-berthd"
+	b, err := json.Marshal(&rec)
+	must(t, err)
+	must(t, os.WriteFile(future.paths.record(), b, 0o600))
+
+	m2, err := NewManager(ctx, e.opts)
+	if err != nil {
+		t.Fatalf("one unusable record stops the restore: %v", err)
+	}
+	e.m = m2
+	if _, err := m2.Get(running.ID()); err != nil {
+		t.Errorf("the good container was not restored: %v", err)
+	}
+	for _, c := range []*Container{damaged, future} {
+		if _, err := m2.Get(c.ID()); err == nil {
+			t.Errorf("%s restored from an unusable record", c.ID())
+		}
+		if !m2.Known(c.ID()) {
+			t.Errorf("%s is not known: its rootfs would be swept", c.ID())
+		}
+		for _, p := range []string{c.paths.record(), c.paths.run} {
+			if _, err := os.Stat(p); err != nil {
+				t.Errorf("%s: %s removed: %v", c.ID(), p, err)
+			}
+		}
+		st, err := e.rt.State(ctx, c.ID())
+		if err != nil || st.Status != "running" {
+			t.Errorf("%s: the runtime's container is %v, %v; want still running", c.ID(), st, err)
+		}
+	}
+	if slices.Contains(e.rootfs.removed, damaged.ID()) || slices.Contains(e.rootfs.removed, future.ID()) {
+		t.Errorf("rootfs removed: %v", e.rootfs.removed)
+	}
+	// Clean up by hand, as the person reading the log would.
+	for _, c := range []*Container{damaged, future} {
+		_ = e.rt.Delete(ctx, c.ID())
+		os.RemoveAll(c.paths.dir)
+		os.RemoveAll(c.paths.run)
+	}
+}
+
+// A live process at the recorded monitor pid is the monitor only if it
+// runs the monitor binary and started when the monitor did.
+func TestIsMonitor(t *testing.T) {
+	mon, _ := requireRuntime(t)
+	id := testID()
+	fake := exec.Command("/bin/sh", "-c", "sleep 60", "--id", id)
+	must(t, fake.Start())
+	t.Cleanup(func() { fake.Process.Kill(); fake.Wait() })
+	if isMonitor(fake.Process.Pid, 0, mon, id) {
+		t.Error("a shell with the monitor's command line counts as the monitor")
+	}
+	real := exec.Command(mon, "--id", id)
+	in, err := real.StdinPipe()
+	must(t, err)
+	must(t, real.Start())
+	t.Cleanup(func() { in.Close(); real.Process.Kill(); real.Wait() })
+	start, err := procStartTime(real.Process.Pid)
+	must(t, err)
+	if !isMonitor(real.Process.Pid, start, mon, id) || !isMonitor(real.Process.Pid, 0, mon, id) {
+		t.Error("the real monitor is not recognised")
+	}
+	if isMonitor(real.Process.Pid, start+1, mon, id) {
+		t.Error("a monitor started at another time counts (a reused pid)")
+	}
+	if isMonitor(real.Process.Pid, 0, mon, testID()) {
+		t.Error("another container's monitor counts")
+	}
 }

@@ -1,10 +1,10 @@
 package oci
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,14 +29,27 @@ func (m *Manager) restore(ctx context.Context) error {
 		}
 		c := &Container{exited: make(chan struct{}), paths: m.paths(id)}
 		rec, err := loadRecord(c.paths.record())
-		if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
 			// A crash between the directory and the first record: only
-			// the directory (and maybe a rootfs) exists.
-			logFor(id).Warnf("container record unreadable (%v): removing the container", err)
+			// the directory (and maybe a rootfs) exists; nothing ran.
+			logFor(id).Warn("container directory without a record: removing it")
 			c.rec = Record{ID: id, State: StateCreating}
 			if err := m.teardown(ctx, c); err != nil {
 				logFor(id).Errorf("clean up: %v", err)
 			}
+			continue
+		}
+		if err != nil {
+			// Left alone for a person to look at, with its run directory,
+			// exit file and rootfs: the container may be running, and a
+			// guess at what to remove could kill or delete it.
+			logFor(id).Errorf("cannot restore container, leaving it alone: %v", err)
+			m.keep(id)
+			continue
+		}
+		if rec.ID != id {
+			logFor(id).Errorf("cannot restore container, leaving it alone: its record names id %q", rec.ID)
+			m.keep(id)
 			continue
 		}
 		c.rec = *rec
@@ -46,7 +59,7 @@ func (m *Manager) restore(ctx context.Context) error {
 			// Its monitor may still run, and the runtime's create under
 			// it: a create finishing after the delete below would leave
 			// a container and its monitor that no record names.
-			killStrayMonitors(id)
+			killStrayMonitors(id, m.opts.MonitorPath)
 			if err := m.teardown(ctx, c); err != nil {
 				logFor(id).Errorf("clean up: %v", err)
 			}
@@ -58,7 +71,11 @@ func (m *Manager) restore(ctx context.Context) error {
 				return fmt.Errorf("adopt container %s: %w", id, err)
 			}
 		default:
-			return fmt.Errorf("container %s: unknown state %q in its record", id, rec.State)
+			// A newer berthd's state, or a damaged record: one container
+			// must not keep berthd (and every other one) from starting.
+			logFor(id).Errorf("cannot restore container, leaving it alone: unknown state %q in its record", rec.State)
+			m.keep(id)
+			continue
 		}
 		m.add(c)
 	}
@@ -79,7 +96,7 @@ func (m *Manager) adopt(ctx context.Context, c *Container) error {
 		}
 		return m.adoptExit(c, e, "")
 	}
-	if !monitorAlive(c.rec.MonitorPID, id) {
+	if !isMonitor(c.rec.MonitorPID, c.rec.MonitorStart, m.opts.MonitorPath, id) {
 		// No monitor and no exit file: the node rebooted (the run root
 		// is gone) or the monitor was killed. Nobody knows how the
 		// container ended; make sure it has.
@@ -120,47 +137,40 @@ func (m *Manager) adoptExit(c *Container, e *monitor.Exit, message string) error
 	return nil
 }
 
-// monitorAlive reports whether pid is still the container's monitor, not
-// a process that reused the pid: its command line names the container.
-func monitorAlive(pid int, id string) bool {
-	if pid <= 0 {
-		return false
-	}
-	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	if err != nil {
-		return false
-	}
-	return bytes.Contains(cmdline, []byte("--id\x00"+id))
-}
-
 // strayMonitorWait bounds the wait for a killed stray monitor to go.
 const strayMonitorWait = 5 * time.Second
 
 // killStrayMonitors SIGKILLs the process group of every monitor of id
 // (the monitor leads its own session, and the runtime it runs is in its
 // group) and waits for them to be gone. Only for a container whose record
-// does not name its monitor: one whose creation was cut short.
-func killStrayMonitors(id string) {
+// does not name its monitor: one whose creation was cut short. A monitor
+// is a process running the monitor binary (by /proc/<pid>/exe) whose
+// command line names the container; a process that only says so is not.
+func killStrayMonitors(id, monitorPath string) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		logFor(id).Warnf("look for a stray monitor: %v", err)
 		return
 	}
-	var killed []int
+	var killed []procIdentity
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || !monitorAlive(pid, id) {
+		if err != nil || !isMonitor(pid, 0, monitorPath, id) {
 			continue
+		}
+		start, err := procStartTime(pid)
+		if err != nil {
+			continue // gone
 		}
 		logFor(id).Infof("killing stray monitor %d", pid)
 		if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		killed = append(killed, pid)
+		killed = append(killed, procIdentity{pid, start})
 	}
 	deadline := time.Now().Add(strayMonitorWait)
-	for _, pid := range killed {
-		for monitorAlive(pid, id) && time.Now().Before(deadline) {
+	for _, p := range killed {
+		for isMonitor(p.pid, p.start, monitorPath, id) && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
@@ -186,11 +196,19 @@ func (m *Manager) sweep() {
 	}
 }
 
-// Known reports whether id is a container the manager has (for sweeping
-// root filesystems no container owns).
+// Known reports whether id is a container the manager has, or one it
+// leaves alone because its record could not be read (for sweeping root
+// filesystems no container owns).
 func (m *Manager) Known(id string) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	_, ok := m.ctrs[id]
-	return ok
+	return ok || m.kept[id]
+}
+
+// keep marks a container whose record berthd cannot use: its files stay.
+func (m *Manager) keep(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.kept[id] = true
 }

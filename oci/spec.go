@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -68,6 +69,10 @@ type SpecOptions struct {
 	// TARGET.
 	TargetPIDNS string
 	Host        *Host
+	// AllowedAnnotations are the runtime handler's allowed_annotations:
+	// the only request annotations the spec carries (see
+	// config.RuntimeHandler).
+	AllowedAnnotations []string
 	// ImageVolumes are the request's image mounts (Mount.image), made
 	// ready by the image store, by container path.
 	ImageVolumes map[string]ImageVolume
@@ -171,10 +176,16 @@ func CgroupsPath(parent, id string) string {
 	return filepath.Join(parent, "berth-"+id)
 }
 
+// setAnnotations gives the spec the request's annotations the handler
+// allows, then Berth's own (which a request cannot override). A runtime
+// reads its spec's annotations as instructions (crun's run.oci.*, kata's
+// io.katacontainers.*), so a pod passes only what the node allows.
 func setAnnotations(o *SpecOptions, s *rspec.Spec) {
-	a := make(map[string]string, len(o.Config.GetAnnotations())+8)
+	a := make(map[string]string, 8)
 	for k, v := range o.Config.GetAnnotations() {
-		a[k] = v
+		if annotationAllowed(k, o.AllowedAnnotations) {
+			a[k] = v
+		}
 	}
 	a[AnnotationContainerType] = "container"
 	a[AnnotationContainerName] = o.Config.GetMetadata().GetName()
@@ -189,6 +200,21 @@ func setAnnotations(o *SpecOptions, s *rspec.Spec) {
 		}
 	}
 	s.Annotations = a
+}
+
+// annotationAllowed reports whether key equals an allowed entry or
+// starts with an entry ending in "*".
+func annotationAllowed(key string, allowed []string) bool {
+	for _, a := range allowed {
+		if prefix, ok := strings.CutSuffix(a, "*"); ok {
+			if prefix != "" && strings.HasPrefix(key, prefix) {
+				return true
+			}
+		} else if key == a {
+			return true
+		}
+	}
+	return false
 }
 
 // invalidf marks a request error.

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/selinux/go-selinux/label"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -209,9 +211,39 @@ func seccompProfilePath(ref string) (string, error) {
 	if !filepath.IsAbs(ref) {
 		return "", invalidf("seccomp profile %q: localhost profiles are absolute paths", ref)
 	}
-	b, err := os.ReadFile(ref)
+	b, err := readProfile(ref)
 	if err != nil {
-		return "", invalidf("seccomp profile: %v", err)
+		return "", err
 	}
 	return string(b), nil
+}
+
+// maxSeccompProfile caps a Localhost seccomp profile (moby's default
+// profile is about 20 KiB).
+const maxSeccompProfile = 1 << 20
+
+// readProfile reads a profile file the request names: opened without
+// blocking (a FIFO there must not hang CreateContainer), a regular file,
+// at most maxSeccompProfile bytes.
+func readProfile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, invalidf("seccomp profile: %v", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("seccomp profile: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, invalidf("seccomp profile %s is not a regular file (%s)", path, fi.Mode().Type())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSeccompProfile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read seccomp profile %s: %w", path, err)
+	}
+	if len(b) > maxSeccompProfile {
+		return nil, invalidf("seccomp profile %s is over %d bytes", path, maxSeccompProfile)
+	}
+	return b, nil
 }

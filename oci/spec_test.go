@@ -5,7 +5,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -190,6 +192,69 @@ func TestUserFilesStayInRootfs(t *testing.T) {
 		Pod: testPod(), Image: ImageConfig{User: "root"}, Rootfs: root, Host: testHost()})
 	if !errdefs.IsInvalid(err) {
 		t.Fatalf("user name through a symlink out of the rootfs: got %v, want Invalid (not found)", err)
+	}
+}
+
+// A FIFO, a device or a huge file as the image's /etc/passwd or
+// /etc/group answers Invalid at once: it never hangs CreateContainer.
+func TestUserFilesMustBeSmallRegularFiles(t *testing.T) {
+	for name, plant := range map[string]func(t *testing.T, p string){
+		"fifo":   func(t *testing.T, p string) { must(t, syscall.Mkfifo(p, 0o644)) },
+		"device": func(t *testing.T, p string) { must(t, syscall.Mknod(p, syscall.S_IFCHR|0o644, int(1<<8|5))) }, // /dev/zero
+		"huge": func(t *testing.T, p string) {
+			must(t, os.WriteFile(p, nil, 0o644))
+			must(t, os.Truncate(p, maxImageFile+1))
+		},
+		"directory": func(t *testing.T, p string) { must(t, os.Mkdir(p, 0o755)) },
+	} {
+		for _, file := range []string{"etc/passwd", "etc/group"} {
+			t.Run(name+" "+file, func(t *testing.T) {
+				root := testRootfs(t)
+				p := filepath.Join(root, file)
+				must(t, os.Remove(p))
+				plant(t, p)
+				done := make(chan error, 1)
+				go func() {
+					_, err := Generate(&SpecOptions{ID: "x", Config: &runtimeapi.ContainerConfig{Command: []string{"x"}, Metadata: &runtimeapi.ContainerMetadata{Name: "c"}},
+						Pod: testPod(), Image: ImageConfig{User: "app:app"}, Rootfs: root, Host: testHost()})
+					done <- err
+				}()
+				select {
+				case err := <-done:
+					if !errdefs.IsInvalid(err) {
+						t.Fatalf("got %v, want Invalid", err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("Generate hangs on the image's " + file)
+				}
+			})
+		}
+	}
+}
+
+// A Localhost seccomp profile that is a FIFO or too big is Invalid, at once.
+func TestSeccompProfileMustBeASmallRegularFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.json")
+	must(t, syscall.Mkfifo(fifo, 0o644))
+	huge := filepath.Join(dir, "huge.json")
+	must(t, os.WriteFile(huge, nil, 0o644))
+	must(t, os.Truncate(huge, maxSeccompProfile+1))
+	for _, p := range []string{fifo, huge, dir} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := generate(t, secCtx(&runtimeapi.LinuxContainerSecurityContext{
+				Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: p}}), ImageConfig{})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errdefs.IsInvalid(err) {
+				t.Errorf("%s: got %v, want Invalid", p, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: Generate hangs", p)
+		}
 	}
 }
 
@@ -527,10 +592,36 @@ func TestResources(t *testing.T) {
 }
 
 func TestAnnotations(t *testing.T) {
-	g := mustGenerate(t, &runtimeapi.ContainerConfig{Command: []string{"x"}, Metadata: &runtimeapi.ContainerMetadata{Name: "app"},
-		Annotations: map[string]string{"a": "b"}, Labels: map[string]string{"l": "v"}}, ImageConfig{})
+	cfg := &runtimeapi.ContainerConfig{Command: []string{"x"}, Metadata: &runtimeapi.ContainerMetadata{Name: "app"},
+		Annotations: map[string]string{
+			"a": "b", "run.oci.keep_original_groups": "1", "io.katacontainers.config.hypervisor.path": "/tmp/evil",
+			AnnotationSandboxID: "forged", "example.com/allowed": "yes", "example.com/allowedx": "no",
+		}, Labels: map[string]string{"l": "v"}}
+	g, err := Generate(&SpecOptions{ID: "ctr1", Config: cfg, Pod: testPod(), Rootfs: testRootfs(t), Host: testHost(),
+		AllowedAnnotations: []string{"a", "example.com/allowed", "run.oci.*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	a := g.Spec.Annotations
 	if a["a"] != "b" || a[AnnotationSandboxID] != "pod1" || a[AnnotationContainerName] != "app" || !strings.Contains(a[AnnotationLabels], `"l":"v"`) {
 		t.Errorf("annotations = %v", a)
+	}
+	if a["run.oci.keep_original_groups"] != "1" || a["example.com/allowed"] != "yes" {
+		t.Errorf("allowed annotations missing: %v", a)
+	}
+	for _, k := range []string{"io.katacontainers.config.hypervisor.path", "example.com/allowedx"} {
+		if _, ok := a[k]; ok {
+			t.Errorf("annotation %s is not allowed but reached the spec: %v", k, a)
+		}
+	}
+	// No allowed_annotations: no request annotation reaches the runtime.
+	g = mustGenerate(t, cfg, ImageConfig{})
+	for k := range cfg.Annotations {
+		if k == AnnotationSandboxID {
+			continue
+		}
+		if _, ok := g.Spec.Annotations[k]; ok {
+			t.Errorf("annotation %s reached the spec with nothing allowed", k)
+		}
 	}
 }

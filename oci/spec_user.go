@@ -1,14 +1,17 @@
 package oci
 
 import (
-	"os"
+	"bytes"
+	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
 
-	securejoin "github.com/cyphar/filepath-securejoin"
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/moby/sys/user"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -42,13 +45,20 @@ func setUser(o *SpecOptions, g *Generated) error {
 	if sc.GetRunAsGroup() != nil {
 		grp = strconv.FormatInt(sc.GetRunAsGroup().GetValue(), 10)
 	}
-	passwd, group := userFiles(o.Rootfs)
-	u, err := user.GetExecUserPath(usr, &user.ExecUser{Home: "/"}, passwd, group)
+	passwd, err := readImageFile(o.Rootfs, "/etc/passwd")
+	if err != nil {
+		return err
+	}
+	group, err := readImageFile(o.Rootfs, "/etc/group")
+	if err != nil {
+		return err
+	}
+	u, err := user.GetExecUser(usr, &user.ExecUser{Home: "/"}, passwd.reader(), group.reader())
 	if err != nil {
 		return invalidf("user %q: %v (looked up in the image's /etc/passwd)", usr, err)
 	}
 	if grp != "" {
-		gids, err := user.GetAdditionalGroupsPath([]string{grp}, group)
+		gids, err := user.GetAdditionalGroups([]string{grp}, group.reader())
 		if err != nil || len(gids) != 1 {
 			return invalidf("group %q: %v (looked up in the image's /etc/group)", grp, err)
 		}
@@ -90,25 +100,61 @@ func splitUserSpec(s string) (usr, grp string) {
 	return usr, grp
 }
 
-// userFiles returns the image's /etc/passwd and /etc/group resolved
-// inside rootfs, so a symlink in the image cannot point them at the host.
-func userFiles(rootfs string) (passwd, group string) {
+// maxImageFile caps what is read of a file of the image (/etc/passwd,
+// /etc/group): an image is not trusted to keep them small.
+const maxImageFile = 4 << 20
+
+// imageFile is a file read from the image; nil when it has none.
+type imageFile []byte
+
+// reader is the file for moby/sys/user, which reads a nil io.Reader (not
+// a reader of nothing) as "no such file".
+func (f imageFile) reader() io.Reader {
+	if f == nil {
+		return nil
+	}
+	return bytes.NewReader(f)
+}
+
+// readImageFile reads name from the image's root filesystem. It resolves
+// name inside rootfs (a symlink in the image cannot point it at the
+// host), looks at what it found before opening it for reading (a FIFO
+// would block CreateContainer for ever, a device would be read from), and
+// reads at most maxImageFile bytes. A missing or unresolvable file (a
+// symlink loop) is nil: numeric ids still work without it. Anything but a
+// regular file, or a file too big, is Invalid.
+func readImageFile(rootfs, name string) (imageFile, error) {
 	if rootfs == "" {
-		return "", ""
+		return nil, nil
 	}
-	// A missing or unresolvable file (a symlink loop) means "no names":
-	// numeric ids still work.
-	resolve := func(name string) string {
-		p, err := securejoin.SecureJoin(rootfs, name)
-		if err != nil {
-			return ""
-		}
-		if _, err := os.Stat(p); err != nil {
-			return ""
-		}
-		return p
+	h, err := pathrs.OpenInRoot(rootfs, name)
+	if err != nil {
+		return nil, nil
 	}
-	return resolve("/etc/passwd"), resolve("/etc/group")
+	defer h.Close()
+	fi, err := h.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("image's %s: %w", name, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, invalidf("the image's %s is not a regular file (%s)", name, fi.Mode().Type())
+	}
+	if fi.Size() > maxImageFile {
+		return nil, invalidf("the image's %s is %d bytes, over the %d bytes Berth reads", name, fi.Size(), maxImageFile)
+	}
+	f, err := pathrs.Reopen(h, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("image's %s: %w", name, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxImageFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read the image's %s: %w", name, err)
+	}
+	if len(b) > maxImageFile {
+		return nil, invalidf("the image's %s is over the %d bytes Berth reads", name, maxImageFile)
+	}
+	return imageFile(b), nil
 }
 
 func appendUnique(s []uint32, v uint32) []uint32 {

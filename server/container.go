@@ -52,7 +52,7 @@ func (s *Server) initContainers(ctx context.Context) error {
 		MonitorPath:       s.binPath(cfg.Runtime.MonitorPath, "berth-monitor"),
 		Host:              host,
 		Rootfs:            store,
-		ExecSyncMaxOutput: cfg.Runtime.ExecSyncMaxOutput,
+		ExecSyncMaxOutput: min(cfg.Runtime.ExecSyncMaxOutput, maxExecOutput),
 		Plugins:           s.containerPlugins(),
 		OnChange:          s.containerChanged,
 	})
@@ -236,4 +236,13 @@ func ociPod(sb *sandbox.Sandbox) *oci.Pod {
 		CgroupParent:   sb.CgroupParent,
 		LogDirectory:   sb.Config.GetLogDirectory(),
 	}
+}
+
+// allowedAnnotations is a runtime handler's allowed_annotations.
+func (s *Server) allowedAnnotations(handler string) []string {
+	_, h, err := s.Config().Runtime.Handler(handler)
+	if err != nil {
+		return nil
+	}
+	return h.AllowedAnnotations
 }

@@ -148,6 +148,8 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, req *
 			TargetPIDNS:  targetPIDNS,
 			Host:         s.ctr.host,
 			ImageVolumes: volumes,
+			// The handler's list as the config says now.
+			AllowedAnnotations: s.allowedAnnotations(sb.RuntimeHandler),
 		},
 		Runtime:  rt,
 		ImageRef: rfs.ImageRef,

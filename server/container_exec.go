@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -23,7 +22,7 @@ func (s *Server) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest) 
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.ctr.mgr.ExecSync(ctx, c, req.GetCmd(), time.Duration(req.GetTimeout())*time.Second)
+	res, err := s.ctr.mgr.ExecSync(ctx, c, req.GetCmd(), requestTimeout(req.GetTimeout()))
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -31,7 +30,7 @@ func (s *Server) StopContainer(ctx context.Context, req *runtimeapi.StopContaine
 	if err != nil {
 		return nil, err
 	}
-	timeout := time.Duration(max(req.GetTimeout(), 0)) * time.Second
+	timeout := requestTimeout(req.GetTimeout())
 	if err := s.ctr.mgr.Stop(ctx, c, timeout); err != nil {
 		return nil, err
 	}

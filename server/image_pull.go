@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 
-	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-cri/berth/errdefs"
@@ -24,8 +23,7 @@ func (s *Server) PullImage(ctx context.Context, req *runtimeapi.PullImageRequest
 	return &runtimeapi.PullImageResponse{ImageRef: img.ID}, nil
 }
 
-// authFromCRI maps the CRI credentials. ServerAddress needs no mapping:
-// kubelet sends the credentials meant for this image's registry.
+// authFromCRI maps the CRI credentials, with the registry they are for.
 func authFromCRI(a *runtimeapi.AuthConfig) storage.Auth {
 	if a == nil {
 		return storage.Auth{}
@@ -36,20 +34,6 @@ func authFromCRI(a *runtimeapi.AuthConfig) storage.Auth {
 		Auth:          a.GetAuth(),
 		IdentityToken: a.GetIdentityToken(),
 		RegistryToken: a.GetRegistryToken(),
+		ServerAddress: a.GetServerAddress(),
 	}
-}
-
-// redactSecrets returns req fit for the debug log: a PullImageRequest's
-// credentials are replaced, everything else is req itself.
-func redactSecrets(req any) any {
-	p, ok := req.(*runtimeapi.PullImageRequest)
-	if !ok || p.GetAuth() == nil {
-		return req
-	}
-	c := proto.Clone(p).(*runtimeapi.PullImageRequest)
-	c.Auth = &runtimeapi.AuthConfig{Username: c.Auth.GetUsername(), ServerAddress: c.Auth.GetServerAddress()}
-	if p.Auth.GetPassword() != "" || p.Auth.GetAuth() != "" || p.Auth.GetIdentityToken() != "" || p.Auth.GetRegistryToken() != "" {
-		c.Auth.Password = "<redacted>"
-	}
-	return c
 }

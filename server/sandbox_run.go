@@ -13,6 +13,9 @@ import (
 // process, waits for an in-flight call with the same name (a kubelet
 // retry) and leaves nothing behind when it fails.
 func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {
+	if err := checkPodMetadataLimits(req.GetConfig().GetMetadata()); err != nil {
+		return nil, err
+	}
 	handler, h, err := s.Config().Runtime.Handler(req.GetRuntimeHandler())
 	if err != nil {
 		return nil, err

@@ -160,9 +160,10 @@ func repoNames(simg *cstorage.Image) (tags, digests []string) {
 }
 
 // lookup finds the stored image ref names: a full or "sha256:" ID, an ID
-// prefix of at least 3 hex digits (as crictl prints them), a name (short
-// names resolved as localCandidates says) or a repo@digest. It also
-// returns the name that matched, nil when matched by ID.
+// prefix ("sha256:" and 3 or more hex digits, or 12 or more bare ones, as
+// crictl prints them), a name (short names resolved as localCandidates
+// says) or a repo@digest. It also returns the name that matched, nil
+// when matched by ID.
 func (s *Store) lookup(ref string) (*cstorage.Image, reference.Named, error) {
 	in := strings.TrimSpace(ref)
 	if in == "" {
@@ -175,11 +176,11 @@ func (s *Store) lookup(ref string) (*cstorage.Image, reference.Named, error) {
 		}
 		return img, nil, nil
 	}
-	if m := idPrefix.FindStringSubmatch(in); m != nil {
-		if img, err := s.store.Image(m[2]); err == nil && strings.HasPrefix(img.ID, m[2]) {
+	if hex, explicit, ok := parseIDPrefix(in); ok {
+		if img, err := s.store.Image(hex); err == nil && strings.HasPrefix(img.ID, hex) {
 			return img, nil, nil
 		}
-		if m[1] != "" {
+		if explicit {
 			return nil, nil, errdefs.NotFoundf("image %q not found", in)
 		}
 	}

@@ -265,3 +265,37 @@ func TestFsInfoCountsHardLinksOnce(t *testing.T) {
 		t.Errorf("inodes grew by %d, want 2", grew)
 	}
 }
+
+func TestShortHexIsANameNotAnIDPrefix(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := t.Context()
+	_, ref, id := e.push(t, "hex:1", testimage.Spec{Name: "hex"})
+	if _, err := e.store.Pull(ctx, ref, Auth{}); err != nil {
+		t.Fatal(err)
+	}
+	hex := strings.TrimPrefix(id, "sha256:")
+	// A few hex digits are an image name ("cafe"), never the local image
+	// whose ID happens to start with them.
+	for _, n := range []int{3, 4, 8, 11} {
+		if img, err := e.store.ResolveImage(ctx, hex[:n]); !errdefs.IsNotFound(err) {
+			t.Errorf("ResolveImage(%q) = %v, %v: want NotFound", hex[:n], img, err)
+		}
+	}
+	// "sha256:" says it is an ID; 12 or more digits are one as printed.
+	for _, r := range []string{"sha256:" + hex[:3], "sha256:" + hex[:8], hex[:12], hex[:20], id} {
+		if img, err := e.store.ResolveImage(ctx, r); err != nil || img.ID != id {
+			t.Errorf("ResolveImage(%q) = %v, %v: want %s", r, img, err, id)
+		}
+	}
+}
+
+func TestParseIDPrefix(t *testing.T) {
+	for in, want := range map[string]bool{
+		"cafe": false, "abc": false, "0123456789a": false, "0123456789ab": true,
+		"sha256:abc": true, "sha256:ab": false, "sha256:cafe": true, "CAFE0123456789": false,
+	} {
+		if _, _, ok := parseIDPrefix(in); ok != want {
+			t.Errorf("parseIDPrefix(%q) = %v, want %v", in, ok, want)
+		}
+	}
+}

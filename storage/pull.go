@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
@@ -30,6 +31,49 @@ type Auth struct {
 	IdentityToken string
 	// RegistryToken is a bearer token sent to the registry as is.
 	RegistryToken string
+	// ServerAddress is the registry the credentials are for (kubelet
+	// sets it from the pull secret's key). They are sent to that
+	// registry only; without it, only to the one registry a fully
+	// qualified reference names.
+	ServerAddress string
+}
+
+// forRegistry returns the credentials to send to registry host (a
+// reference's domain, "docker.io" for Docker Hub) when candidates
+// registries are tried for one pull: a, or none. Credentials for one
+// registry must never reach another (an unqualified-search registry run
+// by someone else would collect them).
+func (a Auth) forRegistry(host string, candidates int) Auth {
+	if a == (Auth{}) {
+		return a
+	}
+	if a.ServerAddress == "" {
+		if candidates == 1 {
+			return a
+		}
+		return Auth{}
+	}
+	// A docker config key may be a glob ("*.gcr.io"), as kubelet's are.
+	if ok, _ := path.Match(normalizeRegistry(a.ServerAddress), normalizeRegistry(host)); ok {
+		return a
+	}
+	return Auth{}
+}
+
+// normalizeRegistry reduces a server address as kubelet and docker
+// config files write it ("https://index.docker.io/v1/", "quay.io",
+// "localhost:5000/v2") to its host, with Docker Hub's names as docker.io.
+func normalizeRegistry(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "https://"), "http://")
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		s = s[:i]
+	}
+	switch s {
+	case "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com":
+		return "docker.io"
+	}
+	return s
 }
 
 // apply puts the credentials into sys.
@@ -53,7 +97,7 @@ func (a Auth) apply(sys *types.SystemContext) error {
 // identity keys shared downloads: callers with different credentials
 // never share one, so nobody gets an image their credentials could not.
 func (a Auth) identity() string {
-	if a == (Auth{}) {
+	if a.Username == "" && a.Password == "" && a.Auth == "" && a.IdentityToken == "" && a.RegistryToken == "" {
 		return "anonymous"
 	}
 	h := sha256.New()
@@ -74,11 +118,11 @@ const progressInterval = 2 * time.Second
 // Options.PullTimeout. A failed or cancelled pull leaves no image and,
 // once no other pull runs, no layer behind.
 func (s *Store) Pull(ctx context.Context, ref string, auth Auth) (*Image, error) {
-	sys := s.systemContext()
-	if err := auth.apply(sys); err != nil {
+	// Checked once, before any registry is asked.
+	if err := auth.apply(s.systemContext()); err != nil {
 		return nil, err
 	}
-	cands, err := pullCandidates(sys, ref)
+	cands, err := pullCandidates(s.systemContext(), ref)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +133,12 @@ func (s *Store) Pull(ctx context.Context, ref string, auth Auth) (*Image, error)
 	}
 	var errs []error
 	for _, n := range cands {
-		img, err := s.pullOne(ctx, sys, n, auth)
+		a := auth.forRegistry(registryOf(n), len(cands))
+		sys := s.systemContext()
+		if err := a.apply(sys); err != nil {
+			return nil, err
+		}
+		img, err := s.pullOne(ctx, sys, n, a)
 		if err == nil {
 			return img, nil
 		}

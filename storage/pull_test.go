@@ -375,3 +375,52 @@ func TestPullThroughMirror(t *testing.T) {
 		t.Fatalf("%+v", img)
 	}
 }
+
+// Credentials for one registry never reach another: a short name tried in
+// several unqualified-search registries sends them only to the registry
+// AuthConfig.server_address names (the first search registry here is
+// someone else's, asking for credentials to collect them).
+func TestPullCredentialsOnlyToTheirRegistry(t *testing.T) {
+	other := testimage.StartRegistry(t, testimage.RegistryOptions{Username: "u", Password: "p"})
+	e := newEnv(t, envOptions{
+		registry: testimage.RegistryOptions{Username: "u", Password: "p"},
+		conf: func(h string) testimage.ConfOptions {
+			return testimage.ConfOptions{Insecure: []string{other.Host, h}, Search: []string{other.Host, h}, ShortNameMode: "permissive"}
+		},
+	})
+	_, _, id := e.push(t, "private:1", testimage.Spec{Name: "private"})
+	other.ResetRequests()
+	img, err := e.store.Pull(t.Context(), "private:1", Auth{Username: "u", Password: "p", ServerAddress: "http://" + e.reg.Host + "/v2/"})
+	if err != nil || img.ID != id {
+		t.Fatalf("pull with credentials for %s: %v", e.reg.Host, err)
+	}
+	if len(other.AllRequests()) == 0 {
+		t.Fatal("the other search registry was not tried first: the test proves nothing")
+	}
+	if n := other.RequestsWithCredentials(); n != 0 {
+		t.Fatalf("the other registry got credentials in %d requests: %v", n, other.AllRequests())
+	}
+	// No server address and several candidates: nobody gets them.
+	other.ResetRequests()
+	e.store.Pull(t.Context(), "private:2", Auth{Username: "u", Password: "p"})
+	if n := other.RequestsWithCredentials(); n != 0 {
+		t.Fatalf("without a server address the other registry got credentials in %d requests: %v", n, other.AllRequests())
+	}
+}
+
+func TestAuthForRegistry(t *testing.T) {
+	a := Auth{Username: "u", Password: "p", ServerAddress: "https://index.docker.io/v1/"}
+	for host, want := range map[string]bool{"docker.io": true, "quay.io": false, "docker.io.evil.com": false} {
+		if got := a.forRegistry(host, 2) == a; got != want {
+			t.Errorf("credentials for %s: %v, want %v", host, got, want)
+		}
+	}
+	g := Auth{Password: "p", ServerAddress: "*.gcr.io"}
+	if g.forRegistry("us.gcr.io", 3) != g || g.forRegistry("gcr.io.evil", 3) != (Auth{}) {
+		t.Error("glob server address")
+	}
+	n := Auth{Password: "p"}
+	if n.forRegistry("any", 1) != n || n.forRegistry("any", 2) != (Auth{}) {
+		t.Error("no server address: one candidate gets them, several do not")
+	}
+}

@@ -14,9 +14,27 @@ import (
 )
 
 var (
-	fullID   = regexp.MustCompile(`^(sha256:)?([a-f0-9]{64})$`)
-	idPrefix = regexp.MustCompile(`^(sha256:)?([a-f0-9]{3,63})$`)
+	fullID = regexp.MustCompile(`^(sha256:)?([a-f0-9]{64})$`)
+	// idPrefix is an abbreviated image ID: with "sha256:" at least 3 hex
+	// digits, without it at least 12 (what crictl and docker print). A
+	// shorter bare hex string ("cafe", "beef") is a name, never an ID:
+	// otherwise a pod asking for image "cafe" would run whatever local
+	// image's ID happens to start with those letters.
+	idPrefix = regexp.MustCompile(`^(?:sha256:([a-f0-9]{3,63})|([a-f0-9]{12,63}))$`)
 )
+
+// parseIDPrefix returns the hex digits of an abbreviated image ID and
+// whether the caller wrote "sha256:" (then nothing else can match).
+func parseIDPrefix(s string) (hex string, explicit, ok bool) {
+	m := idPrefix.FindStringSubmatch(s)
+	switch {
+	case m == nil:
+		return "", false, false
+	case m[1] != "":
+		return m[1], true, true
+	}
+	return m[2], false, true
+}
 
 // parseID returns the 64-hex image ID if s is one, with or without
 // "sha256:".

@@ -67,7 +67,7 @@ func serve(f *flags, cfg *config.Config) error {
 	metrics := server.NewMetrics(reg, srv)
 	unary, stream := server.Interceptors(metrics)
 	g := grpc.NewServer(grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream),
-		grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20))
+		grpc.MaxRecvMsgSize(server.MaxMessageSize), grpc.MaxSendMsgSize(server.MaxMessageSize))
 	srv.Register(g)
 	streamURL, err := srv.StartStreaming()
 	if err != nil {

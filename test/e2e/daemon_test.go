@@ -216,10 +216,30 @@ func TestPanickingHandlerAnswersInternal(t *testing.T) {
 
 func TestSIGHUPReloadsLogLevel(t *testing.T) {
 	d := framework.StartDaemon(t, framework.Options{})
-	// The base config says debug; a drop-in turns it to warn.
+	ctx := d.Ctx(t)
+	// The base config says debug: an RPC logs its request at debug.
+	if _, err := d.Runtime.Version(ctx, &runtimeapi.VersionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(d.Log(), "level=debug") })
+	// A drop-in turns it to warn.
 	os.WriteFile(filepath.Join(d.ConfigPath+".d", "90-reload.toml"), []byte("[log]\nlevel = \"warn\"\n"), 0o644)
 	syscall.Kill(d.PID(), syscall.SIGHUP)
-	waitFor(t, func() bool { return strings.Contains(d.Log(), "log level debug -> warn") })
+	waitFor(t, func() bool { return strings.Contains(d.Log(), "reload: done") })
+	// From now on: no debug line, however many RPCs; a warning still
+	// shows (a refused request), and marks how far the log got.
+	mark := len(d.Log())
+	for range 5 {
+		if _, err := d.Runtime.Version(ctx, &runtimeapi.VersionRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := d.Runtime.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: "after-reload"})
+	wantCode(t, "empty CreateContainer", err, codes.InvalidArgument)
+	waitFor(t, func() bool { return strings.Contains(d.Log()[mark:], "level=warning") })
+	if after := d.Log()[mark:]; strings.Contains(after, "level=debug") || strings.Contains(after, "level=info") {
+		t.Fatalf("the log level did not change to warn; after the reload:\n%s", after)
+	}
 
 	// A bad file on reload is logged and the old config kept.
 	os.WriteFile(filepath.Join(d.ConfigPath+".d", "91-bad.toml"), []byte("[log]\nlevel = 7\n"), 0o644)

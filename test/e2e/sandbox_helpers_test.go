@@ -281,8 +281,7 @@ func requireNothingLeft(t *testing.T, d *framework.Daemon, n *testNet) {
 			t.Errorf("left behind: %s", filepath.Join(dir, e.Name()))
 		}
 	}
-	cgs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", d.CgroupParent, "pod-*"))
-	for _, c := range cgs {
+	for _, c := range framework.CgroupsLeft(d.CgroupParent, "pod-*") {
 		t.Errorf("cgroup left behind: %s", c)
 	}
 	if n != nil {

@@ -24,6 +24,10 @@ func (d *Daemon) teardown(t testing.TB) {
 	if err := d.Stop(t); err != nil {
 		t.Errorf("berthd did not stop cleanly: %v", err)
 	}
+	// A berthd built with -race (make race) reports races on stderr.
+	if strings.Contains(d.Log(), "WARNING: DATA RACE") {
+		t.Error("berthd found a data race (see its log)")
+	}
 	if t.Failed() {
 		t.Logf("berthd log (%s):\n%s", d.logPath, d.Log())
 	}

@@ -38,7 +38,7 @@ var fallbackApplets = []string{
 type File struct {
 	Path    string // absolute, inside the image
 	Content string
-	Mode    os.FileMode // 0644 when zero
+	Mode    os.FileMode // 0644 when zero; with os.ModeNamedPipe a FIFO
 	UID     int
 	GID     int
 }
@@ -190,6 +190,10 @@ func specLayer(s Spec, arch string) (v1.Layer, error) {
 			mode = 0o644
 		}
 		e := file(p, mode, []byte(f.Content))
+		if f.Mode&os.ModeNamedPipe != 0 {
+			// A hostile image's FIFO where a file is expected.
+			e = entry{hdr: tar.Header{Name: p, Typeflag: tar.TypeFifo, Mode: mode}}
+		}
 		e.hdr.Uid, e.hdr.Gid = f.UID, f.GID
 		entries = append(entries, e)
 	}

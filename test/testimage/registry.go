@@ -58,6 +58,8 @@ type Registry struct {
 
 	mu       sync.Mutex
 	requests map[string]int // "METHOD /path" -> count
+	// withAuth counts requests that carried credentials.
+	withAuth int
 	stopped  bool
 }
 
@@ -88,6 +90,9 @@ func StartRegistry(t testing.TB, opts RegistryOptions) *Registry {
 func (r *Registry) serve(inner http.Handler, w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.requests[req.Method+" "+req.URL.Path]++
+	if hasCredentials(req) {
+		r.withAuth++
+	}
 	r.mu.Unlock()
 	if r.opts.TokenAuth {
 		if req.URL.Path == "/token" {
@@ -276,6 +281,26 @@ func (r *Registry) Requests(method, path string) int {
 	return r.requests[method+" "+path]
 }
 
+// hasCredentials reports whether req carries a secret: basic auth with a
+// user or password, or a bearer token (an anonymous client may send
+// "Basic " of an empty user and password).
+func hasCredentials(req *http.Request) bool {
+	if u, p, ok := req.BasicAuth(); ok {
+		return u != "" || p != ""
+	}
+	h := req.Header.Get("Authorization")
+	tok, bearer := strings.CutPrefix(h, "Bearer ")
+	return h != "" && (!bearer || tok != "")
+}
+
+// RequestsWithCredentials returns how many requests carried credentials
+// (a user or password, or a token got with them).
+func (r *Registry) RequestsWithCredentials() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.withAuth
+}
+
 // BlobGets returns how many times the blob with digest was fetched (GET),
 // summed over every repository.
 func (r *Registry) BlobGets(digest string) int {
@@ -305,5 +330,6 @@ func (r *Registry) AllRequests() map[string]int {
 func (r *Registry) ResetRequests() {
 	r.mu.Lock()
 	r.requests = map[string]int{}
+	r.withAuth = 0
 	r.mu.Unlock()
 }
