@@ -119,7 +119,16 @@ type berthctlResult struct {
 
 func (e *firstRunEnv) berthctl(t *testing.T, args ...string) berthctlResult {
 	t.Helper()
+	return e.berthctlWithStdin(t, "", args...)
+}
+
+// berthctlWithStdin runs berthctl with stdin as its input (none when empty).
+func (e *firstRunEnv) berthctlWithStdin(t *testing.T, stdin string, args ...string) berthctlResult {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(e.d.BinDir, "berthctl"), append([]string{"-endpoint", e.d.Socket}, args...)...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -392,8 +401,10 @@ func TestFirstRunFlagsAndDefaults(t *testing.T) {
 	if r.code != 0 || got != want {
 		t.Errorf("run = exit %d, stdout:\n%s\nwant:\n%s\nstderr:\n%s", r.code, r.stdout, want, r.stderr)
 	}
-	if r := e.berthctl(t, "run", "-i", e.image, "true"); r.code != 125 || !strings.Contains(r.stderr, "-i needs Attach") {
-		t.Errorf("run -i = exit %d, stderr %q; want 125 saying attach is missing", r.code, r.stderr)
+	// -i sends stdin through Attach; the exit code is still the container's.
+	r = e.berthctlWithStdin(t, "hello\n", "run", "--rm", "-i", e.image, "sh", "-c", "read x; echo got $x; exit 4")
+	if r.code != 4 || r.stdout != "got hello\n" {
+		t.Errorf("run -i = exit %d, stdout %q, stderr %q; want 4 and %q", r.code, r.stdout, r.stderr, "got hello\n")
 	}
 	e.requireRunLeftNothing(t, before)
 }
