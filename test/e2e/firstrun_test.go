@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -318,16 +319,27 @@ func TestFirstRunCtrlC(t *testing.T) {
 		name        string
 		stopTimeout string
 		ctrlCs      int
+		flags       []string
 	}{
 		// sleep as PID 1 ignores SIGTERM: SIGKILL after the grace period.
-		{"grace period", "1", 1},
+		{"grace period", "1", 1, nil},
 		// A grace period the test would never see the end of.
-		{"second Ctrl-C", "3600", 2},
+		{"second Ctrl-C", "3600", 2, nil},
+		// With -i, attach holds the container's stdin open meanwhile.
+		{"stdin attached", "3600", 2, []string{"-i"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := podLogDirs(t)
-			cmd := exec.Command(filepath.Join(e.d.BinDir, "berthctl"), "-endpoint", e.d.Socket,
-				"run", "--rm", "--stop-timeout", tc.stopTimeout, e.image, "sh", "-c", "echo ready; exec sleep 3600")
+			args := append([]string{"-endpoint", e.d.Socket, "run", "--rm", "--stop-timeout", tc.stopTimeout}, tc.flags...)
+			cmd := exec.Command(filepath.Join(e.d.BinDir, "berthctl"),
+				append(args, e.image, "sh", "-c", "echo ready; exec sleep 3600")...)
+			// A stdin that stays open, as a user's terminal does.
+			stdin, stdinW, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stdinW.Close()
+			cmd.Stdin = stdin
 			// An os.Pipe rather than StdoutPipe, so Wait may run while the
 			// test reads.
 			stdout, w, err := os.Pipe()
@@ -339,6 +351,7 @@ func TestFirstRunCtrlC(t *testing.T) {
 			cmd.Stdout, cmd.Stderr = w, &stderr
 			err = cmd.Start()
 			w.Close()
+			stdin.Close()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -405,6 +418,25 @@ func TestFirstRunFlagsAndDefaults(t *testing.T) {
 	r = e.berthctlWithStdin(t, "hello\n", "run", "--rm", "-i", e.image, "sh", "-c", "read x; echo got $x; exit 4")
 	if r.code != 4 || r.stdout != "got hello\n" {
 		t.Errorf("run -i = exit %d, stdout %q, stderr %q; want 4 and %q", r.code, r.stdout, r.stderr, "got hello\n")
+	}
+	e.requireRunLeftNothing(t, before)
+}
+
+// run -it gives the container a terminal joined to berthctl's: what is
+// typed reaches it, its output comes back, and its code is run's.
+func TestFirstRunInteractiveTerminal(t *testing.T) {
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("script(1) is not installed (bsdutils)")
+	}
+	e := startFirstRunEnv(t, firstRunOptions{})
+	before := podLogDirs(t)
+	ctx, cancel := context.WithTimeout(e.d.Ctx(t), 3*time.Minute)
+	defer cancel()
+	argv := []string{filepath.Join(e.d.BinDir, "berthctl"), "-endpoint", e.d.Socket, "run", "--rm", "-it", e.image,
+		"sh", "-c", `read x; [ -t 0 ] && echo "got $x on a tty"; exit 5`}
+	out, code := cliCmd(t, ctx, "script", "typed\n", withPty(argv...)...)
+	if code != 5 || !strings.Contains(out, "got typed on a tty") {
+		t.Errorf("run -it: exit %d, output %q; want 5 and %q", code, out, "got typed on a tty")
 	}
 	e.requireRunLeftNothing(t, before)
 }
