@@ -516,6 +516,12 @@ printf '%%s\n' "${COMPREPLY[@]}"`, filepath.Join(framework.RepoRoot(), "contrib/
 	if got := complete("berthctl", "-endpoint", e.d.Socket, "inspectp", ""); got != id[:13] {
 		t.Errorf("berthctl inspectp <TAB> = %q, want the pod's ID %s", got, id[:13])
 	}
+	// Commands of the streaming and stats areas, and a flag's value.
+	for _, words := range [][]string{{"port-forward", ""}, {"statsp", ""}, {"stats", "-pod", ""}, {"ps", "-a", "-pod", ""}} {
+		if got := complete(append([]string{"berthctl", "-endpoint", e.d.Socket}, words...)...); got != id[:13] {
+			t.Errorf("berthctl %s<TAB> = %q, want the pod's ID %s", strings.Join(words, " "), got, id[:13])
+		}
+	}
 
 	if _, err := exec.LookPath("zsh"); err != nil {
 		t.Skip("zsh is not installed (apt-get install zsh): the zsh script is not checked")
