@@ -33,7 +33,30 @@ var argKinds = map[string][]string{
 	"ps": {"container"}, "create": {"pod", "image"},
 	"pods": {"pod"}, "inspectp": {"pod..."}, "stopp": {"pod..."}, "rmp": {"pod..."},
 	"runp": {"file"}, "rmi": {"image..."}, "inspecti": {"image..."}, "images": {"image"},
-	"run": {"image"},
+	"run": {"image"}, "attach": {"container"}, "port-forward": {"pod"},
+	"stats": {"container"}, "statsp": {"pod"}, "pull": {"image"},
+}
+
+// flagValues name each command's flags that take a value, with what the
+// value is (an argKinds kind, "choice:A,B" for a fixed set, "" when it
+// cannot be completed); a flag not listed is a boolean. They tell a
+// flag's value from an argument. TestFlagValuesMatchCommands keeps them
+// in step with the commands' flag sets.
+var flagValues = map[string]map[string]string{
+	"create": {"f": "file", "name": "", "attempt": "", "env": "", "label": "", "workdir": "", "log": ""},
+	"stop":   {"t": ""},
+	"ps":     {"pod": "pod", "state": "choice:created,running,exited", "label": ""},
+	"exec":   {"timeout": ""},
+	"logs":   {"tail": ""},
+	"pull":   {"creds": "", "auth": "", "registry-token": ""},
+	"runp":   {"r": ""},
+	"pods":   {"state": "choice:ready,notready", "label": ""},
+	"stats":  {"pod": "pod", "label": ""},
+	"statsp": {"label": ""},
+	"run": {"name": "", "r": "", "pull": "choice:missing,always,never", "stop-timeout": "",
+		"e": "", "p": "", "v": "file"},
+	"port-forward": {"address": ""},
+	"bench":        {"pods": "", "parallel": "", "image": "image", "handler": "", "execs": ""},
 }
 
 // globalFlagsWithValue are berthctl's own flags that take a value.
@@ -93,20 +116,19 @@ func complete(c *cli, words []string) []string {
 	if strings.HasPrefix(cur, "-") {
 		return nil // a command's own flags are listed by `berthctl COMMAND -h`
 	}
-	if len(rest) > 0 && (rest[len(rest)-1] == "-f" || rest[len(rest)-1] == "-v") {
-		return []string{completeFiles}
+	pos, flagKind, isValue := argPosition(name, rest)
+	if isValue {
+		if choices, ok := strings.CutPrefix(flagKind, "choice:"); ok {
+			return withPrefix(strings.Split(choices, ","), cur)
+		}
+		if flagKind == "" {
+			return nil
+		}
+		return withPrefix(c.listForCompletion(flagKind), cur)
 	}
 	kinds := argKinds[name]
 	if len(kinds) == 0 {
 		return nil
-	}
-	// The argument's position, skipping the command's flags (a flag's
-	// value cannot be told from an argument here; most take none).
-	pos := 0
-	for _, w := range rest {
-		if !strings.HasPrefix(w, "-") {
-			pos++
-		}
 	}
 	kind := kinds[len(kinds)-1]
 	if pos < len(kinds) {
@@ -115,6 +137,38 @@ func complete(c *cli, words []string) []string {
 		return nil
 	}
 	return withPrefix(c.listForCompletion(strings.TrimSuffix(kind, "...")), cur)
+}
+
+// argPosition reads a command's words before the one being completed as
+// Go's flag package does: flags (and the values of those in flagValues)
+// until "--" or the first argument, arguments from there on. It returns
+// how many arguments precede the current word, or, when the current word
+// is a flag's value, that flag's kind and true.
+func argPosition(name string, rest []string) (pos int, kind string, isValue bool) {
+	flags := true
+	for i := 0; i < len(rest); i++ {
+		w := rest[i]
+		switch {
+		case !flags:
+			pos++
+		case w == "--":
+			flags = false
+		case len(w) > 1 && strings.HasPrefix(w, "-"):
+			f := strings.TrimLeft(w, "-")
+			k, takesValue := flagValues[name][f]
+			if !takesValue || strings.Contains(f, "=") {
+				continue
+			}
+			if i == len(rest)-1 {
+				return 0, k, true
+			}
+			i++ // its value
+		default:
+			flags = false
+			pos++
+		}
+	}
+	return pos, "", false
 }
 
 // listForCompletion lists what the endpoint has of a kind; errors mean

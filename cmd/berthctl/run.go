@@ -59,7 +59,7 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	o := &runOptions{}
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.BoolVar(&o.rm, "rm", false, "remove the pod and container when it ends (also on Ctrl-C)")
-	fs.BoolVar(&o.stdin, "i", false, "keep stdin open to the container (needs attach)")
+	fs.BoolVar(&o.stdin, "i", false, "keep stdin open to the container and send it there (through Attach)")
 	fs.BoolVar(&o.tty, "t", false, "give the container a terminal")
 	it := fs.Bool("it", false, "-i and -t")
 	fs.StringVar(&o.name, "name", "", "pod and container name (default: run-RANDOM and the image's name)")
@@ -383,18 +383,19 @@ func (s *runSession) remove() error {
 	return nil
 }
 
-// outputStreamer carries a started container's output here until the
-// container exits. Following the CRI log file works with any runtime on
-// this node; an attach streamer (stdin, terminal resize) takes its place
-// once berthctl has a client for the CRI streaming RPCs.
+// outputStreamer carries a started container's output here, and with -i
+// this process's stdin there, until the container exits.
 type outputStreamer interface {
 	stream(c *cli, containerID string) error
 }
 
+// newOutputStreamer follows the CRI log unless -i asks for stdin: the log
+// has every byte from the container's first, where an attach made after
+// StartContainer misses what came before it. With -i, attachStreamer
+// sends stdin through the Attach RPC (see run_attach.go).
 func newOutputStreamer(o *runOptions) (outputStreamer, error) {
 	if o.stdin {
-		return nil, fmt.Errorf("-i needs Attach, and berthctl has no client for the CRI streaming RPCs yet; " +
-			"without -i, run follows the container's output from its log")
+		return attachStreamer{tty: o.tty}, nil
 	}
 	return logFollower{}, nil
 }

@@ -64,10 +64,24 @@ func runAttach(c *cli, args []string) error {
 	return stream(resp.Url, *stdin, *tty)
 }
 
-// stream connects this process's stdio to a remotecommand URL. With tty
-// and a terminal on stdin, the terminal is raw for the session and its
-// size follows the window's.
+// stream connects this process's stdio to a remotecommand URL and exits
+// with the remote command's code when it reports one.
 func stream(rawURL string, stdin, tty bool) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	err := streamStdio(ctx, rawURL, stdin, true, tty)
+	var exitErr utilexec.ExitError
+	if errors.As(err, &exitErr) && exitErr.Exited() {
+		os.Exit(exitErr.ExitStatus()) // the terminal is restored by now
+	}
+	return err
+}
+
+// streamStdio connects stdin (with stdin) and stdout and stderr (with
+// output) to a remotecommand URL until the stream ends or ctx does. With
+// tty and a terminal on stdin, the terminal is raw for the session and its
+// size follows the window's; it is restored before streamStdio returns.
+func streamStdio(ctx context.Context, rawURL string, stdin, output, tty bool) error {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return fmt.Errorf("stream URL %q: %w", rawURL, err)
@@ -76,35 +90,28 @@ func stream(rawURL string, stdin, tty bool) error {
 	if err != nil {
 		return err
 	}
-	opts := remotecommand.StreamOptions{Stdout: os.Stdout, Tty: tty}
-	if !tty {
-		opts.Stderr = os.Stderr
+	opts := remotecommand.StreamOptions{Tty: tty}
+	if output {
+		opts.Stdout = os.Stdout
+		if !tty {
+			opts.Stderr = os.Stderr
+		}
 	}
 	if stdin {
 		opts.Stdin = os.Stdin
 	}
 	fd := int(os.Stdin.Fd())
-	restore := func() {}
 	if tty && term.IsTerminal(fd) {
 		old, err := term.MakeRaw(fd)
 		if err != nil {
 			return fmt.Errorf("raw terminal: %w", err)
 		}
-		restore = func() { term.Restore(fd, old) }
-		defer restore()
+		defer term.Restore(fd, old)
 		sizes := newWindowSizes(fd)
 		defer sizes.stop()
 		opts.TerminalSizeQueue = sizes
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	err = exec.StreamWithContext(ctx, opts)
-	var exitErr utilexec.ExitError
-	if errors.As(err, &exitErr) && exitErr.Exited() {
-		restore() // os.Exit runs no deferred call
-		os.Exit(exitErr.ExitStatus())
-	}
-	return err
+	return exec.StreamWithContext(ctx, opts)
 }
 
 // executor speaks SPDY to the URL.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -119,7 +120,16 @@ type berthctlResult struct {
 
 func (e *firstRunEnv) berthctl(t *testing.T, args ...string) berthctlResult {
 	t.Helper()
+	return e.berthctlWithStdin(t, "", args...)
+}
+
+// berthctlWithStdin runs berthctl with stdin as its input (none when empty).
+func (e *firstRunEnv) berthctlWithStdin(t *testing.T, stdin string, args ...string) berthctlResult {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(e.d.BinDir, "berthctl"), append([]string{"-endpoint", e.d.Socket}, args...)...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -309,16 +319,27 @@ func TestFirstRunCtrlC(t *testing.T) {
 		name        string
 		stopTimeout string
 		ctrlCs      int
+		flags       []string
 	}{
 		// sleep as PID 1 ignores SIGTERM: SIGKILL after the grace period.
-		{"grace period", "1", 1},
+		{"grace period", "1", 1, nil},
 		// A grace period the test would never see the end of.
-		{"second Ctrl-C", "3600", 2},
+		{"second Ctrl-C", "3600", 2, nil},
+		// With -i, attach holds the container's stdin open meanwhile.
+		{"stdin attached", "3600", 2, []string{"-i"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := podLogDirs(t)
-			cmd := exec.Command(filepath.Join(e.d.BinDir, "berthctl"), "-endpoint", e.d.Socket,
-				"run", "--rm", "--stop-timeout", tc.stopTimeout, e.image, "sh", "-c", "echo ready; exec sleep 3600")
+			args := append([]string{"-endpoint", e.d.Socket, "run", "--rm", "--stop-timeout", tc.stopTimeout}, tc.flags...)
+			cmd := exec.Command(filepath.Join(e.d.BinDir, "berthctl"),
+				append(args, e.image, "sh", "-c", "echo ready; exec sleep 3600")...)
+			// A stdin that stays open, as a user's terminal does.
+			stdin, stdinW, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stdinW.Close()
+			cmd.Stdin = stdin
 			// An os.Pipe rather than StdoutPipe, so Wait may run while the
 			// test reads.
 			stdout, w, err := os.Pipe()
@@ -330,6 +351,7 @@ func TestFirstRunCtrlC(t *testing.T) {
 			cmd.Stdout, cmd.Stderr = w, &stderr
 			err = cmd.Start()
 			w.Close()
+			stdin.Close()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -392,8 +414,29 @@ func TestFirstRunFlagsAndDefaults(t *testing.T) {
 	if r.code != 0 || got != want {
 		t.Errorf("run = exit %d, stdout:\n%s\nwant:\n%s\nstderr:\n%s", r.code, r.stdout, want, r.stderr)
 	}
-	if r := e.berthctl(t, "run", "-i", e.image, "true"); r.code != 125 || !strings.Contains(r.stderr, "-i needs Attach") {
-		t.Errorf("run -i = exit %d, stderr %q; want 125 saying attach is missing", r.code, r.stderr)
+	// -i sends stdin through Attach; the exit code is still the container's.
+	r = e.berthctlWithStdin(t, "hello\n", "run", "--rm", "-i", e.image, "sh", "-c", "read x; echo got $x; exit 4")
+	if r.code != 4 || r.stdout != "got hello\n" {
+		t.Errorf("run -i = exit %d, stdout %q, stderr %q; want 4 and %q", r.code, r.stdout, r.stderr, "got hello\n")
+	}
+	e.requireRunLeftNothing(t, before)
+}
+
+// run -it gives the container a terminal joined to berthctl's: what is
+// typed reaches it, its output comes back, and its code is run's.
+func TestFirstRunInteractiveTerminal(t *testing.T) {
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("script(1) is not installed (bsdutils)")
+	}
+	e := startFirstRunEnv(t, firstRunOptions{})
+	before := podLogDirs(t)
+	ctx, cancel := context.WithTimeout(e.d.Ctx(t), 3*time.Minute)
+	defer cancel()
+	argv := []string{filepath.Join(e.d.BinDir, "berthctl"), "-endpoint", e.d.Socket, "run", "--rm", "-it", e.image,
+		"sh", "-c", `read x; [ -t 0 ] && echo "got $x on a tty"; exit 5`}
+	out, code := cliCmd(t, ctx, "script", "typed\n", withPty(argv...)...)
+	if code != 5 || !strings.Contains(out, "got typed on a tty") {
+		t.Errorf("run -it: exit %d, output %q; want 5 and %q", code, out, "got typed on a tty")
 	}
 	e.requireRunLeftNothing(t, before)
 }
@@ -472,6 +515,12 @@ printf '%%s\n' "${COMPREPLY[@]}"`, filepath.Join(framework.RepoRoot(), "contrib/
 	}
 	if got := complete("berthctl", "-endpoint", e.d.Socket, "inspectp", ""); got != id[:13] {
 		t.Errorf("berthctl inspectp <TAB> = %q, want the pod's ID %s", got, id[:13])
+	}
+	// Commands of the streaming and stats areas, and a flag's value.
+	for _, words := range [][]string{{"port-forward", ""}, {"statsp", ""}, {"stats", "-pod", ""}, {"ps", "-a", "-pod", ""}} {
+		if got := complete(append([]string{"berthctl", "-endpoint", e.d.Socket}, words...)...); got != id[:13] {
+			t.Errorf("berthctl %s<TAB> = %q, want the pod's ID %s", strings.Join(words, " "), got, id[:13])
+		}
 	}
 
 	if _, err := exec.LookPath("zsh"); err != nil {
