@@ -27,6 +27,7 @@ type options struct {
 	pods       int
 	parallel   int
 	running    int
+	execs      bool
 }
 
 func main() {
@@ -36,6 +37,7 @@ func main() {
 	flag.IntVar(&o.pods, "pods", 20, "pod lifecycles timed per runtime")
 	flag.IntVar(&o.parallel, "parallel", 2, "lifecycles in flight")
 	flag.IntVar(&o.running, "running", 10, "pods left running while memory is measured")
+	flag.BoolVar(&o.execs, "execs", true, "count the execs of one pod's lifecycle (strace -f on the daemon)")
 	flag.Parse()
 	bindir, err := filepath.Abs(o.bindir)
 	if err != nil {
@@ -56,6 +58,7 @@ type result struct {
 	afterBench mem // daemon, after the lifecycles
 	loaded     mem // daemon, with o.running pods
 	helpers    []roleMem
+	execs      map[string]int
 }
 
 func run(o options) error {
@@ -99,7 +102,7 @@ func run(o options) error {
 	}
 	fmt.Printf("\n%d pod lifecycles, %d in flight, per runtime (busybox `sleep 3600` + one ExecSync per pod); %d pods running for memory.\n\n",
 		o.pods, o.parallel, o.running)
-	report(os.Stdout, results)
+	report(os.Stdout, results, o.running)
 	fmt.Printf("\nwhole run: %s\n", time.Since(began).Round(time.Second))
 	return nil
 }
@@ -166,6 +169,9 @@ func measure(o options, r *runtime, busybox string, extra ...string) (res result
 	}
 	if rerr := removePods(r, ids); err == nil {
 		err = rerr
+	}
+	if err == nil && o.execs {
+		res.execs, err = traceExecs(o, r, busybox)
 	}
 	return res, err
 }

@@ -32,7 +32,7 @@ func (s benchSummary) step(name string) (p50, p90, p99 float64, ok bool) {
 
 // report prints the phases side by side, then memory. The ratio column
 // is the first runtime over the second.
-func report(w io.Writer, rs []result) {
+func report(w io.Writer, rs []result, running int) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	head := []string{"phase (ms)"}
 	for _, r := range rs {
@@ -79,12 +79,24 @@ func report(w io.Writer, rs []result) {
 		}{{"idle", r.idle}, {"after lifecycles", r.afterBench}, {"with running pods", r.loaded}} {
 			fmt.Fprintf(tw, "%s daemon, %s\t%.1f\t%.1f\n", r.name, m.what, float64(m.m.rss)/1024, float64(m.m.pss)/1024)
 		}
+		var all mem
 		for _, h := range r.helpers {
 			rss, pss := h.per()
 			fmt.Fprintf(tw, "%s: %s, each of %d\t%.2f\t%.2f\n", r.name, h.role, h.n, rss, pss)
+			all.rss += h.total.rss
+			all.pss += h.total.pss
+		}
+		if running > 0 {
+			fmt.Fprintf(tw, "%s: all helper processes, per running pod\t%.2f\t%.2f\n", r.name,
+				float64(all.rss)/1024/float64(running), float64(all.pss)/1024/float64(running))
 		}
 	}
 	tw.Flush()
+	for _, r := range rs {
+		if r.execs != nil {
+			fmt.Fprintf(w, "%s: execs in one pod's lifecycle: %s\n", r.name, formatExecs(r.execs))
+		}
+	}
 	for _, r := range rs {
 		for _, e := range r.bench.Errors {
 			fmt.Fprintf(w, "%s error: %s\n", r.name, e)

@@ -101,13 +101,18 @@ fallback_config = "none"
 		return nil, err
 	}
 	r.argv = []string{filepath.Join(bindir, "berthd"), "--config", cfg}
-	monitor, pause := filepath.Join(bindir, "berth-monitor"), filepath.Join(bindir, "berth-pause")
+	// The infra process is berth-pause bind-mounted at /pause in the
+	// infra's root, so its exe reads "/pause": it is known by its parent,
+	// one of this berthd's monitors.
+	monitor := filepath.Join(bindir, "berth-monitor")
+	monitors := map[int]bool{}
 	r.role = func(p proc) string {
 		switch {
 		case p.exe == monitor:
+			monitors[p.pid] = true
 			return "berth-monitor"
-		case p.exe == pause || (p.comm == "berth-pause" && strings.Contains(p.cgroup, "berthbench-")):
-			return "berth-pause"
+		case monitors[p.ppid] && p.comm == "pause":
+			return "pause (berth-pause)"
 		}
 		return ""
 	}
