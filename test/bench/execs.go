@@ -52,7 +52,7 @@ func traceExecs(o options, r *runtime, image string) (map[string]int, error) {
 			pending[m[1]] = m[2]
 		}
 		if strings.HasSuffix(strings.TrimSpace(line), "= 0") {
-			counts[filepath.Base(pending[m[1]])]++
+			counts[progName(pending[m[1]])]++
 			delete(pending, m[1])
 		}
 	}
@@ -68,4 +68,13 @@ func formatExecs(c map[string]int) string {
 	}
 	sort.Strings(names)
 	return fmt.Sprintf("%d (%s)", total, strings.Join(names, ", "))
+}
+
+// progName is a program's base name; a re-exec through /proc (of the
+// process's own binary, or of a file descriptor) keeps its whole path.
+func progName(path string) string {
+	if strings.HasPrefix(path, "/proc/") {
+		return path
+	}
+	return filepath.Base(path)
 }
