@@ -80,6 +80,7 @@ func run(o options) error {
 	}
 
 	var results []result
+	defer removeBridge()
 	berth, err := newBerth(o.bindir, regConf)
 	if err != nil {
 		return err

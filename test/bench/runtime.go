@@ -35,6 +35,10 @@ type runtime struct {
 	// or "" when it is not its.
 	role func(p proc) string
 
+	// cleanup removes what the daemon leaves on the node by design
+	// (berthd keeps its cgroup parent); nil when nothing.
+	cleanup func()
+
 	cmd  *exec.Cmd
 	done chan error
 	conn *grpc.ClientConn
@@ -69,7 +73,9 @@ func newBerth(bindir, regConf string) (*runtime, error) {
 	if err := cniConf(dir); err != nil {
 		return nil, err
 	}
-	r := &runtime{name: "Berth", dir: dir, socket: filepath.Join(dir, "berth.sock")}
+	cgroupParent := fmt.Sprintf("/berthbench-%08x", rand.Uint32())
+	r := &runtime{name: "Berth", dir: dir, socket: filepath.Join(dir, "berth.sock"),
+		cleanup: func() { removeCgroups(cgroupParent) }}
 	toml := fmt.Sprintf(`listen = "unix://%s"
 root = %q
 runroot = %q
@@ -94,7 +100,7 @@ conf_dir = %q
 fallback_config = "none"
 `, r.socket, filepath.Join(dir, "root"), filepath.Join(dir, "run"),
 		filepath.Join(bindir, "berth-monitor"), filepath.Join(bindir, "berth-pause"),
-		fmt.Sprintf("/berthbench-%08x", rand.Uint32()), filepath.Join(bindir, "berth-runner"),
+		cgroupParent, filepath.Join(bindir, "berth-runner"),
 		regConf, filepath.Join(dir, "cni"))
 	cfg := filepath.Join(dir, "berth.toml")
 	if err := os.WriteFile(cfg, []byte(toml), 0o644); err != nil {
@@ -247,6 +253,36 @@ func (r *runtime) stop() {
 	}
 	unmountUnder(r.dir)
 	os.RemoveAll(r.dir)
+	if r.cleanup != nil {
+		r.cleanup()
+	}
+}
+
+// removeCgroups removes the cgroup parent from every hierarchy, children
+// first; rmdir refuses a cgroup that still has processes, so nothing
+// running is touched.
+func removeCgroups(parent string) {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	for _, root := range roots {
+		var dirs []string
+		filepath.WalkDir(filepath.Join(root, parent), func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			os.Remove(dirs[i])
+		}
+	}
+}
+
+// removeBridge deletes the bench's bridge, which the CNI bridge plugin
+// leaves behind on purpose (other pods may share it).
+func removeBridge() {
+	if out, err := exec.Command("ip", "link", "del", cniBridge).CombinedOutput(); err != nil && !strings.Contains(string(out), "Cannot find device") {
+		fmt.Fprintf(os.Stderr, "remove bridge %s: %v: %s\n", cniBridge, err, out)
+	}
 }
 
 // unmountUnder detaches every mount below dir, deepest first, so that
