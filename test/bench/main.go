@@ -44,6 +44,12 @@ func main() {
 		log.Fatal(err)
 	}
 	o.bindir = bindir
+	if o.containerd != "" {
+		if _, err := os.Stat(o.containerd); err != nil {
+			log.Printf("no containerd (%v): Berth only; apt-get install containerd for the comparison", err)
+			o.containerd = ""
+		}
+	}
 	if err := run(o); err != nil {
 		log.Fatal(err)
 	}
