@@ -60,6 +60,7 @@ type result struct {
 	name       string
 	bench      benchSummary
 	benchWall  time.Duration
+	fresh      mem // daemon, just started, nothing pulled
 	idle       mem // daemon, images pulled, no pods
 	afterBench mem // daemon, after the lifecycles
 	loaded     mem // daemon, with o.running pods
@@ -145,6 +146,8 @@ func measure(o options, r *runtime, busybox string, extra ...string) (res result
 	if err := r.start(); err != nil {
 		return res, err
 	}
+	time.Sleep(time.Second)
+	res.fresh, _ = readMem(r.pid())
 	for _, ref := range append([]string{busybox}, extra...) {
 		if err := r.pull(ref); err != nil {
 			return res, err

@@ -76,7 +76,7 @@ func report(w io.Writer, rs []result, running int) {
 		for _, m := range []struct {
 			what string
 			m    mem
-		}{{"idle", r.idle}, {"after lifecycles", r.afterBench}, {"with running pods", r.loaded}} {
+		}{{"just started", r.fresh}, {"idle, images pulled", r.idle}, {"after lifecycles", r.afterBench}, {"with running pods", r.loaded}} {
 			fmt.Fprintf(tw, "%s daemon, %s\t%.1f\t%.1f\n", r.name, m.what, float64(m.m.rss)/1024, float64(m.m.pss)/1024)
 		}
 		var all mem
