@@ -67,3 +67,10 @@ run: build
 
 clean:
 	rm -rf bin
+
+# Side by side with Debian's containerd 1.6 (apt-get install containerd):
+# pod lifecycles and memory; a benchmark, never a test. Root needed.
+BENCHFLAGS ?= -pods 20 -parallel 2 -running 10
+.PHONY: bench
+bench: build
+	$(GO) run -tags "$(TAGS)" ./test/bench -bindir $(CURDIR)/bin $(BENCHFLAGS)

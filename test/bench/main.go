@@ -1,0 +1,187 @@
+// Command bench runs `berthctl bench` against a berthd it starts and, in
+// the same run, against Debian's containerd, both on private roots, the
+// same CNI bridge and the same local registry, and prints each phase's
+// p50/p90/p99 side by side with the ratio Berth/containerd; then the
+// daemons' RSS idle and with running pods, and the per-pod helper
+// processes' RSS and PSS (berth-monitor and berth-pause; the shim and
+// pause). It is a benchmark: it fails only when a runtime does not run,
+// never on a number. `make bench` runs it.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/berth-cri/berth/test/testimage"
+)
+
+type options struct {
+	bindir     string
+	containerd string
+	pods       int
+	parallel   int
+	running    int
+	execs      bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.bindir, "bindir", "bin", "directory of berthd, berthctl, berth-monitor, berth-runner, berth-pause")
+	flag.StringVar(&o.containerd, "containerd", "/usr/bin/containerd", "containerd binary (1.6); empty: Berth only")
+	flag.IntVar(&o.pods, "pods", 20, "pod lifecycles timed per runtime")
+	flag.IntVar(&o.parallel, "parallel", 2, "lifecycles in flight")
+	flag.IntVar(&o.running, "running", 10, "pods left running while memory is measured")
+	flag.BoolVar(&o.execs, "execs", true, "count the execs of one pod's lifecycle (strace -f on the daemon)")
+	flag.Parse()
+	bindir, err := filepath.Abs(o.bindir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	o.bindir = bindir
+	if o.containerd != "" {
+		if _, err := os.Stat(o.containerd); err != nil {
+			log.Printf("no containerd (%v): Berth only; apt-get install containerd for the comparison", err)
+			o.containerd = ""
+		}
+	}
+	if err := run(o); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// result is what one runtime measured.
+type result struct {
+	name       string
+	bench      benchSummary
+	benchWall  time.Duration
+	fresh      mem // daemon, just started, nothing pulled
+	idle       mem // daemon, images pulled, no pods
+	afterBench mem // daemon, after the lifecycles
+	loaded     mem // daemon, with o.running pods
+	helpers    []roleMem
+	execs      map[string]int
+}
+
+func run(o options) error {
+	began := time.Now()
+	reg := testimage.NewRegistry(nil)
+	defer reg.Stop()
+	busyboxRef, pauseRef, err := pushImages(reg, o.bindir)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "berthbench.")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	regConf := filepath.Join(tmp, "registries.conf")
+	if err := os.WriteFile(regConf, []byte(testimage.RegistriesConf(testimage.ConfOptions{Insecure: []string{reg.Host}})), 0o644); err != nil {
+		return err
+	}
+
+	var results []result
+	defer removeBridge()
+	berth, err := newBerth(o.bindir, regConf)
+	if err != nil {
+		return err
+	}
+	res, err := measure(o, berth, busyboxRef)
+	if err != nil {
+		return err
+	}
+	results = append(results, res)
+	if o.containerd != "" {
+		ctrd, err := newContainerd(o.containerd, reg.Host, pauseRef)
+		if err != nil {
+			return err
+		}
+		res, err := measure(o, ctrd, busyboxRef, pauseRef)
+		if err != nil {
+			return err
+		}
+		results = append(results, res)
+	}
+	fmt.Printf("\n%d pod lifecycles, %d in flight, per runtime (busybox `sleep 3600` + one ExecSync per pod); %d pods running for memory.\n\n",
+		o.pods, o.parallel, o.running)
+	report(os.Stdout, results, o.running)
+	fmt.Printf("\nwhole run: %s\n", time.Since(began).Round(time.Second))
+	return nil
+}
+
+// pushImages builds the busybox image and a pause image (berth-pause as
+// /pause, for containerd's sandbox_image) and pushes both.
+func pushImages(reg *testimage.Registry, bindir string) (busybox, pause string, err error) {
+	img, err := testimage.Busybox(testimage.Spec{Name: "bench", Cmd: []string{"sh"}})
+	if err != nil {
+		return "", "", err
+	}
+	if _, busybox, err = reg.PushImage("busybox:bench", img); err != nil {
+		return "", "", err
+	}
+	bin, err := os.ReadFile(filepath.Join(bindir, "berth-pause"))
+	if err != nil {
+		return "", "", err
+	}
+	img, err = testimage.Busybox(testimage.Spec{Name: "pause", Entrypoint: []string{"/pause"},
+		Files: []testimage.File{{Path: "/pause", Content: string(bin), Mode: 0o755}}})
+	if err != nil {
+		return "", "", err
+	}
+	_, pause, err = reg.PushImage("pause:bench", img)
+	return busybox, pause, err
+}
+
+// measure starts r, times the lifecycles, measures memory, and stops r.
+func measure(o options, r *runtime, busybox string, extra ...string) (res result, err error) {
+	res.name = r.name
+	defer r.stop()
+	fmt.Fprintf(os.Stderr, "== %s (dir %s)\n", r.name, r.dir)
+	if err := r.start(); err != nil {
+		return res, err
+	}
+	time.Sleep(time.Second)
+	res.fresh, _ = readMem(r.pid())
+	for _, ref := range append([]string{busybox}, extra...) {
+		if err := r.pull(ref); err != nil {
+			return res, err
+		}
+	}
+	time.Sleep(2 * time.Second)
+	res.idle, _ = readMem(r.pid())
+
+	t := time.Now()
+	cmd := exec.Command(filepath.Join(o.bindir, "berthctl"), "-endpoint", "unix://"+r.socket, "-o", "json",
+		"bench", "-pods", fmt.Sprint(o.pods), "-parallel", fmt.Sprint(o.parallel), "-image", busybox)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	res.benchWall = time.Since(t)
+	if err != nil {
+		return res, fmt.Errorf("%s: berthctl bench: %w", r.name, err)
+	}
+	if err := json.Unmarshal(out, &res.bench); err != nil {
+		return res, fmt.Errorf("%s: berthctl bench output: %w", r.name, err)
+	}
+	time.Sleep(2 * time.Second)
+	res.afterBench, _ = readMem(r.pid())
+
+	ids, err := runPods(r, o.running, busybox)
+	if err == nil {
+		time.Sleep(2 * time.Second)
+		res.loaded, _ = readMem(r.pid())
+		res.helpers = helperMem(r)
+	}
+	if rerr := removePods(r, ids); err == nil {
+		err = rerr
+	}
+	if err == nil && o.execs {
+		res.execs, err = traceExecs(o, r, busybox)
+	}
+	return res, err
+}

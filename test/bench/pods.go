@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// runPods starts n pods, each with one busybox `sleep` container, and
+// returns their sandbox ids (those it started, also on error).
+func runPods(r *runtime, n int, image string) ([]string, error) {
+	var ids []string
+	for i := 0; i < n; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		cfg := &runtimeapi.PodSandboxConfig{
+			Metadata: &runtimeapi.PodSandboxMetadata{Name: fmt.Sprintf("mem-%d", i), Namespace: "bench-mem", Uid: fmt.Sprintf("mem-%d-%d", i, time.Now().UnixNano())},
+			Hostname: fmt.Sprintf("mem-%d", i),
+			Linux:    &runtimeapi.LinuxPodSandboxConfig{},
+		}
+		err := func() error {
+			defer cancel()
+			pod, err := r.rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+			if err != nil {
+				return err
+			}
+			ids = append(ids, pod.PodSandboxId)
+			ctr, err := r.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
+				PodSandboxId: pod.PodSandboxId, SandboxConfig: cfg,
+				Config: &runtimeapi.ContainerConfig{
+					Metadata: &runtimeapi.ContainerMetadata{Name: "sleep"},
+					Image:    &runtimeapi.ImageSpec{Image: image},
+					Command:  []string{"sleep", "3600"},
+				},
+			})
+			if err != nil {
+				return err
+			}
+			_, err = r.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: ctr.ContainerId})
+			return err
+		}()
+		if err != nil {
+			return ids, fmt.Errorf("%s: pod %d: %w", r.name, i, err)
+		}
+	}
+	return ids, nil
+}
+
+// removePods stops and removes the pods (their containers go with them).
+func removePods(r *runtime, ids []string) error {
+	var errs []error
+	for _, id := range ids {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		if _, err := r.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
+			errs = append(errs, err)
+		}
+		if _, err := r.rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
+			errs = append(errs, err)
+		}
+		cancel()
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// benchSummary is `berthctl -o json bench`'s output.
+type benchSummary struct {
+	Steps []struct {
+		Step   string  `json:"step"`
+		N      int     `json:"n"`
+		RawP50 float64 `json:"p50_ms"`
+		RawP90 float64 `json:"p90_ms"`
+		RawP99 float64 `json:"p99_ms"`
+	} `json:"steps"`
+	WallMS     float64  `json:"wall_ms"`
+	PodsPerSec float64  `json:"pods_per_second"`
+	Errors     []string `json:"errors"`
+}
+
+func (s benchSummary) step(name string) (p50, p90, p99 float64, ok bool) {
+	for _, st := range s.Steps {
+		if st.Step == name {
+			return st.RawP50, st.RawP90, st.RawP99, true
+		}
+	}
+	return 0, 0, 0, false
+}
+
+// report prints the phases side by side, then memory. The ratio column
+// is the first runtime over the second.
+func report(w io.Writer, rs []result, running int) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	head := []string{"phase (ms)"}
+	for _, r := range rs {
+		head = append(head, r.name+" p50/p90/p99")
+	}
+	if len(rs) == 2 {
+		head = append(head, "ratio p50/p90/p99")
+	}
+	fmt.Fprintln(tw, strings.Join(head, "\t"))
+	for _, st := range rs[0].bench.Steps {
+		row := []string{st.Step}
+		var q [][3]float64
+		for _, r := range rs {
+			a, b, c, ok := r.bench.step(st.Step)
+			if !ok {
+				row = append(row, "-")
+				continue
+			}
+			q = append(q, [3]float64{a, b, c})
+			row = append(row, fmt.Sprintf("%.1f / %.1f / %.1f", a, b, c))
+		}
+		if len(rs) == 2 && len(q) == 2 {
+			row = append(row, fmt.Sprintf("%.2f / %.2f / %.2f", q[0][0]/q[1][0], q[0][1]/q[1][1], q[0][2]/q[1][2]))
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	row := []string{"pods/s"}
+	for _, r := range rs {
+		row = append(row, fmt.Sprintf("%.2f (%d errors)", r.bench.PodsPerSec, len(r.bench.Errors)))
+	}
+	if len(rs) == 2 && rs[1].bench.PodsPerSec > 0 {
+		row = append(row, fmt.Sprintf("%.2f", rs[0].bench.PodsPerSec/rs[1].bench.PodsPerSec))
+	}
+	fmt.Fprintln(tw, strings.Join(row, "\t"))
+	tw.Flush()
+
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "memory (MiB)\tRSS\tPSS")
+	for _, r := range rs {
+		for _, m := range []struct {
+			what string
+			m    mem
+		}{{"just started", r.fresh}, {"idle, images pulled", r.idle}, {"after lifecycles", r.afterBench}, {"with running pods", r.loaded}} {
+			fmt.Fprintf(tw, "%s daemon, %s\t%.1f\t%.1f\n", r.name, m.what, float64(m.m.rss)/1024, float64(m.m.pss)/1024)
+		}
+		var all mem
+		for _, h := range r.helpers {
+			rss, pss := h.per()
+			fmt.Fprintf(tw, "%s: %s, each of %d\t%.2f\t%.2f\n", r.name, h.role, h.n, rss, pss)
+			all.rss += h.total.rss
+			all.pss += h.total.pss
+		}
+		if running > 0 {
+			fmt.Fprintf(tw, "%s: all helper processes, per running pod\t%.2f\t%.2f\n", r.name,
+				float64(all.rss)/1024/float64(running), float64(all.pss)/1024/float64(running))
+		}
+	}
+	tw.Flush()
+	for _, r := range rs {
+		if r.execs != nil {
+			fmt.Fprintf(w, "%s: execs in one pod's lifecycle: %s\n", r.name, formatExecs(r.execs))
+		}
+	}
+	for _, r := range rs {
+		for _, e := range r.bench.Errors {
+			fmt.Fprintf(w, "%s error: %s\n", r.name, e)
+		}
+	}
+}
