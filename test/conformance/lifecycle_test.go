@@ -28,8 +28,10 @@ func TestLifecycleStateKillDelete(t *testing.T) {
 			st.Annotations["org.berth.test"] != "yes" || st.Version == "" {
 			t.Fatalf("state after create: %+v (want id %s, created, pid %d, bundle %s)", st, c.id, c.pid, bundle)
 		}
-		// the init waits on the exec fifo, blocked in the kernel, not spinning
-		if s := procState(c.pid); s != "S" {
+		// The init waits on the exec fifo, blocked in the kernel, not
+		// spinning. On a loaded machine it may still be runnable for a
+		// moment after create returns; a spinning init never sleeps.
+		if s := waitProcState(c.pid, "S", 2*time.Second); s != "S" {
 			t.Errorf("the created init is in state %q, want S (sleeping)", s)
 		}
 		if r := rt.run("delete", c.id); r.code != 0 {
@@ -207,4 +209,17 @@ func procState(pid int) string {
 		return ""
 	}
 	return f[0]
+}
+
+// waitProcState polls pid's state until it is want or timeout passes, and
+// returns the last state seen.
+func waitProcState(pid int, want string, timeout time.Duration) string {
+	deadline := time.Now().Add(timeout)
+	for {
+		s := procState(pid)
+		if s == want || time.Now().After(deadline) {
+			return s
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
