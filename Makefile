@@ -53,3 +53,18 @@ run: build
 
 clean:
 	rm -rf bin
+
+# Conformance: cri-tools' critest against a berthd of this tree, offline
+# (test/critest). CRITEST_FOCUS / CRITEST_SKIP take a ginkgo regexp.
+CRITEST_FLAGS ?=
+CRITEST_FOCUS ?=
+CRITEST_SKIP  ?=
+CRITEST_RUN   := $(GO) run ./test/critest -bindir bin -build build/critest -cache build/cache \
+	-focus '$(CRITEST_FOCUS)' -skip '$(CRITEST_SKIP)' $(CRITEST_FLAGS)
+
+.PHONY: critest critest-bench
+critest: build
+	$(CRITEST_RUN)
+
+critest-bench: build
+	$(CRITEST_RUN) -bench
