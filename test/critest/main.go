@@ -163,7 +163,6 @@ func critestCmd(ctx context.Context, critest string, d *daemon, args ...string) 
 	}, args...)
 	cmd := exec.Command(critest, all...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
 	go func() {
 		<-ctx.Done()
 		if cmd.Process != nil {
