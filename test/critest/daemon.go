@@ -64,12 +64,14 @@ func newDaemon(bindir, logPath string) (*daemon, error) {
 // host) and the CNI network.
 func (d *daemon) writeConfig(reg *testimage.Registry, debug bool) error {
 	rewrites := map[string]string{}
+	plainHTTP := []string{reg.Host}
 	for _, u := range upstreams {
 		rewrites[u] = reg.Host + "/" + u
+		plainHTTP = append(plainHTTP, rewrites[u])
 	}
 	regConf := filepath.Join(d.dir, "registries.conf")
 	conf := testimage.RegistriesConf(testimage.ConfOptions{
-		Insecure: []string{reg.Host}, Search: []string{"docker.io"}, Rewrites: rewrites,
+		Insecure: plainHTTP, Search: []string{"docker.io"}, Rewrites: rewrites,
 	})
 	if err := os.WriteFile(regConf, []byte(conf), 0o644); err != nil {
 		return err

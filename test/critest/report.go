@@ -43,6 +43,7 @@ type result struct {
 	status string // passed, failed, skipped
 	reason string // first line of the failure or skip message
 	time   time.Duration
+	notRun bool // left out by focus/skip, not skipped by the spec itself
 }
 
 // readJUnit reads ginkgo's report. Suite nodes ([BeforeSuite] and the
@@ -60,6 +61,9 @@ func readJUnit(path string) ([]result, error) {
 	for _, s := range j.Suites {
 		for _, c := range s.Cases {
 			r := result{name: strings.TrimPrefix(c.Name, "[It] "), time: time.Duration(c.Time * float64(time.Second))}
+			// ginkgo reports a spec that focus or skip left out (critest
+			// always skips its benchmarks) as skipped with no reason.
+			r.notRun = c.Status == "skipped" && c.Skipped != nil && c.Skipped.Message == "skipped"
 			switch c.Status {
 			case "passed":
 				r.status = "passed"
@@ -97,6 +101,16 @@ func failureText(msg, text string) string {
 
 func firstLine(s string) string {
 	s = strings.TrimSpace(s)
+	// A gRPC error is the useful part of gomega's "Unexpected error:
+	// <*status.Error | 0x...>: { ...struct dump... }".
+	if i := strings.Index(s, "rpc error: code = "); i >= 0 {
+		head := strings.TrimSpace(s[:strings.IndexByte(s+"\n", '\n')])
+		rpc := s[i:]
+		if j := strings.IndexByte(rpc, '\n'); j >= 0 {
+			rpc = rpc[:j]
+		}
+		s = head + ": " + strings.TrimSpace(rpc)
+	}
 	// ginkgo prefixes skip messages with "skipped - ".
 	s = strings.TrimPrefix(s, "skipped - ")
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
@@ -159,11 +173,13 @@ func readExpected(path string) (map[string]expectation, error) {
 }
 
 // verdict compares results with the expected list and prints the
-// summary. It returns the problems that fail the run: a failure not
-// listed, a listed spec that passed (the list only shrinks), and, on a
-// full run, a listed name critest does not have (a typo or a renamed spec).
+// summary. It returns the problems that fail the run: a failure or a
+// skip not listed (a feature Status stops announcing would otherwise
+// hide its specs), a listed spec that passed (the list only shrinks),
+// and, on a full run, a listed name critest does not have (a typo or a
+// renamed spec).
 func verdict(w io.Writer, results []result, expected map[string]expectation, fullRun bool) []string {
-	var passed, failed, skipped int
+	var passed, failed, skipped, notRun int
 	var problems []string
 	seen := map[string]bool{}
 	sort.Slice(results, func(i, j int) bool { return results[i].name < results[j].name })
@@ -178,6 +194,14 @@ func verdict(w io.Writer, results []result, expected map[string]expectation, ful
 			}
 		case "skipped":
 			skipped++
+			switch {
+			case r.notRun:
+				notRun++
+			case !listed:
+				problems = append(problems, fmt.Sprintf("SKIPPED but not listed: %s\n    %s", r.name, r.reason))
+			default:
+				fmt.Fprintf(w, "expected skip: %s\n    %s\n", r.name, e.reason)
+			}
 		case "failed":
 			failed++
 			if listed {
@@ -202,6 +226,7 @@ func verdict(w io.Writer, results []result, expected map[string]expectation, ful
 	for _, p := range problems {
 		fmt.Fprintln(w, p)
 	}
+	fmt.Fprintf(w, "(%d of the skipped were not selected: critest's benchmarks, or outside the focus)\n", notRun)
 	fmt.Fprintf(w, "%d passed, %d failed, %d skipped\n", passed, failed, skipped)
 	return problems
 }
@@ -213,7 +238,7 @@ func writeFailures(path string, results []result, expected map[string]expectatio
 	for _, status := range []string{"failed", "skipped"} {
 		fmt.Fprintf(&b, "# %s\n", status)
 		for _, r := range results {
-			if r.status != status {
+			if r.status != status || r.notRun {
 				continue
 			}
 			tag := ""
