@@ -47,9 +47,17 @@ func main() {
 	flag.BoolVar(&o.bench, "bench", false, "run critest -benchmark and print p50/p90/p99 per operation")
 	flag.IntVar(&o.benchN, "bench-n", 30, "samples per benchmark")
 	flag.BoolVar(&o.debug, "debug", false, "berthd logs at debug level")
+	rejudge := flag.Bool("rejudge", false, "only read the last run's report again against the expected list")
 	flag.Parse()
 	if o.expected == "" {
 		o.expected = filepath.Join(o.src, "expected-failures.txt")
+	}
+	if *rejudge {
+		if err := judge(o, filepath.Join(o.build, "junit.xml")); err != nil {
+			fmt.Fprintf(os.Stderr, "critest: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	start := time.Now()
 	err := run(o)
@@ -188,9 +196,24 @@ func runSuite(ctx context.Context, o options, critest string, d *daemon) error {
 	runErr := cmd.Run()
 	fmt.Printf("critest ran for %s (exit: %v)\n", time.Since(t0).Round(time.Second), runErr)
 
+	if err := judge(o, report); err != nil {
+		if _, statErr := os.Stat(report); statErr != nil {
+			return fmt.Errorf("critest wrote no report (critest: %v): %w", runErr, err)
+		}
+		return err
+	}
+	if runErr != nil && ctx.Err() != nil {
+		return fmt.Errorf("interrupted")
+	}
+	return nil
+}
+
+// judge reads critest's report, writes the failures files and compares
+// the results with the expected list.
+func judge(o options, report string) error {
 	results, err := readJUnit(report)
 	if err != nil {
-		return fmt.Errorf("critest wrote no report: %w (critest: %v)", err, runErr)
+		return err
 	}
 	expected, err := readExpected(o.expected)
 	if err != nil {
@@ -206,9 +229,6 @@ func runSuite(ctx context.Context, o options, critest string, d *daemon) error {
 	problems := verdict(os.Stdout, results, expected, o.focus == "" && o.skip == "")
 	if len(problems) > 0 {
 		return fmt.Errorf("%d problem(s) against %s; report %s", len(problems), o.expected, report)
-	}
-	if runErr != nil && ctx.Err() != nil {
-		return fmt.Errorf("interrupted")
 	}
 	return nil
 }
