@@ -41,8 +41,9 @@ const (
 	ecrLibrary    = "public.ecr.aws/docker/library/"
 )
 
-// catalog lists the images of /work/shared/critest-images.md (kept in
-// test/critest/README.md): what critest checks in each is in the comments.
+// catalog lists every image critest v1.37 pulls, under the names it
+// pulls them by (it compares the repo tags it gets back); the comments
+// say what critest checks in each.
 func catalog(t tools) ([]image, error) {
 	nginx, err := os.ReadFile(t.nginx)
 	if err != nil {

@@ -15,11 +15,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// The files below are those of the official busybox image (Docker Hub's
-// "busybox", which registry.k8s.io/e2e-test-images/busybox is built
-// from): users and groups a conformance suite looks up by name
-// (nobody, www-data).
-// OfficialPasswd is the official busybox image's /etc/passwd.
+// OfficialPasswd is /etc/passwd of the official busybox image (Docker
+// Hub's "busybox", which registry.k8s.io/e2e-test-images/busybox is
+// built from): a conformance suite looks users up by name (nobody,
+// www-data).
 const OfficialPasswd = `root:x:0:0:root:/root:/bin/sh
 daemon:x:1:1:daemon:/usr/sbin:/bin/false
 bin:x:2:2:bin:/bin:/bin/false
