@@ -27,7 +27,8 @@ SRC
 fi
 version=$(apt-cache showsrc busybox | sed -n 's/^Version: //p' | sort -V | tail -1)
 case "$version" in 1:1.35*) ;; *) echo "build-busybox: want busybox 1.35 source, apt has $version" >&2; exit 1 ;; esac
-out=$CACHE/busybox-${version#1:}
+# The key names the recipe too: change it when the build below changes.
+out=$CACHE/busybox-${version#1:}-defconfig-static
 if [ -x "$out/busybox" ]; then
 	echo "$out/busybox"
 	exit 0

@@ -21,7 +21,7 @@ chmod -R u+w "$src"
 mkdir -p "$out.tmp"
 ldflags="-s -w -X $mod/pkg/version.Version=${VERSION#v}"
 (cd "$src" && export GOFLAGS=-mod=mod CGO_ENABLED=0 &&
-	go test -c -o "$out.tmp/critest" -ldflags "$ldflags" ./cmd/critest &&
-	go build -o "$out.tmp/crictl" -ldflags "$ldflags" ./cmd/crictl)
+	go test -c -trimpath -o "$out.tmp/critest" -ldflags "$ldflags" ./cmd/critest &&
+	go build -trimpath -o "$out.tmp/crictl" -ldflags "$ldflags" ./cmd/crictl)
 rm -rf "$out" && mv "$out.tmp" "$out"
 echo "build-critest: built critest and crictl $VERSION in $out"
