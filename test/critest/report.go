@@ -290,6 +290,9 @@ func printBench(w io.Writer, dir string) error {
 			}
 			printPercentiles(w, name, op, ds)
 		}
+		if len(s.OperationsNames) < 2 {
+			continue // the lifecycle is the one operation
+		}
 		var total []time.Duration
 		for _, d := range s.Datapoints {
 			total = append(total, time.Duration(d.EndTime-d.StartTime))
