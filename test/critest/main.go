@@ -7,6 +7,13 @@
 // test/critest/expected-failures.txt, and checks that nothing is left on
 // the host. With -bench it runs critest's benchmarks instead and prints
 // p50/p90/p99 per operation. `make critest` and `make critest-bench` run it.
+//
+// The registry is test/testimage's, in this process: the same one the
+// e2e tests pull from, in memory, on a free port, gone when the harness
+// exits, with nothing to install or configure (Debian's docker-registry
+// would need a config file, a storage directory and a service to stop).
+// Images are rebuilt and pushed on every run; their layers are
+// reproducible, so that takes seconds.
 package main
 
 import (
