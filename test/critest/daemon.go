@@ -126,15 +126,26 @@ registries_conf = %q
 
 [network]
 conf_dir = %q
+
+# NRI on a private socket, no pre-installed plugins: critest's NRI specs
+# connect their own plugin to it (-nri-socket).
+[nri]
+enable = true
+socket_path = %q
+plugin_path = %q
+plugin_config_path = %q
 `, d.socket, filepath.Join(d.dir, "root"), filepath.Join(d.dir, "run"), level,
 		filepath.Join(d.bindir, "berth-monitor"), filepath.Join(d.bindir, "berth-pause"),
-		d.cgroupParent, handlers.String(), regConf, cniDir)
+		d.cgroupParent, handlers.String(), regConf, cniDir,
+		d.nriSocket(), filepath.Join(d.dir, "nri-plugins"), filepath.Join(d.dir, "nri-conf"))
 	if err := os.WriteFile(d.config, []byte(toml), 0o644); err != nil {
 		return err
 	}
 	crictl := fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 60\n", d.socket, d.socket)
 	return os.WriteFile(filepath.Join(d.dir, "crictl.yaml"), []byte(crictl), 0o644)
 }
+
+func (d *daemon) nriSocket() string { return filepath.Join(d.dir, "nri.sock") }
 
 // start runs berthd and waits until it answers Version.
 func (d *daemon) start() error {

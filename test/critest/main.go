@@ -173,7 +173,7 @@ func runLogged(ctx context.Context, name string, args ...string) error {
 func critestCmd(ctx context.Context, critest string, d *daemon, args ...string) *exec.Cmd {
 	all := append([]string{
 		"-runtime-endpoint", "unix://" + d.socket, "-image-endpoint", "unix://" + d.socket,
-		"-config", filepath.Join(d.dir, "crictl.yaml"),
+		"-config", filepath.Join(d.dir, "crictl.yaml"), "-nri-socket", d.nriSocket(),
 		"-ginkgo.no-color", "-ginkgo.timeout", "2h",
 	}, args...)
 	cmd := exec.Command(critest, all...)
