@@ -68,6 +68,21 @@ run: build
 clean:
 	rm -rf bin
 
+# Conformance: cri-tools' critest against a berthd of this tree, offline
+# (test/critest). CRITEST_FOCUS / CRITEST_SKIP take a ginkgo regexp.
+CRITEST_FLAGS ?=
+CRITEST_FOCUS ?=
+CRITEST_SKIP  ?=
+CRITEST_RUN   := $(GO) run ./test/critest -bindir bin -build build/critest -cache build/cache \
+	-focus '$(CRITEST_FOCUS)' -skip '$(CRITEST_SKIP)' $(CRITEST_FLAGS)
+
+.PHONY: critest critest-bench
+critest: build
+	$(CRITEST_RUN)
+
+critest-bench: build
+	$(CRITEST_RUN) -bench
+
 # Side by side with Debian's containerd 1.6 (apt-get install containerd):
 # pod lifecycles and memory; a benchmark, never a test. Root needed.
 BENCHFLAGS ?= -pods 20 -parallel 2 -running 10

@@ -40,4 +40,11 @@
 // lines that use it; WriteRegistriesConf takes ConfOptions for
 // unqualified-search registries, docker.io rewrites, blocked registries
 // and aliases.
+//
+// For conformance suites that expect the official busybox image (every
+// applet a hard link in /bin, busybox's users), OfficialBusyboxLayer
+// lays out a given static busybox that way and Compose puts a Spec's
+// layer and config on top of it; SingleIndex wraps an image in a
+// one-entry index, as public images are published. NewRegistry starts a
+// registry outside a test (test/critest serves critest's images with it).
 package testimage

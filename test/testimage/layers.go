@@ -189,6 +189,9 @@ func specLayer(s Spec, arch string) (v1.Layer, error) {
 		if mode == 0 {
 			mode = 0o644
 		}
+		if f.Mode&os.ModeSetuid != 0 {
+			mode |= 0o4000 // a setuid-root helper, as in critest's nonewprivs image
+		}
 		e := file(p, mode, []byte(f.Content))
 		if f.Mode&os.ModeNamedPipe != 0 {
 			// A hostile image's FIFO where a file is expected.

@@ -66,6 +66,14 @@ type Registry struct {
 // StartRegistry starts a registry and stops it when the test ends.
 func StartRegistry(t testing.TB, opts RegistryOptions) *Registry {
 	t.Helper()
+	r := NewRegistry(opts)
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// NewRegistry starts a registry outside a test (the critest harness
+// serves images with it); the caller stops it with Stop.
+func NewRegistry(opts RegistryOptions) *Registry {
 	out := opts.Log
 	if out == nil {
 		out = io.Discard
@@ -83,7 +91,6 @@ func StartRegistry(t testing.TB, opts RegistryOptions) *Registry {
 	}))
 	r.URL = r.srv.URL
 	r.Host = strings.TrimPrefix(r.srv.URL, "http://")
-	t.Cleanup(r.Stop)
 	return r
 }
 
@@ -258,19 +265,28 @@ func (r *Registry) Push(t testing.TB, repoTag string, img v1.Image) (digest, ref
 // returns the index digest and the full reference.
 func (r *Registry) PushIndex(t testing.TB, repoTag string, idx v1.ImageIndex) (digest, ref string) {
 	t.Helper()
+	digest, ref, err := r.PushImageIndex(repoTag, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return digest, ref
+}
+
+// PushImageIndex is PushIndex returning its error.
+func (r *Registry) PushImageIndex(repoTag string, idx v1.ImageIndex) (digest, ref string, err error) {
 	ref = r.Ref(repoTag)
 	nref, err := name.ParseReference(ref, name.Insecure)
 	if err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
 	if err := remote.WriteIndex(nref, idx, r.remoteOptions()...); err != nil {
-		t.Fatalf("push index %s: %v", ref, err)
+		return "", "", fmt.Errorf("push index %s: %w", ref, err)
 	}
 	h, err := idx.Digest()
 	if err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
-	return h.String(), ref
+	return h.String(), ref, nil
 }
 
 // Requests returns how many requests came for method and path, e.g.
