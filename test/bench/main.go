@@ -70,7 +70,7 @@ type result struct {
 
 func run(o options) error {
 	began := time.Now()
-	reg := testimage.NewRegistry(nil)
+	reg := testimage.NewRegistry(testimage.RegistryOptions{})
 	defer reg.Stop()
 	busyboxRef, pauseRef, err := pushImages(reg, o.bindir)
 	if err != nil {

@@ -17,7 +17,6 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-cri/berth/test/framework"
-	"github.com/berth-cri/berth/test/testimage"
 )
 
 // nriRequestTimeout is the daemon's [nri] request_timeout in these
@@ -40,30 +39,14 @@ func startNRIEnv(t *testing.T) *nriEnv {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	socket := filepath.Join(dir, "nri.sock")
-	reg := testimage.StartRegistry(t, testimage.RegistryOptions{})
-	conf := testimage.WriteRegistriesConf(t, testimage.ConfOptions{Insecure: []string{reg.Host}})
-	d := framework.StartDaemon(t, framework.Options{ConfigTOML: fmt.Sprintf(`[image]
-registries_conf = %q
+	e := startContainerEnvWith(t, fmt.Sprintf(`
 [nri]
 enable = true
 socket_path = %q
 plugin_path = %q
 plugin_config_path = %q
 request_timeout = %q
-`, conf, socket, filepath.Join(dir, "plugins"), filepath.Join(dir, "conf.d"), nriRequestTimeout)})
-	e := &ctrEnv{imageEnv: &imageEnv{d: d, reg: reg}, podConfigs: map[string]*runtimeapi.PodSandboxConfig{}}
-	lo := `{"cniVersion":"1.0.0","name":"loopback-only","plugins":[{"type":"loopback"}]}`
-	if err := os.WriteFile(filepath.Join(d.CNIConfDir, "10-lo.conflist"), []byte(lo), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	img, err := testimage.Busybox(testimage.Spec{Name: "plain", Cmd: []string{"/bin/sh"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, e.image = reg.Push(t, "busybox:1.0", img)
-	if _, err := d.Image.PullImage(d.Ctx(t), &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: e.image}}); err != nil {
-		t.Fatalf("pull %s: %v", e.image, err)
-	}
+`, socket, filepath.Join(dir, "plugins"), filepath.Join(dir, "conf.d"), nriRequestTimeout))
 	return &nriEnv{ctrEnv: e, socket: socket}
 }
 
