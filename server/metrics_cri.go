@@ -63,6 +63,7 @@ func (s *Server) podMetrics(sb *sandbox.Sandbox) (*runtimeapi.PodSandboxMetrics,
 		PodSandboxId: sb.ID,
 		Metrics: criMetrics(ts, stats.PodMetrics(stats.Identity{
 			ID: sb.CgroupParent, Name: sb.ID, Namespace: sb.Metadata.Namespace, Pod: sb.Metadata.Name,
+			Started: sb.CreatedAt,
 		}, smp)),
 	}
 	for _, r := range s.ctr.mgr.List(func(r *oci.Record) bool { return r.PodID == sb.ID }) {
@@ -75,7 +76,7 @@ func (s *Server) podMetrics(sb *sandbox.Sandbox) (*runtimeapi.PodSandboxMetrics,
 			ContainerId: r.ID,
 			Metrics: criMetrics(cs.Timestamp.UnixNano(), stats.ContainerMetrics(stats.Identity{
 				Container: r.Name, ID: cg, Image: r.Image, Name: r.ID,
-				Namespace: sb.Metadata.Namespace, Pod: sb.Metadata.Name,
+				Namespace: sb.Metadata.Namespace, Pod: sb.Metadata.Name, Started: r.StartedAt,
 			}, cs)),
 		})
 	}

@@ -17,7 +17,7 @@ import (
 const unlimited = 1 << 62
 
 // v1Subsystems are the hierarchies a v1 reading needs.
-var v1Subsystems = []string{"cpu", "cpuacct", "memory", "pids"}
+var v1Subsystems = []string{"blkio", "cpu", "cpuacct", "memory", "pids"}
 
 // cgroupReader reads one cgroup through opencontainers/cgroups, only the
 // controllers the CRI's stats use.
@@ -29,6 +29,17 @@ type cgroupReader struct {
 	dirs []string
 	// swap: the kernel accounts swap for this cgroup.
 	swap bool
+	// paths are the cgroup's directory by v1 subsystem; for v2 every
+	// controller's is the one directory.
+	paths map[string]string
+}
+
+// dir is the cgroup's directory of controller ctrl ("" when absent).
+func (r *cgroupReader) dir(ctrl string) string {
+	if r.v2 {
+		return r.dirs[0]
+	}
+	return r.paths[ctrl]
 }
 
 // newCgroupReader prepares the reading of cgroup path (a cgroupfs path
@@ -45,6 +56,7 @@ func newCgroupReader(root string, v2 bool, path string) (*cgroupReader, error) {
 			return nil, fmt.Errorf("cgroup %s: %w", path, err)
 		}
 		r.mgr, r.dirs = mgr, []string{dir}
+		r.paths = map[string]string{"": dir}
 		r.ctrls = cgroups.CPU | cgroups.Memory | cgroups.Pids | cgroups.IO
 		r.swap = exists(filepath.Join(dir, "memory.swap.current"))
 		return r, nil
@@ -60,7 +72,7 @@ func newCgroupReader(root string, v2 bool, path string) (*cgroupReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", path, err)
 	}
-	// Only what the stats use: blkio and hugetlb cost a dozen files each.
+	// Only what the stats use: hugetlb costs a dozen files.
 	all := mgr.GetPaths()
 	paths = map[string]string{}
 	for _, s := range v1Subsystems {
@@ -71,8 +83,8 @@ func newCgroupReader(root string, v2 bool, path string) (*cgroupReader, error) {
 	if mgr, err = cgroupsfs.NewManager(&cgroups.Cgroup{Path: path, Resources: &cgroups.Resources{}}, paths); err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", path, err)
 	}
-	r.mgr = mgr
-	r.ctrls = cgroups.CPU | cgroups.Memory | cgroups.Pids
+	r.mgr, r.paths = mgr, paths
+	r.ctrls = cgroups.CPU | cgroups.Memory | cgroups.Pids | cgroups.IO
 	for _, s := range []string{"cpuacct", "memory"} {
 		if p := paths[s]; p != "" {
 			r.dirs = append(r.dirs, p)
@@ -128,12 +140,19 @@ func (r *cgroupReader) sample(st *cgroups.Stats) Sample {
 			ThrottledNanos:   st.CpuStats.ThrottlingData.ThrottledTime,
 			PSI:              st.CpuStats.PSI,
 		},
-		Memory: r.memory(&st.MemoryStats),
-		IOPSI:  st.BlkioStats.PSI,
+		Memory:  r.memory(&st.MemoryStats),
+		IOPSI:   st.BlkioStats.PSI,
+		Devices: devices(&st.BlkioStats),
+		Spec:    r.spec(),
 	}
 	if r.v2 || st.PidsStats.Current > 0 || st.PidsStats.Limit > 0 {
 		n := st.PidsStats.Current
 		s.Processes = &n
+		s.Tasks = &Tasks{Threads: n, ThreadsMax: st.PidsStats.Limit}
+		r.files(s.Tasks)
+	}
+	if n, ok := r.oomKills(); ok {
+		s.OOMKills = &n
 	}
 	return s
 }

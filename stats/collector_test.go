@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func v2Collector(t testing.TB, root string, maxAge time.Duration) *Collector {
@@ -165,5 +167,13 @@ func TestWritableLayer(t *testing.T) {
 	}
 	if s.Disk == nil || s.Disk.UsedBytes < 10000 || s.Disk.UsedBytes > 40000 || s.Disk.Inodes != 4 || s.Disk.Mountpoint != "/graph" {
 		t.Errorf("disk = %+v, want ~10000 bytes, 4 inodes (root, etc, f, escape)", s.Disk)
+	}
+	// The filesystem's size and free inodes, as statfs gives them.
+	var fs unix.Statfs_t
+	if err := unix.Statfs(layer, &fs); err != nil {
+		t.Fatal(err)
+	}
+	if s.Disk.Capacity != fs.Blocks*uint64(fs.Bsize) || s.Disk.Capacity < s.Disk.UsedBytes || s.Disk.InodesFree == 0 {
+		t.Errorf("disk = %+v, statfs %d blocks of %d", s.Disk, fs.Blocks, fs.Bsize)
 	}
 }

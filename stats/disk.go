@@ -7,6 +7,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // diskUsage measures dir like du: blocks allocated (directories
@@ -75,5 +77,10 @@ func (c *Collector) disk(e *entry, id string) (*Disk, error) {
 	if err != nil {
 		return nil, fmt.Errorf("writable layer: %w", err)
 	}
-	return &Disk{Timestamp: time.Now(), Mountpoint: e.mountpoint, UsedBytes: used, Inodes: inodes}, nil
+	d := &Disk{Timestamp: time.Now(), Mountpoint: e.mountpoint, UsedBytes: used, Inodes: inodes}
+	var fs unix.Statfs_t
+	if err := unix.Statfs(e.layerDir, &fs); err == nil {
+		d.Capacity, d.InodesFree = fs.Blocks*uint64(fs.Bsize), fs.Ffree
+	}
+	return d, nil
 }

@@ -1,6 +1,10 @@
 package stats
 
-import "time"
+import (
+	"sort"
+	"strconv"
+	"time"
+)
 
 // Descriptor is one metric with the name, help and labels cAdvisor gives
 // it, so kubelet's /metrics/cadvisor serves the same series from the
@@ -27,6 +31,9 @@ type Value struct {
 // image, its runtime id as name, and the pod's namespace and name.
 type Identity struct {
 	Container, ID, Image, Name, Namespace, Pod string
+	// Started is when the container started (the pod was made), for
+	// container_start_time_seconds; not a label. Zero: not started.
+	Started time.Time
 }
 
 func (i Identity) labels(extra ...string) []string {
@@ -67,6 +74,25 @@ var descriptors = []Descriptor{
 	{"container_pressure_memory_stalled_seconds_total", "Total time duration no tasks in the container could make progress due to memory congestion.", withLabels(), true},
 	{"container_pressure_io_waiting_seconds_total", "Total time duration tasks in the container have waited due to IO pressure.", withLabels(), true},
 	{"container_pressure_io_stalled_seconds_total", "Total time duration no tasks in the container could make progress due to IO congestion.", withLabels(), true},
+	{"container_blkio_device_usage_total", "Blkio Device bytes usage", withLabels("device", "major", "minor", "operation"), true},
+	{"container_fs_reads_bytes_total", "Cumulative count of bytes read", withLabels("device"), true},
+	{"container_fs_reads_total", "Cumulative count of reads completed", withLabels("device"), true},
+	{"container_fs_writes_bytes_total", "Cumulative count of bytes written", withLabels("device"), true},
+	{"container_fs_writes_total", "Cumulative count of writes completed", withLabels("device"), true},
+	{"container_fs_limit_bytes", "Number of bytes that can be consumed by the container on this filesystem.", withLabels("device"), false},
+	{"container_fs_inodes_free", "Number of available Inodes", withLabels("device"), false},
+	{"container_file_descriptors", "Number of open file descriptors for the container.", withLabels(), false},
+	{"container_sockets", "Number of open sockets for the container.", withLabels(), false},
+	{"container_threads", "Number of threads running inside the container", withLabels(), false},
+	{"container_threads_max", "Maximum number of threads allowed inside the container, infinity if value is zero", withLabels(), false},
+	{"container_oom_events_total", "Count of out of memory events observed for the container", withLabels(), true},
+	{"container_last_seen", "Last time a container was seen by the exporter", withLabels(), false},
+	{"container_start_time_seconds", "Start time of the container since unix epoch in seconds.", withLabels(), false},
+	{"container_spec_cpu_period", "CPU period of the container.", withLabels(), false},
+	{"container_spec_cpu_quota", "CPU quota of the container.", withLabels(), false},
+	{"container_spec_cpu_shares", "CPU share of the container.", withLabels(), false},
+	{"container_spec_memory_reservation_limit_bytes", "Memory reservation limit for the container.", withLabels(), false},
+	{"container_spec_memory_swap_limit_bytes", "Memory swap limit for the container.", withLabels(), false},
 	{"container_network_receive_bytes_total", "Cumulative count of bytes received.", withLabels("interface"), true},
 	{"container_network_receive_packets_total", "Cumulative count of packets received.", withLabels("interface"), true},
 	{"container_network_receive_errors_total", "Cumulative count of errors encountered while receiving.", withLabels("interface"), true},
@@ -109,6 +135,8 @@ func ContainerMetrics(id Identity, s *ContainerSample) []Value {
 	if d := s.Disk; d != nil {
 		v.add("container_fs_usage_bytes", id.labels(d.Mountpoint), d.UsedBytes)
 		v.add("container_fs_inodes_total", id.labels(d.Mountpoint), d.Inodes)
+		v.add("container_fs_limit_bytes", id.labels(d.Mountpoint), d.Capacity)
+		v.add("container_fs_inodes_free", id.labels(d.Mountpoint), d.InodesFree)
 	}
 	return v
 }
@@ -137,6 +165,12 @@ func PodMetrics(id Identity, s *PodSample) []Value {
 
 func (v *values) cgroup(id Identity, s *Sample) {
 	l := id.labels()
+	if !s.Timestamp.IsZero() {
+		v.add("container_last_seen", l, uint64(s.Timestamp.Unix()))
+	}
+	if !id.Started.IsZero() {
+		v.add("container_start_time_seconds", l, uint64(id.Started.Unix()))
+	}
 	if c := s.CPU; c != nil {
 		v.add("container_cpu_usage_seconds_total", id.labels("total"), seconds(c.UsageNanos))
 		v.add("container_cpu_user_seconds_total", l, seconds(c.UserNanos))
@@ -175,5 +209,53 @@ func (v *values) cgroup(id Identity, s *Sample) {
 	}
 	if s.Processes != nil {
 		v.add("container_processes", l, *s.Processes)
+	}
+	if t := s.Tasks; t != nil {
+		v.add("container_threads", l, t.Threads)
+		v.add("container_threads_max", l, t.ThreadsMax)
+		v.add("container_file_descriptors", l, t.FileDescriptors)
+		v.add("container_sockets", l, t.Sockets)
+	}
+	if s.OOMKills != nil {
+		v.add("container_oom_events_total", l, *s.OOMKills)
+	}
+	if sp := s.Spec; sp != nil {
+		v.spec(l, sp)
+	}
+	v.devices(id, s.Devices)
+}
+
+// spec reports the limits cAdvisor does: the CFS period and quota only
+// when set, the others always (0 for none).
+func (v *values) spec(l []string, sp *Spec) {
+	if sp.CPUPeriod > 0 {
+		v.add("container_spec_cpu_period", l, sp.CPUPeriod)
+	}
+	if sp.CPUQuota > 0 {
+		v.add("container_spec_cpu_quota", l, sp.CPUQuota)
+	}
+	v.add("container_spec_cpu_shares", l, sp.CPUShares)
+	v.add("container_spec_memory_reservation_limit_bytes", l, sp.MemoryReservation)
+	v.add("container_spec_memory_swap_limit_bytes", l, sp.MemorySwapLimit)
+}
+
+// devices reports each device's bytes by operation, and its reads and
+// writes as the fs_ series.
+func (v *values) devices(id Identity, ds []Device) {
+	for _, d := range ds {
+		major, minor := strconv.FormatUint(d.Major, 10), strconv.FormatUint(d.Minor, 10)
+		ops := make([]string, 0, len(d.Bytes))
+		for op := range d.Bytes {
+			ops = append(ops, op)
+		}
+		sort.Strings(ops)
+		for _, op := range ops {
+			v.add("container_blkio_device_usage_total", id.labels(d.Name, major, minor, op), d.Bytes[op])
+		}
+		l := id.labels(d.Name)
+		v.add("container_fs_reads_bytes_total", l, d.Bytes["Read"])
+		v.add("container_fs_reads_total", l, d.Ops["Read"])
+		v.add("container_fs_writes_bytes_total", l, d.Bytes["Write"])
+		v.add("container_fs_writes_total", l, d.Ops["Write"])
 	}
 }

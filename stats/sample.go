@@ -17,6 +17,46 @@ type Sample struct {
 	Processes *uint64
 	// IOPSI is io.pressure (cgroup v2 only).
 	IOPSI *cgroups.PSIStats
+	// Tasks is nil without the pids controller.
+	Tasks *Tasks
+	// Devices are the block devices the cgroup did I/O on.
+	Devices []Device
+	// OOMKills is the cgroup's OOM-killed processes, nil where the
+	// kernel does not count them.
+	OOMKills *uint64
+	// Spec is the limits set on the cgroup.
+	Spec *Spec
+}
+
+// Tasks is what a cgroup's processes use of the kernel's tables.
+type Tasks struct {
+	// Threads is pids.current (every task), ThreadsMax pids.max (0 when
+	// unlimited).
+	Threads, ThreadsMax uint64
+	// FileDescriptors and Sockets are the open descriptors of the
+	// cgroup's processes, and those of them that are sockets.
+	FileDescriptors, Sockets uint64
+}
+
+// Device is a cgroup's I/O on one block device, cumulative, by operation
+// as the kernel names it (Read, Write, Sync, Async, Discard, Total).
+type Device struct {
+	Major, Minor uint64
+	// Name is /dev/<name>, or "major:minor" when sysfs has none.
+	Name string
+	// Bytes are bytes transferred, Ops the I/Os completed.
+	Bytes, Ops map[string]uint64
+}
+
+// Spec is the limits set on a cgroup; 0 is none set (or not readable).
+type Spec struct {
+	// CPUPeriod and CPUQuota are the CFS quota's, in microseconds.
+	CPUPeriod, CPUQuota uint64
+	// CPUShares is v1's cpu.shares, or v2's cpu.weight mapped back.
+	CPUShares uint64
+	// MemorySwapLimit is memory+swap, MemoryReservation the soft limit
+	// (v1 memory.soft_limit_in_bytes, v2 memory.low).
+	MemorySwapLimit, MemoryReservation uint64
 }
 
 // CPU is a cgroup's CPU use.
@@ -70,6 +110,8 @@ type Disk struct {
 	Mountpoint string
 	UsedBytes  uint64
 	Inodes     uint64
+	// Capacity and InodesFree are the filesystem's (statfs).
+	Capacity, InodesFree uint64
 }
 
 // Network is the interfaces of a pod's network namespace, loopback left

@@ -245,6 +245,26 @@ func TestStatsNetworkAndMetrics(t *testing.T) {
 	if _, ok := found["container_memory_working_set_bytes"]; !ok {
 		t.Errorf("no container_memory_working_set_bytes among %v", found)
 	}
+
+	// The container's processes, limits, layer filesystem and times.
+	cm := map[string]uint64{}
+	for _, m := range pm.ContainerMetrics[0].Metrics {
+		if _, ok := cm[m.Name]; !ok {
+			cm[m.Name] = m.Value.GetValue()
+		}
+	}
+	for _, name := range []string{"container_threads", "container_file_descriptors", "container_fs_limit_bytes",
+		"container_fs_inodes_free", "container_spec_cpu_shares", "container_start_time_seconds", "container_last_seen"} {
+		if cm[name] == 0 {
+			t.Errorf("container %s = 0 or missing among %v", name, cm)
+		}
+	}
+	if _, ok := cm["container_sockets"]; !ok {
+		t.Errorf("no container_sockets among %v", cm)
+	}
+	if st, seen := cm["container_start_time_seconds"], cm["container_last_seen"]; st > seen || seen > uint64(time.Now().Unix()) {
+		t.Errorf("started %d, last seen %d, now %d", st, seen, time.Now().Unix())
+	}
 }
 
 // UpdatePodSandboxResources writes the pod's resources plus overhead to
