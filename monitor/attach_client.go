@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"time"
 )
 
@@ -123,6 +124,13 @@ func attachOn(ctx context.Context, c *net.UnixConn, stdin io.Reader, stdout, std
 				return ctx.Err()
 			}
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			if errors.Is(err, syscall.ECONNRESET) {
+				// The monitor hung up with input of ours still unread
+				// (a stdin close or a resize sent as a short command
+				// ended): its output was all delivered before, so this
+				// is the end of the stream, not a failure.
 				return nil
 			}
 			return fmt.Errorf("attach: read: %w", err)

@@ -35,7 +35,7 @@ func TestBerthctlBench(t *testing.T) {
 	if len(sum.Errors) > 0 {
 		t.Errorf("bench errors: %v", sum.Errors)
 	}
-	want := map[string]int{"RunPodSandbox": 4, "CreateContainer": 4, "StartContainer": 4, "ExecSync": 4,
+	want := map[string]int{"RunPodSandbox": 4, "CreateContainer": 4, "StartContainer": 4, "ready": 4, "ExecSync": 4,
 		"StopContainer": 4, "RemoveContainer": 4, "StopPodSandbox": 4, "RemovePodSandbox": 4, "total": 4}
 	for _, s := range sum.Steps {
 		if want[s.Step] != s.N {
