@@ -14,6 +14,7 @@ fi
 mod=sigs.k8s.io/cri-tools
 dir=$(cd /tmp && GOFLAGS=-mod=mod go mod download -json "$mod@$VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 [ -d "$dir" ] || { echo "build-critest: go mod download $mod@$VERSION gave no directory" >&2; exit 1; }
+mkdir -p "$CACHE"
 src=$(mktemp -d "$CACHE/cri-tools-src.XXXXXX")
 trap 'chmod -R u+w "$src"; rm -rf "$src"' EXIT
 cp -r "$dir/." "$src/"
