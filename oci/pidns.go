@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-cri/berth/errdefs"
 )
 
 // openInitPIDNamespace opens the PID namespace of a container's init
@@ -66,4 +68,22 @@ func procStatusIDs(pid int) (ppid int, nspid []string, err error) {
 		}
 	}
 	return ppid, nspid, sc.Err()
+}
+
+// OpenPIDNamespace opens the PID namespace of c's init, for a container
+// that joins it (PID mode TARGET, ephemeral debug containers). The init
+// is held by a pidfd while it is checked and its namespace opened (see
+// openInitPIDNamespace), so a pid the kernel gave to another process
+// never names another namespace. The caller keeps the file open until
+// the runtime has joined it.
+func OpenPIDNamespace(c *Container) (*os.File, error) {
+	r := c.Record()
+	if r.State != StateRunning || r.PID <= 0 {
+		return nil, errdefs.FailedPreconditionf("container %s is not running", r.ID)
+	}
+	ns, err := openInitPIDNamespace(r.PID, r.MonitorPID)
+	if err != nil {
+		return nil, errdefs.FailedPrecondition(fmt.Errorf("container %s: %w", r.ID, err))
+	}
+	return ns, nil
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -109,9 +110,12 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, req *
 	}
 	var targetPIDNS string
 	if ns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions(); ns.GetPid() == runtimeapi.NamespaceMode_TARGET {
-		if targetPIDNS, err = s.ctr.targetPIDNamespace(sb.ID, ns.GetTargetId()); err != nil {
+		var nsFile *os.File
+		if targetPIDNS, nsFile, err = s.ctr.targetPIDNamespace(sb.ID, ns.GetTargetId()); err != nil {
 			return "", err
 		}
+		// Held until the runtime has created the container in it.
+		defer nsFile.Close()
 	}
 	id := ids.New()
 	store := s.ctr.rootfs
@@ -161,21 +165,25 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, req *
 	return id, nil
 }
 
-// targetPIDNamespace is the PID namespace of a running container of the
-// same pod, for PID mode TARGET (ephemeral debug containers).
-func (c *containerService) targetPIDNamespace(podID, target string) (string, error) {
+// targetPIDNamespace opens the PID namespace of a running container of
+// the same pod, for PID mode TARGET (ephemeral debug containers). The
+// path handed to the runtime names berthd's own descriptor of it
+// (/proc/<berthd>/fd/N), never the target's pid, which the kernel may
+// have given to another process by the time the runtime opens it; the
+// caller closes the file once the runtime has joined the namespace.
+func (c *containerService) targetPIDNamespace(podID, target string) (string, *os.File, error) {
 	t, err := c.get(target)
 	if err != nil {
-		return "", errdefs.Invalidf("PID mode TARGET: %v", err)
+		return "", nil, errdefs.Invalidf("PID mode TARGET: %v", err)
 	}
-	r := t.Record()
-	if r.PodID != podID {
-		return "", errdefs.Invalidf("PID mode TARGET: container %s is in another pod", r.ID)
+	if r := t.Record(); r.PodID != podID {
+		return "", nil, errdefs.Invalidf("PID mode TARGET: container %s is in another pod", r.ID)
 	}
-	if r.State != oci.StateRunning || r.PID <= 0 {
-		return "", errdefs.FailedPreconditionf("PID mode TARGET: container %s is not running", r.ID)
+	ns, err := oci.OpenPIDNamespace(t)
+	if err != nil {
+		return "", nil, fmt.Errorf("PID mode TARGET: %w", err)
 	}
-	return fmt.Sprintf("/proc/%d/ns/pid", r.PID), nil
+	return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), ns.Fd()), ns, nil
 }
 
 // storageName is the container's unique name in the image store, the
