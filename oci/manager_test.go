@@ -469,6 +469,9 @@ func TestIsMonitor(t *testing.T) {
 	must(t, err)
 	must(t, real.Start())
 	t.Cleanup(func() { in.Close(); real.Process.Kill(); real.Wait() })
+	// Start returns once the exec is under way; the kernel fills in the
+	// new command line a moment later.
+	waitCmdline(t, real.Process.Pid)
 	start, err := procStartTime(real.Process.Pid)
 	must(t, err)
 	if !isMonitor(real.Process.Pid, start, mon, id) || !isMonitor(real.Process.Pid, 0, mon, id) {
@@ -480,4 +483,15 @@ func TestIsMonitor(t *testing.T) {
 	if isMonitor(real.Process.Pid, 0, mon, testID()) {
 		t.Error("another container's monitor counts")
 	}
+}
+
+// waitCmdline waits until pid's command line is readable (set by exec).
+func waitCmdline(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && len(b) > 0 {
+			return
+		}
+	}
+	t.Fatalf("process %d has no command line after 5s", pid)
 }
