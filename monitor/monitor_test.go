@@ -399,19 +399,7 @@ func TestExecSession(t *testing.T) {
 	c := newCtr(t, []string{"sleep", "1000"}, nil)
 	c.start()
 	c.run()
-	proc := specs.Process{Args: []string{"sh", "-c", "echo exec-out; echo exec-err >&2; exit 5"}, Cwd: "/", Env: []string{"PATH=/bin"}}
-	b, _ := json.Marshal(proc)
-	run := filepath.Join(c.dir, "exec")
-	os.MkdirAll(run, 0o755)
-	procFile := filepath.Join(run, "process.json")
-	os.WriteFile(procFile, b, 0o644)
-	ec := c.cfg
-	ec.ExecProcess = procFile
-	ec.PidFile = filepath.Join(run, "pid")
-	ec.ExitFile = filepath.Join(run, "exit")
-	ec.LogPath = filepath.Join(run, "exec.log")
-	ec.AttachSocket, ec.ControlSocket = "", ""
-	ec.MonitorLogPath = filepath.Join(run, "monitor.log")
+	ec := execCfg(t, c, "exec", []string{"sh", "-c", "echo exec-out; echo exec-err >&2; exit 5"}...)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	st, err := monitor.Start(ctx, monitorBin, ec)
@@ -422,7 +410,7 @@ func TestExecSession(t *testing.T) {
 	if err != nil || e.ExitCode != 5 || e.Pid != st.ContainerPID {
 		t.Fatalf("exec exit %+v, %v", e, err)
 	}
-	b, _ = os.ReadFile(ec.LogPath)
+	b, _ := os.ReadFile(ec.LogPath)
 	recs := records(t, string(b))
 	if strings.Join(stream(recs, "stdout"), "|") != "stdout F exec-out" || strings.Join(stream(recs, "stderr"), "|") != "stderr F exec-err" {
 		t.Fatalf("exec log %q", recs)
@@ -545,19 +533,7 @@ func TestKillExecThroughMonitor(t *testing.T) {
 	c := newCtr(t, []string{"sleep", "1000"}, nil)
 	c.start()
 	c.run()
-	proc := specs.Process{Args: []string{"sleep", "1000"}, Cwd: "/", Env: []string{"PATH=/bin"}}
-	b, _ := json.Marshal(proc)
-	run := filepath.Join(c.dir, "exec-kill")
-	os.MkdirAll(run, 0o755)
-	procFile := filepath.Join(run, "process.json")
-	os.WriteFile(procFile, b, 0o644)
-	ec := c.cfg
-	ec.ExecProcess = procFile
-	ec.PidFile = filepath.Join(run, "pid")
-	ec.ExitFile = filepath.Join(run, "exit")
-	ec.LogPath = filepath.Join(run, "exec.log")
-	ec.AttachSocket, ec.ControlSocket = "", ""
-	ec.MonitorLogPath = filepath.Join(run, "monitor.log")
+	ec := execCfg(t, c, "exec-kill", []string{"sleep", "1000"}...)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	st, err := monitor.Start(ctx, monitorBin, ec)

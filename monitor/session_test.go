@@ -16,12 +16,22 @@ import (
 	"github.com/berth-cri/berth/monitor"
 )
 
-// execAttachedCfg is an exec session config for args in c.
+// execAttachedCfg is an exec session config for args in c, its output
+// to the attached client only (no log).
 func execAttachedCfg(t *testing.T, c *ctr, args ...string) monitor.Config {
+	t.Helper()
+	ec := execCfg(t, c, "exec", args...)
+	ec.LogPath = ""
+	return ec
+}
+
+// execCfg is an exec session config for args in c, its files under
+// c.dir/name and its output logged to exec.log there.
+func execCfg(t *testing.T, c *ctr, name string, args ...string) monitor.Config {
 	t.Helper()
 	proc := specs.Process{Args: args, Cwd: "/", Env: []string{"PATH=/bin"}}
 	b, _ := json.Marshal(proc)
-	run := filepath.Join(c.dir, "exec")
+	run := filepath.Join(c.dir, name)
 	os.MkdirAll(run, 0o755)
 	procFile := filepath.Join(run, "process.json")
 	os.WriteFile(procFile, b, 0o644)
@@ -29,7 +39,7 @@ func execAttachedCfg(t *testing.T, c *ctr, args ...string) monitor.Config {
 	ec.ExecProcess = procFile
 	ec.PidFile = filepath.Join(run, "pid")
 	ec.ExitFile = filepath.Join(run, "exit")
-	ec.LogPath = ""
+	ec.LogPath = filepath.Join(run, "exec.log")
 	ec.AttachSocket, ec.ControlSocket = "", ""
 	ec.MonitorLogPath = filepath.Join(run, "monitor.log")
 	return ec
