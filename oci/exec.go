@@ -45,11 +45,9 @@ func (m *Manager) ExecSync(ctx context.Context, c *Container, cmd []string, time
 	if len(cmd) == 0 || cmd[0] == "" {
 		return nil, errdefs.Invalidf("exec: no command")
 	}
-	c.mu.Lock()
-	id, state, removing, rt := c.rec.ID, c.rec.State, c.removing, c.rec.Runtime
-	c.mu.Unlock()
-	if state != StateRunning || removing {
-		return nil, errdefs.FailedPreconditionf("container %s is not running", id)
+	id, rt, err := c.runningRuntime()
+	if err != nil {
+		return nil, err
 	}
 	procFile, err := c.writeExecProcess(cmd, nil)
 	if err != nil {
