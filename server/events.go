@@ -29,6 +29,12 @@ type containerEvents = events.Broker[*runtimeapi.ContainerEventResponse]
 func (s *Server) GetContainerEvents(req *runtimeapi.GetEventsRequest, stream grpc.ServerStreamingServer[runtimeapi.ContainerEventResponse]) error {
 	sub := s.events.Subscribe()
 	defer sub.Close()
+	// The headers tell the client it is subscribed: every change from
+	// now on reaches it (berthctl events waits for them before saying
+	// it follows).
+	if err := stream.SendHeader(nil); err != nil {
+		return err
+	}
 	ctx := stream.Context()
 	for {
 		select {

@@ -33,6 +33,12 @@ func runEvents(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The runtime sends its headers once it has subscribed us: from
+	// here on no event is missed, which scripts (and tests) wait for.
+	if _, err := stream.Header(); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "following events; Ctrl-C to stop")
 	if c.output == "table" {
 		fmt.Printf("%-30s  %-8s  %-13s  %-30s  %s\n", "TIME", "EVENT", "ID", "POD", "STATE")
 	}

@@ -371,12 +371,19 @@ func TestStreamedLists(t *testing.T) {
 func TestBerthctlStatsAndEvents(t *testing.T) {
 	e := startContainerEnv(t)
 	ev := exec.Command(filepath.Join(e.d.BinDir, "berthctl"), "-endpoint", e.d.Socket, "-o", "json", "events")
-	var evOut strings.Builder
+	var evOut lockedBuffer
 	ev.Stdout = &evOut
+	following := make(chan struct{})
+	ev.Stderr = &lineSignal{want: "following events", seen: following}
 	if err := ev.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ev.Process.Kill(); ev.Wait() })
+	select {
+	case <-following: // subscribed: no event of the pod below is missed
+	case <-time.After(time.Minute):
+		t.Fatal("berthctl events never said it follows")
+	}
 	pod := e.pod(t, statsHandler(t), runtimeapi.NamespaceMode_CONTAINER)
 	id := e.run(t, pod, e.config("busy", "sh", "-c", "while :; do :; done"))
 
