@@ -177,6 +177,9 @@ type Started struct {
 	MonitorPID int
 	// ContainerPID is the container's init pid as the runtime wrote it.
 	ContainerPID int
+	// RuntimeTime is how long the runtime's create (or exec) took,
+	// measured by the monitor.
+	RuntimeTime time.Duration
 
 	// proc is the monitor as this berthd started it: os.Process holds a
 	// pidfd, so a signal never reaches a process that reused the pid.
@@ -284,7 +287,7 @@ func start(ctx context.Context, monitorBinary string, cfg Config, attachEnd *os.
 			<-waited
 			return nil, fmt.Errorf("container %s: runtime %s: %w", cfg.ID, filepath.Base(cfg.RuntimePath), &RuntimeError{Message: r.msg.Error})
 		case r.err == nil && r.msg.Pid > 0:
-			return &Started{MonitorPID: cmd.Process.Pid, ContainerPID: r.msg.Pid, proc: cmd.Process}, nil
+			return &Started{MonitorPID: cmd.Process.Pid, ContainerPID: r.msg.Pid, RuntimeTime: time.Duration(r.msg.RuntimeNS), proc: cmd.Process}, nil
 		default:
 			// The monitor died (or wrote garbage) before reporting.
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)

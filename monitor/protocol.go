@@ -9,6 +9,9 @@ package monitor
 type syncMessage struct {
 	Pid   int    `json:"pid,omitempty"`
 	Error string `json:"error,omitempty"`
+	// RuntimeNS is how long the runtime's create (or exec) ran, in
+	// nanoseconds, for berthd's step trace.
+	RuntimeNS int64 `json:"runtime_ns,omitempty"`
 }
 
 // syncFD is the monitor's end of the sync pipe (the first ExtraFiles entry),

@@ -35,6 +35,8 @@ type monitor struct {
 	diag *log.Logger
 	r    *reaper
 	logw *LogWriter
+	// runtimeTime is how long the runtime's create (or exec) ran.
+	runtimeTime time.Duration
 
 	pumps   sync.WaitGroup
 	outputs []*os.File // read ends being pumped
@@ -77,7 +79,7 @@ func Run(cfg Config, syncOut io.WriteCloser, diag *log.Logger) int {
 		report(syncOut, syncMessage{Error: err.Error()}, diag)
 		return 1
 	}
-	report(syncOut, syncMessage{Pid: m.pid}, diag)
+	report(syncOut, syncMessage{Pid: m.pid, RuntimeNS: int64(m.runtimeTime)}, diag)
 	if term != nil {
 		go m.killExecOnTerm(term)
 	}
@@ -192,6 +194,7 @@ func (m *monitor) create() (err error) {
 	}()
 
 	m.creating.Store(true)
+	rtStart := time.Now()
 	argv := append([]string{cfg.RuntimePath}, createArgs(cfg, consoleSocketPath(cs))...)
 	rtPid, rtDone, err := m.r.forkExec(cfg.RuntimePath, argv, &syscall.ProcAttr{
 		Dir:   "/",
@@ -206,6 +209,7 @@ func (m *monitor) create() (err error) {
 	}
 	childEnds = nil
 	rec := <-rtDone
+	m.runtimeTime = time.Since(rtStart)
 	m.creating.Store(false)
 	if rec.status.ExitStatus() != 0 || rec.status.Signaled() {
 		// Let the pumps take what the runtime wrote before it exited.

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/ids"
 	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/steptrace"
 )
 
 // terminationMessageAnnotation is where kubelet names the container path
@@ -90,15 +91,23 @@ func (m *Manager) Create(ctx context.Context, req *CreateRequest) (_ *Container,
 	if err := os.MkdirAll(c.paths.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create container %s: %w", id, err)
 	}
-	if err := c.save(); err != nil {
-		return nil, err
-	}
-
-	gen, err := Generate(&req.Spec)
+	endRecord := steptrace.Begin(ctx, "record")
+	err = c.save()
+	endRecord()
 	if err != nil {
 		return nil, err
 	}
-	if err := plugins.CreateContainer(ctx, c, gen.Spec); err != nil {
+
+	endSpec := steptrace.Begin(ctx, "spec")
+	gen, err := Generate(&req.Spec)
+	endSpec()
+	if err != nil {
+		return nil, err
+	}
+	endPlugins := steptrace.Begin(ctx, "plugins")
+	err = plugins.CreateContainer(ctx, c, gen.Spec)
+	endPlugins()
+	if err != nil {
 		return nil, err
 	}
 	told = true
@@ -121,6 +130,7 @@ func (m *Manager) Create(ctx context.Context, req *CreateRequest) (_ *Container,
 // exit.
 func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec) error {
 	id := c.rec.ID
+	endBundle := steptrace.Begin(ctx, "bundle")
 	if err := os.MkdirAll(c.paths.run, 0o700); err != nil {
 		return fmt.Errorf("create bundle of %s: %w", id, err)
 	}
@@ -134,6 +144,8 @@ func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec) er
 	if err := makeLogDir(c.rec.LogDir, c.rec.LogPath); err != nil {
 		return fmt.Errorf("create log directory of %s: %w", id, err)
 	}
+	endBundle()
+	endMonitor := steptrace.Begin(ctx, "monitor and runtime create")
 	st, err := monitor.Start(ctx, m.opts.MonitorPath, monitor.Config{
 		ID:             id,
 		Bundle:         c.paths.run,
@@ -150,9 +162,11 @@ func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec) er
 		Stdin:          c.rec.Stdin,
 		StdinOnce:      c.rec.StdinOnce && c.rec.Stdin,
 	})
+	endMonitor()
 	if err != nil {
 		return fmt.Errorf("create container %s: %w", id, err)
 	}
+	steptrace.Add(ctx, "runtime create (in the monitor)", st.RuntimeTime)
 	c.rec.PID, c.rec.MonitorPID = st.ContainerPID, st.MonitorPID
 	// The monitor is berthd's child and has just reported: its pid is
 	// not reused before it is reaped.
@@ -160,7 +174,10 @@ func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec) er
 		c.rec.MonitorStart = start
 	}
 	c.rec.State = StateCreated
-	if err := c.save(); err != nil {
+	endRecord := steptrace.Begin(ctx, "record")
+	err = c.save()
+	endRecord()
+	if err != nil {
 		return err
 	}
 	m.add(c)

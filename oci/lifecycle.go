@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/steptrace"
 )
 
 // killWait bounds the wait for a SIGKILLed container's exit when the
@@ -95,7 +96,10 @@ func (m *Manager) Start(ctx context.Context, c *Container) error {
 	if err := plugins.StartContainer(ctx, c); err != nil {
 		return err
 	}
-	if err := rt.Start(ctx, id); err != nil {
+	endStart := steptrace.Begin(ctx, "runtime start")
+	err := rt.Start(ctx, id)
+	endStart()
+	if err != nil {
 		return fmt.Errorf("start container %s: %w", id, err)
 	}
 	c.mu.Lock()
@@ -103,7 +107,9 @@ func (m *Manager) Start(ctx context.Context, c *Container) error {
 	// The exit watcher waits for c.ops, so the container is still
 	// "created" here even if its process is already gone.
 	c.rec.State = StateRunning
-	err := c.save()
+	endRecord := steptrace.Begin(ctx, "record")
+	err = c.save()
+	endRecord()
 	c.mu.Unlock()
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/berth-cri/berth/atomicfile"
 	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/ids"
+	"github.com/berth-cri/berth/steptrace"
 )
 
 // createTimeout bounds the work of one RunPodSandbox. The work does not
@@ -184,7 +185,10 @@ func (m *Manager) create(ctx context.Context, id string, req CreateRequest, pl *
 			return nil, fmt.Errorf("pod %s: %w", id, err)
 		}
 	}
-	if err := m.writeRecord(p, sb); err != nil {
+	endRecord := steptrace.Begin(ctx, "record")
+	err := m.writeRecord(p, sb)
+	endRecord()
+	if err != nil {
 		os.RemoveAll(sb.Dir)
 		os.RemoveAll(sb.RunDir)
 		return nil, err
@@ -223,7 +227,10 @@ func (m *Manager) setUp(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*Sa
 	// Plugins come before the infra process: a plugin's refusal then has
 	// no process to undo, only what teardown removes.
 	plugins := m.plugins()
-	if err := plugins.RunPodSandbox(ctx, sb.Clone()); err != nil {
+	endPlugins := steptrace.Begin(ctx, "plugins")
+	err = plugins.RunPodSandbox(ctx, sb.Clone())
+	endPlugins()
+	if err != nil {
 		return nil, nil, err
 	}
 	told := sb.Clone()
@@ -231,13 +238,16 @@ func (m *Manager) setUp(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*Sa
 	if sb.Infra {
 		// Last, once everything it joins is there. From here on any
 		// failure tears down the infra too: the record says Infra.
-		if exited, err = m.startInfra(ctx, sb); err != nil {
+		endInfra := steptrace.Begin(ctx, "infra")
+		exited, err = m.startInfra(ctx, sb)
+		endInfra()
+		if err != nil {
 			plugins.RemovePodSandbox(ctx, told)
 			return nil, nil, err
 		}
 	}
 	sb.State = StateReady
-	if err := m.save(p, sb); err != nil {
+	if err := m.save(ctx, p, sb); err != nil {
 		plugins.RemovePodSandbox(ctx, told)
 		return nil, nil, err
 	}
@@ -252,10 +262,13 @@ func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*
 		return nil, err
 	}
 	p.cgroup = &pc
-	if err := m.save(p, sb); err != nil {
+	if err := m.save(ctx, p, sb); err != nil {
 		return nil, err
 	}
-	if err := apply(); err != nil {
+	endCgroup := steptrace.Begin(ctx, "cgroup")
+	err = apply()
+	endCgroup()
+	if err != nil {
 		return nil, err
 	}
 
@@ -271,6 +284,7 @@ func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*
 	if pl.userns != nil {
 		pin = pl.userns.pinNamespaces
 	}
+	endPin := steptrace.Begin(ctx, "namespaces")
 	pins, err := pin(filepath.Join(m.nsDir, sb.ID), kinds, func() error {
 		if !pl.hostNet {
 			if err := unix.Sethostname([]byte(pl.hostname)); err != nil {
@@ -287,6 +301,7 @@ func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*
 		}
 		return nil
 	})
+	endPin()
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +314,10 @@ func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*
 		sb.ShmPath = "/dev/shm"
 	} else {
 		shm := filepath.Join(sb.RunDir, "shm")
-		if err := mountShm(shm, m.opts.ShmSize, pl.userns); err != nil {
+		endShm := steptrace.Begin(ctx, "shm")
+		err := mountShm(shm, m.opts.ShmSize, pl.userns)
+		endShm()
+		if err != nil {
 			return nil, err
 		}
 		sb.ShmPath = shm
@@ -319,10 +337,12 @@ func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*
 			Capabilities: pl.caps,
 			Attached:     true,
 		}
-		if err := m.save(p, sb); err != nil {
+		if err := m.save(ctx, p, sb); err != nil {
 			return nil, err
 		}
+		endCNI := steptrace.Begin(ctx, "cni add")
 		res, err := m.net.attach(ctx, sb.ID, p.net)
+		endCNI()
 		if err != nil {
 			return nil, err
 		}
@@ -331,10 +351,13 @@ func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*
 		sb.NetworkResult = resultJSON(res)
 	}
 
-	if err := m.writePodFiles(sb, pl); err != nil {
+	endFiles := steptrace.Begin(ctx, "pod files")
+	err = m.writePodFiles(sb, pl)
+	endFiles()
+	if err != nil {
 		return nil, err
 	}
-	if err := m.save(p, sb); err != nil {
+	if err := m.save(ctx, p, sb); err != nil {
 		return nil, err
 	}
 	return sb, nil

@@ -131,7 +131,7 @@ func (m *Manager) watchInfra(p *pod, exited <-chan struct{}) {
 		log := logrus.WithField("pod_sandbox_id", sb.ID)
 		log.Warn("the pod's infra process exited: the pod is NOTREADY")
 		sb.State = StateNotReady
-		if err := m.save(p, sb); err != nil {
+		if err := m.save(context.Background(), p, sb); err != nil {
 			// Published anyway: CreateContainer must not use the pod.
 			log.Errorf("record the NOTREADY pod: %v", err)
 			m.setSandbox(p, sb)
@@ -155,7 +155,7 @@ func (m *Manager) restoreInfra(p *pod) {
 		}
 		log.Warn("the pod's infra process is gone: the pod is NOTREADY")
 		sb.State = StateNotReady
-		if err := m.save(p, sb); err != nil {
+		if err := m.save(context.Background(), p, sb); err != nil {
 			log.Errorf("record the NOTREADY pod: %v", err)
 			m.setSandbox(p, sb)
 		}
@@ -168,7 +168,7 @@ func (m *Manager) restoreInfra(p *pod) {
 				log.Errorf("pin the pod's PID namespace: %v", err)
 			} else {
 				sb.PIDNSPath = pin
-				if err := m.save(p, sb); err != nil {
+				if err := m.save(context.Background(), p, sb); err != nil {
 					log.Errorf("record the pinned PID namespace: %v", err)
 				}
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-cri/berth/ids"
 	"github.com/berth-cri/berth/inflight"
+	"github.com/berth-cri/berth/steptrace"
 )
 
 // Options configure a Manager. They are read once, at start-up.
@@ -180,7 +181,8 @@ func (m *Manager) setSandbox(p *pod, sb *Sandbox) {
 }
 
 // save writes sb as p's record, then publishes it. The caller holds p.op.
-func (m *Manager) save(p *pod, sb *Sandbox) error {
+func (m *Manager) save(ctx context.Context, p *pod, sb *Sandbox) error {
+	defer steptrace.Begin(ctx, "record")()
 	if err := m.writeRecord(p, sb); err != nil {
 		return err
 	}

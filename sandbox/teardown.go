@@ -105,7 +105,7 @@ func (m *Manager) closeForContainers(ctx context.Context, p *pod, containers Con
 	sb := m.current(p)
 	if sb.State == StateReady {
 		sb.State = StateNotReady
-		if err := m.save(p, sb); err != nil {
+		if err := m.save(ctx, p, sb); err != nil {
 			return err
 		}
 	}
@@ -173,7 +173,7 @@ func (m *Manager) teardown(ctx context.Context, p *pod, remove bool) error {
 	if !remove || len(errs) > 0 {
 		// Keep what is left recorded, so Stop or Remove (or the next
 		// start-up, for a pod still "creating") can try again.
-		if err := m.save(p, sb); err != nil {
+		if err := m.save(ctx, p, sb); err != nil {
 			errs = append(errs, err)
 		}
 		return wrapTeardown(id, errs)
@@ -182,7 +182,7 @@ func (m *Manager) teardown(ctx context.Context, p *pod, remove bool) error {
 	if p.cgroup != nil {
 		if err := removeCgroup(*p.cgroup); err != nil {
 			errs = append(errs, err)
-			if err := m.save(p, sb); err != nil {
+			if err := m.save(ctx, p, sb); err != nil {
 				errs = append(errs, err)
 			}
 			return wrapTeardown(id, errs)

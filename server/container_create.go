@@ -15,6 +15,7 @@ import (
 	"github.com/berth-cri/berth/inflight"
 	"github.com/berth-cri/berth/oci"
 	"github.com/berth-cri/berth/sandbox"
+	"github.com/berth-cri/berth/steptrace"
 	"github.com/berth-cri/berth/storage"
 )
 
@@ -119,11 +120,15 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, req *
 	}
 	id := ids.New()
 	store := s.ctr.rootfs
+	endLayer := steptrace.Begin(ctx, "rootfs layer")
 	rfs, err := store.CreateContainerRootfs(ctx, id, storageName(sb, cfg.GetMetadata()), cfg.GetImage().GetImage(), rootfsOptions(sb)...)
+	endLayer()
 	if err != nil {
 		return "", err
 	}
+	endMount := steptrace.Begin(ctx, "rootfs mount")
 	rootfs, err := store.MountContainerRootfs(id)
+	endMount()
 	if err != nil {
 		if rerr := store.RemoveContainerRootfs(id); rerr != nil {
 			err = fmt.Errorf("%w (and removing the root filesystem: %v)", err, rerr)

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/berth-cri/berth/errdefs"
+	"github.com/berth-cri/berth/steptrace"
 )
 
 // PanicHookEnv names an RPC (its full method, or its short name) that
@@ -30,6 +31,7 @@ func Interceptors(m *Metrics) (grpc.UnaryServerInterceptor, grpc.StreamServerInt
 	panicRPC := os.Getenv(PanicHookEnv)
 	unary := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 		start := time.Now()
+		ctx, trace := steptrace.Start(ctx, shortMethod(info.FullMethod), m)
 		defer func() {
 			if r := recover(); r != nil {
 				logrus.WithField("method", info.FullMethod).Errorf("panic: %v\n%s", r, debug.Stack())
@@ -38,6 +40,7 @@ func Interceptors(m *Metrics) (grpc.UnaryServerInterceptor, grpc.StreamServerInt
 			code := status.Code(err)
 			m.observe(info.FullMethod, code, time.Since(start))
 			logRPC(info.FullMethod, req, code, err, time.Since(start))
+			logSteps(info.FullMethod, trace)
 		}()
 		if panicRPC != "" && (panicRPC == info.FullMethod || panicRPC == shortMethod(info.FullMethod)) {
 			panic("test hook " + PanicHookEnv)
@@ -172,4 +175,12 @@ func requestIDs(req any) map[string]string {
 		return true
 	})
 	return out
+}
+
+// logSteps writes, at debug level, where an operation's time went.
+func logSteps(method string, t *steptrace.Trace) {
+	if !logrus.IsLevelEnabled(logrus.DebugLevel) || len(t.Steps()) == 0 {
+		return
+	}
+	logrus.WithField("method", shortMethod(method)).Debugf("steps: %s", t)
 }

@@ -9,8 +9,9 @@ import (
 
 // Metrics are berthd's Prometheus collectors. A nil *Metrics records nothing.
 type Metrics struct {
-	rpcDuration *prometheus.HistogramVec
-	PullBytes   prometheus.Counter
+	rpcDuration  *prometheus.HistogramVec
+	stepDuration *prometheus.HistogramVec
+	PullBytes    prometheus.Counter
 }
 
 // NewMetrics registers berthd's collectors in reg, with gauges that ask
@@ -23,6 +24,12 @@ func NewMetrics(reg prometheus.Registerer, s *Server) *Metrics {
 			Help:      "CRI RPC latency by method and gRPC code.",
 			Buckets:   prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}, []string{"method", "code"}),
+		stepDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "berth",
+			Name:      "operation_step_seconds",
+			Help:      "Time of each step of a CRI operation (storage layer, mount, runtime create, CNI ADD, ...); steps of one operation may overlap.",
+			Buckets:   prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}, []string{"operation", "step"}),
 		PullBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "berth",
 			Name:      "image_pull_bytes_total",
@@ -30,7 +37,7 @@ func NewMetrics(reg prometheus.Registerer, s *Server) *Metrics {
 		}),
 	}
 	s.img.setPullBytesCounter(m.PullBytes)
-	reg.MustRegister(m.rpcDuration, m.PullBytes,
+	reg.MustRegister(m.rpcDuration, m.stepDuration, m.PullBytes,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "berth", Name: "containers", Help: "Containers known to berthd.",
 		}, func() float64 { return float64(s.ctr.count()) }),
@@ -46,4 +53,12 @@ func (m *Metrics) observe(method string, code codes.Code, d time.Duration) {
 		return
 	}
 	m.rpcDuration.WithLabelValues(shortMethod(method), code.String()).Observe(d.Seconds())
+}
+
+// ObserveStep is steptrace's Recorder: one step of a CRI operation.
+func (m *Metrics) ObserveStep(op, step string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.stepDuration.WithLabelValues(op, step).Observe(d.Seconds())
 }

@@ -16,7 +16,7 @@ import (
 func init() {
 	register(&command{
 		name:    "bench",
-		usage:   "[-pods N] [-parallel P] [-image IMG] [-handler H] [-execs N]",
+		usage:   "[-pods N] [-parallel P] [-image IMG] [-handler H] [-execs N] [-pid container|pod] [-log-dir DIR]",
 		summary: "time whole pod lifecycles (and ExecSync) against the endpoint",
 		run:     runBench,
 	})
@@ -36,11 +36,22 @@ func runBench(c *cli, args []string) error {
 	image := fs.String("image", "", "image for the container (pulled first); empty = pods only")
 	handler := fs.String("handler", "", "runtime handler (RuntimeClass); empty = the default")
 	execs := fs.Int("execs", 1, "ExecSync calls per container, timed together as one step")
+	var shape podShape
+	pid := fs.String("pid", "container", "PID namespace: container (kubelet's default) or pod (shareProcessNamespace)")
+	fs.StringVar(&shape.logDir, "log-dir", "", "directory for the pods' log directories, as kubelet's /var/log/pods; empty = no container logs")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *pods < 1 || *parallel < 1 {
 		return fmt.Errorf("-pods and -parallel must be at least 1")
+	}
+	switch *pid {
+	case "container":
+		shape.pid = runtimeapi.NamespaceMode_CONTAINER
+	case "pod":
+		shape.pid = runtimeapi.NamespaceMode_POD
+	default:
+		return fmt.Errorf("-pid %q: container or pod", *pid)
 	}
 	if *image != "" {
 		ctx, cancel := c.ctx()
@@ -58,7 +69,7 @@ func runBench(c *cli, args []string) error {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				s, err := c.benchOne(i, *image, *handler, *execs)
+				s, err := c.benchOne(i, shape, *image, *handler, *execs)
 				run.add(s, err)
 			}
 		}()
@@ -75,7 +86,7 @@ func runBench(c *cli, args []string) error {
 
 // benchOne runs one pod through its whole life and times each step. On
 // failure it still tears the pod down, so a bench never leaves pods behind.
-func (c *cli) benchOne(i int, image, handler string, execs int) (benchSample, error) {
+func (c *cli) benchOne(i int, shape podShape, image, handler string, execs int) (benchSample, error) {
 	s := benchSample{}
 	ctx := context.Background()
 	timed := func(step string, f func(context.Context) error) error {
@@ -89,12 +100,7 @@ func (c *cli) benchOne(i int, image, handler string, execs int) (benchSample, er
 		}
 		return nil
 	}
-	suffix := randSuffix()
-	podCfg := &runtimeapi.PodSandboxConfig{
-		Metadata: &runtimeapi.PodSandboxMetadata{Name: fmt.Sprintf("bench-%d", i), Namespace: "berthctl-bench", Uid: suffix},
-		Hostname: fmt.Sprintf("bench-%d", i),
-		Linux:    &runtimeapi.LinuxPodSandboxConfig{},
-	}
+	podCfg := shape.pod(i, randSuffix())
 	begin := time.Now()
 	var podID string
 	err := timed("RunPodSandbox", func(ctx context.Context) error {
@@ -103,7 +109,7 @@ func (c *cli) benchOne(i int, image, handler string, execs int) (benchSample, er
 		return err
 	})
 	if err == nil && image != "" {
-		err = c.benchContainer(timed, podID, podCfg, image, execs)
+		err = c.benchContainer(timed, podID, podCfg, shape.container(image), execs)
 	}
 	// "ready" is what kubelet waits for before a pod runs: its sandbox,
 	// then its container created and started.
@@ -128,17 +134,13 @@ func (c *cli) benchOne(i int, image, handler string, execs int) (benchSample, er
 	return s, err
 }
 
-func (c *cli) benchContainer(timed func(string, func(context.Context) error) error, podID string, podCfg *runtimeapi.PodSandboxConfig, image string, execs int) error {
+func (c *cli) benchContainer(timed func(string, func(context.Context) error) error, podID string, podCfg *runtimeapi.PodSandboxConfig, ctrCfg *runtimeapi.ContainerConfig, execs int) error {
 	var ctrID string
 	err := timed("CreateContainer", func(ctx context.Context) error {
 		r, err := c.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
 			PodSandboxId:  podID,
 			SandboxConfig: podCfg,
-			Config: &runtimeapi.ContainerConfig{
-				Metadata: &runtimeapi.ContainerMetadata{Name: "bench"},
-				Image:    &runtimeapi.ImageSpec{Image: image},
-				Command:  []string{"sleep", "3600"},
-			},
+			Config:        ctrCfg,
 		})
 		ctrID = r.GetContainerId()
 		return err

@@ -29,7 +29,7 @@ func traceExecs(o options, r *runtime, image string) (map[string]int, error) {
 	}
 	time.Sleep(time.Second) // attached to every thread before the pod starts
 	bench := exec.Command(filepath.Join(o.bindir, "berthctl"), "-endpoint", "unix://"+r.socket,
-		"bench", "-pods", "1", "-parallel", "1", "-image", image)
+		"bench", "-pods", "1", "-parallel", "1", "-image", image, "-pid", o.pid)
 	berr := bench.Run()
 	time.Sleep(time.Second) // the last children exit
 	st.Process.Signal(syscall.SIGINT)

@@ -28,6 +28,7 @@ type options struct {
 	parallel   int
 	running    int
 	execs      bool
+	pid        string
 }
 
 func main() {
@@ -37,6 +38,7 @@ func main() {
 	flag.IntVar(&o.pods, "pods", 20, "pod lifecycles timed per runtime")
 	flag.IntVar(&o.parallel, "parallel", 2, "lifecycles in flight")
 	flag.IntVar(&o.running, "running", 10, "pods left running while memory is measured")
+	flag.StringVar(&o.pid, "pid", "container", "pods' PID namespace: container (kubelet's default) or pod (shared, with an infra process)")
 	flag.BoolVar(&o.execs, "execs", true, "count the execs of one pod's lifecycle (strace -f on the daemon)")
 	flag.Parse()
 	bindir, err := filepath.Abs(o.bindir)
@@ -66,6 +68,7 @@ type result struct {
 	loaded     mem // daemon, with o.running pods
 	helpers    []roleMem
 	execs      map[string]int
+	steps      []stepTime // berthd's own breakdown of the lifecycles
 }
 
 func run(o options) error {
@@ -111,6 +114,9 @@ func run(o options) error {
 	fmt.Printf("\n%d pod lifecycles, %d in flight, per runtime (busybox `sleep 3600` + one ExecSync per pod); %d pods running for memory.\n\n",
 		o.pods, o.parallel, o.running)
 	report(os.Stdout, results, o.running)
+	for _, r := range results {
+		reportSteps(os.Stdout, r.name, r.steps)
+	}
 	fmt.Printf("\nwhole run: %s\n", time.Since(began).Round(time.Second))
 	return nil
 }
@@ -156,9 +162,16 @@ func measure(o options, r *runtime, busybox string, extra ...string) (res result
 	time.Sleep(2 * time.Second)
 	res.idle, _ = readMem(r.pid())
 
+	var before map[string]stepTime
+	if r.metrics != "" {
+		if before, err = readSteps(r.metrics); err != nil {
+			return res, err
+		}
+	}
 	t := time.Now()
 	cmd := exec.Command(filepath.Join(o.bindir, "berthctl"), "-endpoint", "unix://"+r.socket, "-o", "json",
-		"bench", "-pods", fmt.Sprint(o.pods), "-parallel", fmt.Sprint(o.parallel), "-image", busybox)
+		"bench", "-pods", fmt.Sprint(o.pods), "-parallel", fmt.Sprint(o.parallel), "-image", busybox,
+		"-pid", o.pid, "-log-dir", filepath.Join(r.dir, "pod-logs"))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	res.benchWall = time.Since(t)
@@ -168,10 +181,17 @@ func measure(o options, r *runtime, busybox string, extra ...string) (res result
 	if err := json.Unmarshal(out, &res.bench); err != nil {
 		return res, fmt.Errorf("%s: berthctl bench output: %w", r.name, err)
 	}
+	if r.metrics != "" {
+		after, err := readSteps(r.metrics)
+		if err != nil {
+			return res, err
+		}
+		res.steps = stepsBetween(before, after)
+	}
 	time.Sleep(2 * time.Second)
 	res.afterBench, _ = readMem(r.pid())
 
-	ids, err := runPods(r, o.running, busybox)
+	ids, err := runPods(r, o.running, busybox, o.pid)
 	if err == nil {
 		time.Sleep(2 * time.Second)
 		res.loaded, _ = readMem(r.pid())

@@ -11,14 +11,21 @@ import (
 
 // runPods starts n pods, each with one busybox `sleep` container, and
 // returns their sandbox ids (those it started, also on error).
-func runPods(r *runtime, n int, image string) ([]string, error) {
+func runPods(r *runtime, n int, image, pid string) ([]string, error) {
+	mode := runtimeapi.NamespaceMode_CONTAINER
+	if pid == "pod" {
+		mode = runtimeapi.NamespaceMode_POD
+	}
+	ns := &runtimeapi.NamespaceOption{Pid: mode}
 	var ids []string
 	for i := 0; i < n; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		cfg := &runtimeapi.PodSandboxConfig{
 			Metadata: &runtimeapi.PodSandboxMetadata{Name: fmt.Sprintf("mem-%d", i), Namespace: "bench-mem", Uid: fmt.Sprintf("mem-%d-%d", i, time.Now().UnixNano())},
 			Hostname: fmt.Sprintf("mem-%d", i),
-			Linux:    &runtimeapi.LinuxPodSandboxConfig{},
+			Linux: &runtimeapi.LinuxPodSandboxConfig{
+				SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: ns},
+			},
 		}
 		err := func() error {
 			defer cancel()
@@ -33,6 +40,9 @@ func runPods(r *runtime, n int, image string) ([]string, error) {
 					Metadata: &runtimeapi.ContainerMetadata{Name: "sleep"},
 					Image:    &runtimeapi.ImageSpec{Image: image},
 					Command:  []string{"sleep", "3600"},
+					Linux: &runtimeapi.LinuxContainerConfig{
+						SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: ns},
+					},
 				},
 			})
 			if err != nil {

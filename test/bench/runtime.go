@@ -35,6 +35,10 @@ type runtime struct {
 	// or "" when it is not its.
 	role func(p proc) string
 
+	// metrics is the daemon's Prometheus address (host:port), where
+	// berthd's per-step times are read; empty when it has none.
+	metrics string
+
 	// cleanup removes what the daemon leaves on the node by design
 	// (berthd keeps its cgroup parent); nil when nothing.
 	cleanup func()
@@ -74,7 +78,11 @@ func newBerth(bindir, regConf string) (*runtime, error) {
 		return nil, err
 	}
 	cgroupParent := fmt.Sprintf("/berthbench-%08x", rand.Uint32())
-	r := &runtime{name: "Berth", dir: dir, socket: filepath.Join(dir, "berth.sock"),
+	metrics, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	r := &runtime{name: "Berth", dir: dir, socket: filepath.Join(dir, "berth.sock"), metrics: metrics,
 		cleanup: func() { removeCgroups(cgroupParent) }}
 	toml := fmt.Sprintf(`listen = "unix://%s"
 root = %q
@@ -82,6 +90,9 @@ runroot = %q
 
 [log]
 level = "info"
+
+[metrics]
+address = %q
 
 [runtime]
 default = "berth"
@@ -98,7 +109,7 @@ registries_conf = %q
 [network]
 conf_dir = %q
 fallback_config = "none"
-`, r.socket, filepath.Join(dir, "root"), filepath.Join(dir, "run"),
+`, r.socket, filepath.Join(dir, "root"), filepath.Join(dir, "run"), metrics,
 		filepath.Join(bindir, "berth-monitor"), filepath.Join(bindir, "berth-pause"),
 		cgroupParent, filepath.Join(bindir, "berth-runner"),
 		regConf, filepath.Join(dir, "cni"))

@@ -4,21 +4,38 @@ import (
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// berthctl bench runs whole pod lifecycles (a shared-PID pod, so with its
-// infra; a container; probes) and tears everything down again, even the
-// pods of lifecycles that failed.
+// berthctl bench runs whole pod lifecycles (kubelet-style pods, with a
+// PID namespace per container, and shared-PID pods, so with an infra,
+// logging; a container; probes) and tears everything down again, even
+// the pods of lifecycles that failed.
 func TestBerthctlBench(t *testing.T) {
 	e := startContainerEnv(t)
+	t.Run("kubelet", func(t *testing.T) { testBerthctlBench(t, e) })
+	t.Run("shared-pid-logs", func(t *testing.T) {
+		logs := t.TempDir()
+		testBerthctlBench(t, e, "-pid", "pod", "-log-dir", logs)
+		if m, _ := filepath.Glob(filepath.Join(logs, "berthctl-bench_bench-*_*", "bench", "0.log")); len(m) != 4 {
+			t.Errorf("container logs %v, want 4", m)
+		}
+	})
+}
+
+func testBerthctlBench(t *testing.T, e *ctrEnv, flags ...string) {
 	d := e.d
-	out, err := exec.Command(filepath.Join(d.BinDir, "berthctl"), "--endpoint", d.Socket, "-o", "json",
-		"bench", "-image", e.image, "-pods", "4", "-parallel", "2", "-execs", "3").CombinedOutput()
+	args := append([]string{"--endpoint", d.Socket, "-o", "json",
+		"bench", "-image", e.image, "-pods", "4", "-parallel", "2", "-execs", "3"}, flags...)
+	cmd := exec.Command(filepath.Join(d.BinDir, "berthctl"), args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("berthctl bench: %v\n%s", err, out)
+		t.Fatalf("berthctl bench: %v\n%s%s", err, out, stderr.String())
 	}
 	var sum struct {
 		Steps []struct {
