@@ -7,12 +7,18 @@ import (
 )
 
 func TestWriteFileReplacesAndLeavesNoTemp(t *testing.T) {
+	for name, write := range map[string]func(string, []byte, os.FileMode) error{"WriteFile": WriteFile, "Replace": Replace} {
+		t.Run(name, func(t *testing.T) { testReplaces(t, write) })
+	}
+}
+
+func testReplaces(t *testing.T, write func(string, []byte, os.FileMode) error) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "record.json")
-	if err := WriteFile(path, []byte("one"), 0o600); err != nil {
+	if err := write(path, []byte("one"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteFile(path, []byte("two"), 0o644); err != nil {
+	if err := write(path, []byte("two"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(path)
@@ -32,5 +38,8 @@ func TestWriteFileIntoMissingDirFails(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing", "record.json")
 	if err := WriteFile(path, []byte("x"), 0o600); err == nil {
 		t.Fatal("write into a missing directory succeeded")
+	}
+	if err := Replace(path, []byte("x"), 0o600); err == nil {
+		t.Fatal("Replace into a missing directory succeeded")
 	}
 }

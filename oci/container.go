@@ -174,11 +174,22 @@ func cloneMap(m map[string]string) map[string]string {
 // save writes the record atomically; the caller holds c.mu (or owns c
 // alone).
 func (c *Container) save() error {
+	return c.write(atomicfile.WriteFile)
+}
+
+// saveProgress is save without the fsyncs, for a state a reboot makes
+// moot: a container recorded as created or running is found dead and
+// recorded as exited after a reboot either way (see adopt).
+func (c *Container) saveProgress() error {
+	return c.write(atomicfile.Replace)
+}
+
+func (c *Container) write(replace func(string, []byte, os.FileMode) error) error {
 	b, err := json.MarshalIndent(&c.rec, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode container %s: %w", c.rec.ID, err)
 	}
-	if err := atomicfile.WriteFile(c.paths.record(), b, 0o600); err != nil {
+	if err := replace(c.paths.record(), b, 0o600); err != nil {
 		return fmt.Errorf("save container %s: %w", c.rec.ID, err)
 	}
 	return nil

@@ -108,7 +108,7 @@ func (m *Manager) Start(ctx context.Context, c *Container) error {
 	// "created" here even if its process is already gone.
 	c.rec.State = StateRunning
 	endRecord := steptrace.Begin(ctx, "record")
-	err = c.save()
+	err = c.saveProgress()
 	endRecord()
 	c.mu.Unlock()
 	if err != nil {

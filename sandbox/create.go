@@ -186,7 +186,7 @@ func (m *Manager) create(ctx context.Context, id string, req CreateRequest, pl *
 		}
 	}
 	endRecord := steptrace.Begin(ctx, "record")
-	err := m.writeRecord(p, sb)
+	err := m.writeRecord(p, sb, true) // the pod's directories are on disk
 	endRecord()
 	if err != nil {
 		os.RemoveAll(sb.Dir)
@@ -262,7 +262,7 @@ func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*
 		return nil, err
 	}
 	p.cgroup = &pc
-	if err := m.save(ctx, p, sb); err != nil {
+	if err := m.saveProgress(ctx, p, sb); err != nil {
 		return nil, err
 	}
 	endCgroup := steptrace.Begin(ctx, "cgroup")
@@ -337,6 +337,7 @@ func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*
 			Capabilities: pl.caps,
 			Attached:     true,
 		}
+		// Durable: the IPAM plugin's lease is on disk.
 		if err := m.save(ctx, p, sb); err != nil {
 			return nil, err
 		}
@@ -357,7 +358,7 @@ func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := m.save(ctx, p, sb); err != nil {
+	if err := m.saveProgress(ctx, p, sb); err != nil {
 		return nil, err
 	}
 	return sb, nil
@@ -379,7 +380,9 @@ func (m *Manager) writePodFiles(sb *Sandbox, pl *plan) error {
 		sb.ResolvConfPath: resolv,
 		sb.HostsPath:      hosts,
 	} {
-		if err := atomicfile.WriteFile(p, b, 0o644); err != nil {
+		// Not fsynced: containers of this boot read them; after a
+		// reboot the pod is torn down.
+		if err := atomicfile.Replace(p, b, 0o644); err != nil {
 			return err
 		}
 		if err := pl.userns.chown(p); err != nil {

@@ -212,7 +212,7 @@ func TestContribConflist(t *testing.T) {
 	for _, p := range list.Plugins {
 		types = append(types, p.Network.Type)
 	}
-	if got := strings.Join(types, ","); got != "bridge,portmap,loopback" {
+	if got := strings.Join(types, ","); got != "bridge,portmap" {
 		t.Errorf("contrib plugins = %s", got)
 	}
 }

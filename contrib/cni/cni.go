@@ -11,7 +11,7 @@ import _ "embed"
 const BridgeConfListName = "10-berth-bridge.conflist"
 
 // BridgeConfList is contrib/cni/10-berth-bridge.conflist: bridge berth0,
-// pods on 10.87.0.0/16 (host-local), portmap, loopback.
+// pods on 10.87.0.0/16 (host-local), portmap (berthd brings lo up itself).
 //
 //go:embed 10-berth-bridge.conflist
 var BridgeConfList []byte

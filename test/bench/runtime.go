@@ -51,15 +51,16 @@ type runtime struct {
 }
 
 // cniConf is the same bridge network for both runtimes; only the IPAM
-// store differs, so one runtime's leases never shadow the other's.
+// store differs, so one runtime's leases never shadow the other's. It has
+// no loopback plugin: both bring lo up without it (berthd in-process,
+// containerd by running the loopback plugin on a network of its own).
 func cniConf(dir string) error {
 	conf := fmt.Sprintf(`{
   "cniVersion": "1.0.0",
   "name": "berthbench",
   "plugins": [
     { "type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": false,
-      "ipam": { "type": "host-local", "dataDir": %q, "ranges": [[{ "subnet": %q }]], "routes": [{ "dst": "0.0.0.0/0" }] } },
-    { "type": "loopback" }
+      "ipam": { "type": "host-local", "dataDir": %q, "ranges": [[{ "subnet": %q }]], "routes": [{ "dst": "0.0.0.0/0" }] } }
   ]
 }
 `, cniBridge, filepath.Join(dir, "ipam"), cniSubnet)
