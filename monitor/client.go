@@ -31,7 +31,6 @@ package monitor
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -226,48 +225,134 @@ func (e *RuntimeError) Error() string { return e.Message }
 // process group and runs `<runtime> delete --force ID`, so nothing is left
 // behind, and returns ctx's error.
 func Start(ctx context.Context, monitorBinary string, cfg Config) (*Started, error) {
-	return start(ctx, monitorBinary, cfg, nil)
-}
-
-func start(ctx context.Context, monitorBinary string, cfg Config, attachEnd *os.File) (*Started, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	conf, err := json.Marshal(cfg)
+	sp, err := spawn(monitorBinary, cfg.ID, cfg.MonitorLogPath, nil)
 	if err != nil {
-		return nil, fmt.Errorf("encode monitor config: %w", err)
+		return nil, err
 	}
+	return sp.Start(ctx, cfg)
+}
+
+// Spawned is a monitor started ahead of its config: it waits for it on
+// stdin. berthd spawns a container's monitor before it makes the root
+// filesystem, so the monitor's exec and start-up (milliseconds of a busy
+// node's CPU) overlap the image store's work instead of following it.
+// Exactly one of Start and Discard ends it.
+type Spawned struct {
+	cmd     *exec.Cmd
+	id      string
+	logPath string
+	conf    *os.File // the monitor's stdin
+	syncR   *os.File
+	waited  chan error
+	used    bool
+}
+
+// Spawn starts a monitor for container id that waits for its config.
+// logPath (in an existing directory) or /dev/null takes its stderr.
+func Spawn(monitorBinary, id, logPath string) (*Spawned, error) {
+	return spawn(monitorBinary, id, logPath, nil)
+}
+
+func spawn(monitorBinary, id, logPath string, attachEnd *os.File) (_ *Spawned, err error) {
+	confR, confW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("monitor config pipe: %w", err)
+	}
+	defer confR.Close()
 	syncR, syncW, err := os.Pipe()
 	if err != nil {
+		confW.Close()
 		return nil, fmt.Errorf("monitor sync pipe: %w", err)
 	}
-	defer syncR.Close()
+	defer syncW.Close()
+	defer func() {
+		if err != nil {
+			confW.Close()
+			syncR.Close()
+		}
+	}()
 
-	cmd := exec.Command(monitorBinary, "--id", cfg.ID)
+	cmd := exec.Command(monitorBinary, "--id", id)
 	cmd.Dir = "/" // never pin a mount by the monitor's cwd
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", SyncFDEnv, syncFD))
-	cmd.Stdin = bytes.NewReader(conf)
+	cmd.Stdin = confR
 	cmd.ExtraFiles = []*os.File{syncW}
 	if attachEnd != nil {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, attachEnd) // fd attachFD
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if cfg.MonitorLogPath != "" {
-		f, err := os.OpenFile(cfg.MonitorLogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if logPath != "" {
+		f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 		if err != nil {
-			syncW.Close()
 			return nil, fmt.Errorf("open monitor log: %w", err)
 		}
 		defer f.Close()
 		cmd.Stderr = f
 	}
 	if err := cmd.Start(); err != nil {
-		syncW.Close()
 		return nil, fmt.Errorf("start monitor %s: %w", monitorBinary, err)
 	}
-	syncW.Close()
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
+	sp := &Spawned{cmd: cmd, id: id, logPath: logPath, conf: confW, syncR: syncR, waited: make(chan error, 1)}
+	go func() { sp.waited <- cmd.Wait() }()
+	return sp, nil
+}
+
+// Discard ends a monitor that was never given its config: its stdin
+// closes, it exits, and it is reaped. After Start it does nothing.
+func (sp *Spawned) Discard() {
+	if sp == nil || sp.used {
+		return
+	}
+	sp.used = true
+	sp.conf.Close()
+	sp.syncR.Close()
+	select {
+	case <-sp.waited:
+	case <-time.After(10 * time.Second):
+		// Stuck before reading its stdin: its group goes.
+		_ = syscall.Kill(-sp.cmd.Process.Pid, syscall.SIGKILL)
+		<-sp.waited
+	}
+}
+
+// Start hands the spawned monitor its config and waits until it reports
+// that the runtime created the container (its pid), or why it failed.
+// cfg must name the container and monitor log Spawn was given.
+func (sp *Spawned) Start(ctx context.Context, cfg Config) (*Started, error) {
+	if sp.used {
+		return nil, fmt.Errorf("container %s: monitor already used", cfg.ID)
+	}
+	sp.used = true
+	defer sp.syncR.Close()
+	cmd, waited := sp.cmd, sp.waited
+	kill := func() {
+		// The whole group: the monitor and the runtime it forked.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-waited
+	}
+	if err := cfg.Validate(); err != nil {
+		sp.conf.Close()
+		kill()
+		return nil, err
+	}
+	if cfg.ID != sp.id || cfg.MonitorLogPath != sp.logPath {
+		sp.conf.Close()
+		kill()
+		return nil, fmt.Errorf("container %s: monitor spawned for %s (log %q), config says log %q", cfg.ID, sp.id, sp.logPath, cfg.MonitorLogPath)
+	}
+	conf, err := json.Marshal(cfg)
+	if err == nil {
+		// Far below the pipe's buffer: never blocks on a live monitor.
+		_, err = sp.conf.Write(conf)
+	}
+	sp.conf.Close()
+	if err != nil {
+		kill()
+		return nil, fmt.Errorf("container %s: send the monitor its config: %w", cfg.ID, err)
+	}
 
 	type result struct {
 		msg syncMessage
@@ -276,7 +361,7 @@ func start(ctx context.Context, monitorBinary string, cfg Config, attachEnd *os.
 	got := make(chan result, 1)
 	go func() {
 		var m syncMessage
-		err := json.NewDecoder(bufio.NewReader(syncR)).Decode(&m)
+		err := json.NewDecoder(bufio.NewReader(sp.syncR)).Decode(&m)
 		got <- result{m, err}
 	}()
 
@@ -290,15 +375,12 @@ func start(ctx context.Context, monitorBinary string, cfg Config, attachEnd *os.
 			return &Started{MonitorPID: cmd.Process.Pid, ContainerPID: r.msg.Pid, RuntimeTime: time.Duration(r.msg.RuntimeNS), proc: cmd.Process}, nil
 		default:
 			// The monitor died (or wrote garbage) before reporting.
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			werr := <-waited
+			kill()
 			cleanupRuntime(cfg)
-			return nil, fmt.Errorf("container %s: monitor exited before reporting (%v, %v)%s", cfg.ID, werr, r.err, logTail(cfg.MonitorLogPath))
+			return nil, fmt.Errorf("container %s: monitor exited before reporting (%v)%s", cfg.ID, r.err, logTail(cfg.MonitorLogPath))
 		}
 	case <-ctx.Done():
-		// Kill the whole group: the monitor and the runtime it forked.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-waited
+		kill()
 		cleanupRuntime(cfg)
 		return nil, fmt.Errorf("container %s: waiting for monitor: %w", cfg.ID, ctx.Err())
 	}

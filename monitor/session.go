@@ -37,7 +37,15 @@ func StartAttached(ctx context.Context, monitorBinary string, cfg Config) (*Star
 	}
 	cfg.AttachSocket = ""
 	cfg.AttachFD = attachFD
-	st, err := start(ctx, monitorBinary, cfg, theirs)
+	if err := cfg.Validate(); err != nil {
+		fc.Close()
+		return nil, nil, err
+	}
+	sp, err := spawn(monitorBinary, cfg.ID, cfg.MonitorLogPath, theirs)
+	var st *Started
+	if err == nil {
+		st, err = sp.Start(ctx, cfg)
+	}
 	if err != nil {
 		fc.Close()
 		return nil, nil, err

@@ -33,7 +33,52 @@ type CreateRequest struct {
 	// ImageRef and ImageID are the resolved image (digest reference, id).
 	ImageRef string
 	ImageID  string
+	// Monitor, when set, is the container's monitor spawned ahead by
+	// SpawnMonitor; Create uses it (and it is then the caller's only to
+	// Discard, which does nothing once used).
+	Monitor *EarlyMonitor
 }
+
+// EarlyMonitor is a container's monitor started before its root
+// filesystem exists (monitor.Spawned), so the exec and start-up of the
+// monitor overlap the image store's work.
+type EarlyMonitor struct {
+	sp  *monitor.Spawned
+	run string
+}
+
+// SpawnMonitor starts the monitor of the container id is about to name:
+// its run directory (where its log goes) is made now; a crash leaves only
+// that directory, which the next start-up sweeps, and the monitor, which
+// exits when berthd's end of its stdin closes.
+func (m *Manager) SpawnMonitor(id string) (*EarlyMonitor, error) {
+	if !ids.Valid(id) {
+		return nil, fmt.Errorf("spawn monitor: malformed id %q", id)
+	}
+	p := m.paths(id)
+	if err := os.MkdirAll(p.run, 0o700); err != nil {
+		return nil, fmt.Errorf("create bundle of %s: %w", id, err)
+	}
+	sp, err := monitor.Spawn(m.opts.MonitorPath, id, p.monLog())
+	if err != nil {
+		os.RemoveAll(p.run)
+		return nil, err
+	}
+	return &EarlyMonitor{sp: sp, run: p.run}, nil
+}
+
+// Discard ends a monitor Create did not use, and its run directory.
+func (e *EarlyMonitor) Discard() {
+	if e == nil || e.sp == nil {
+		return
+	}
+	e.sp.Discard()
+	e.sp = nil
+	// Create never ran, or failed before the monitor: nothing else of
+	// the container uses the directory.
+	os.RemoveAll(e.run)
+}
+
 
 // Create generates the spec, writes the bundle and has a monitor run the
 // runtime's create. The record is on disk as "creating" before anything
@@ -118,7 +163,7 @@ func (m *Manager) Create(ctx context.Context, req *CreateRequest) (_ *Container,
 	c.rec.Mounts = gen.Mounts
 	c.rec.SharedPID = sharesPIDNamespace(gen.Spec)
 	c.rec.TerminationMessagePath = terminationMessageHostPath(cfg.GetAnnotations()[terminationMessageAnnotation], gen.Mounts)
-	if err := m.launch(ctx, c, gen.Spec); err != nil {
+	if err := m.launch(ctx, c, gen.Spec, req.Monitor); err != nil {
 		return nil, err
 	}
 	plugins.PostCreateContainer(ctx, c)
@@ -128,7 +173,7 @@ func (m *Manager) Create(ctx context.Context, req *CreateRequest) (_ *Container,
 // launch writes the bundle, starts the monitor (which runs the runtime's
 // create), records the container as created and starts watching for its
 // exit.
-func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec) error {
+func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec, early *EarlyMonitor) error {
 	id := c.rec.ID
 	endBundle := steptrace.Begin(ctx, "bundle")
 	if err := os.MkdirAll(c.paths.run, 0o700); err != nil {
@@ -146,7 +191,7 @@ func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec) er
 	}
 	endBundle()
 	endMonitor := steptrace.Begin(ctx, "monitor and runtime create")
-	st, err := monitor.Start(ctx, m.opts.MonitorPath, monitor.Config{
+	cfg := monitor.Config{
 		ID:             id,
 		Bundle:         c.paths.run,
 		RuntimePath:    c.rec.Runtime.Path,
@@ -161,7 +206,15 @@ func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec) er
 		Terminal:       c.rec.Tty,
 		Stdin:          c.rec.Stdin,
 		StdinOnce:      c.rec.StdinOnce && c.rec.Stdin,
-	})
+	}
+	var st *monitor.Started
+	if early != nil && early.sp != nil {
+		sp := early.sp
+		early.sp = nil // used: the failure paths below are Start's own
+		st, err = sp.Start(ctx, cfg)
+	} else {
+		st, err = monitor.Start(ctx, m.opts.MonitorPath, cfg)
+	}
 	endMonitor()
 	if err != nil {
 		return fmt.Errorf("create container %s: %w", id, err)

@@ -100,7 +100,7 @@ func (m *Manager) StartInfra(ctx context.Context, req *InfraRequest) (_ *Infra, 
 	if err := c.save(); err != nil {
 		return nil, err
 	}
-	if err := m.launch(ctx, c, spec); err != nil {
+	if err := m.launch(ctx, c, spec, nil); err != nil {
 		return nil, err
 	}
 	if !req.Runtime.VM {

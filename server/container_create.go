@@ -119,6 +119,13 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, req *
 		defer nsFile.Close()
 	}
 	id := ids.New()
+	// The monitor starts now, while the image store makes the root
+	// filesystem; Create hands it its config.
+	early, err := s.ctr.mgr.SpawnMonitor(id)
+	if err != nil {
+		return "", err
+	}
+	defer early.Discard()
 	store := s.ctr.rootfs
 	endLayer := steptrace.Begin(ctx, "rootfs layer")
 	rfs, err := store.CreateContainerRootfs(ctx, id, storageName(sb, cfg.GetMetadata()), cfg.GetImage().GetImage(), rootfsOptions(sb)...)
@@ -163,6 +170,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, req *
 		Runtime:  rt,
 		ImageRef: rfs.ImageRef,
 		ImageID:  rfs.ImageID,
+		Monitor:  early,
 	})
 	if err != nil {
 		return "", err

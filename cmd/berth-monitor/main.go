@@ -38,6 +38,11 @@ func main() {
 	if err != nil {
 		diag.Fatalf("read config: %v", err)
 	}
+	if len(conf) == 0 {
+		// Spawned ahead of its container (monitor.Spawn), which berthd
+		// then did not make: nothing to do.
+		os.Exit(0)
+	}
 	var cfg monitor.Config
 	if err := json.Unmarshal(conf, &cfg); err != nil {
 		diag.Fatalf("parse config: %v", err)
