@@ -176,6 +176,22 @@ func (m *Manager) create(ctx context.Context, id string, req CreateRequest, pl *
 	p.op.Lock()
 	defer p.op.Unlock()
 
+	// What the pod will be given is planned before anything is made, so
+	// the one record written first names all of it: the cgroup
+	// directories that will be new and the CNI network that will be
+	// added (a DEL of a network never added is harmless). A bad CNI
+	// config fails the call here, with nothing to undo.
+	pc, applyCgroup, err := planCgroup(sb.CgroupParent)
+	if err != nil {
+		return nil, err
+	}
+	p.cgroup = &pc
+	if !pl.hostNet {
+		if p.net, err = m.planNetwork(sb, pl); err != nil {
+			return nil, err
+		}
+	}
+
 	// The record comes first: from here on, a crash leaves a "creating"
 	// record that the next start-up tears down.
 	for _, d := range []string{sb.Dir, sb.RunDir} {
@@ -186,7 +202,9 @@ func (m *Manager) create(ctx context.Context, id string, req CreateRequest, pl *
 		}
 	}
 	endRecord := steptrace.Begin(ctx, "record")
-	err := m.writeRecord(p, sb, true) // the pod's directories are on disk
+	// Durable: the pod's directories and the CNI plugins' IPAM lease
+	// are on disk.
+	err = m.writeRecord(p, sb, true)
 	endRecord()
 	if err != nil {
 		os.RemoveAll(sb.Dir)
@@ -197,7 +215,7 @@ func (m *Manager) create(ctx context.Context, id string, req CreateRequest, pl *
 	m.pods[id] = p
 	m.mu.Unlock()
 
-	ready, exited, err := m.setUp(ctx, p, sb.Clone(), pl)
+	ready, exited, err := m.setUp(ctx, p, sb.Clone(), pl, applyCgroup)
 	if err == nil {
 		m.mu.Lock()
 		m.names[pl.md] = id
@@ -219,8 +237,8 @@ func (m *Manager) create(ctx context.Context, id string, req CreateRequest, pl *
 // setUp makes the pod, step by step, recording each step before taking it.
 // It returns the ready pod and, for a pod with an infra, the channel its
 // exit closes.
-func (m *Manager) setUp(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*Sandbox, <-chan struct{}, error) {
-	sb, err := m.makePod(ctx, p, sb, pl)
+func (m *Manager) setUp(ctx context.Context, p *pod, sb *Sandbox, pl *plan, applyCgroup func() error) (*Sandbox, <-chan struct{}, error) {
+	sb, err := m.makePod(ctx, p, sb, pl, applyCgroup)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -254,19 +272,11 @@ func (m *Manager) setUp(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*Sa
 	return sb, exited, nil
 }
 
-// makePod makes the pod's cgroup, namespaces, /dev/shm, network and files.
-func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*Sandbox, error) {
-	// Cgroup: record which directories will be new, then make them.
-	pc, apply, err := planCgroup(sb.CgroupParent)
-	if err != nil {
-		return nil, err
-	}
-	p.cgroup = &pc
-	if err := m.saveProgress(ctx, p, sb); err != nil {
-		return nil, err
-	}
+// makePod makes the pod's cgroup, namespaces, /dev/shm, network and
+// files, as the record planned them.
+func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan, applyCgroup func() error) (*Sandbox, error) {
 	endCgroup := steptrace.Begin(ctx, "cgroup")
-	err = apply()
+	err := applyCgroup()
 	endCgroup()
 	if err != nil {
 		return nil, err
@@ -306,6 +316,9 @@ func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*
 		return nil, err
 	}
 	sb.NetNSPath, sb.UTSNSPath, sb.IPCNSPath = pins["net"], pins["uts"], pins["ipc"]
+	if p.net != nil && p.net.NetNS != sb.NetNSPath {
+		return nil, fmt.Errorf("pod %s: network namespace pinned at %s, planned at %s", sb.ID, sb.NetNSPath, p.net.NetNS)
+	}
 	if pl.userns != nil {
 		sb.UserNSPath, sb.UIDMappings, sb.GIDMappings = pins["user"], pl.userns.uids, pl.userns.gids
 	}
@@ -323,24 +336,7 @@ func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*
 		sb.ShmPath = shm
 	}
 
-	if !pl.hostNet {
-		list, file, err := m.net.load()
-		if err != nil {
-			return nil, err
-		}
-		p.net = &podNetwork{
-			Name:         list.Name,
-			File:         file,
-			ConfList:     list.Bytes,
-			NetNS:        sb.NetNSPath,
-			Args:         cniArgs(sb.ID, sb.Metadata),
-			Capabilities: pl.caps,
-			Attached:     true,
-		}
-		// Durable: the IPAM plugin's lease is on disk.
-		if err := m.save(ctx, p, sb); err != nil {
-			return nil, err
-		}
+	if p.net != nil {
 		endCNI := steptrace.Begin(ctx, "cni add")
 		res, err := m.net.attach(ctx, sb.ID, p.net)
 		endCNI()
@@ -348,7 +344,7 @@ func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*
 			return nil, err
 		}
 		sb.IPs = podIPs(res)
-		sb.NetworkName = list.Name
+		sb.NetworkName = p.net.Name
 		sb.NetworkResult = resultJSON(res)
 	}
 
@@ -358,10 +354,28 @@ func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := m.saveProgress(ctx, p, sb); err != nil {
+	// Published (not yet recorded: the ready record follows) for
+	// plugins and the infra, which read the pod's IPs and paths.
+	m.setSandbox(p, sb.Clone())
+	return sb, nil
+}
+
+// planNetwork is the CNI network the pod will be added to, with the
+// path its network namespace will be pinned at.
+func (m *Manager) planNetwork(sb *Sandbox, pl *plan) (*podNetwork, error) {
+	list, file, err := m.net.load()
+	if err != nil {
 		return nil, err
 	}
-	return sb, nil
+	return &podNetwork{
+		Name:         list.Name,
+		File:         file,
+		ConfList:     list.Bytes,
+		NetNS:        filepath.Join(m.nsDir, sb.ID, "net"),
+		Args:         cniArgs(sb.ID, sb.Metadata),
+		Capabilities: pl.caps,
+		Attached:     true,
+	}, nil
 }
 
 // writePodFiles writes hostname, resolv.conf and hosts for the containers
