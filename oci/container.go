@@ -118,6 +118,9 @@ type Container struct {
 	exited chan struct{}
 	// removing is set once RemoveContainer began: no new exec or start.
 	removing bool
+	// freed is set once the exit watcher deleted the container from its
+	// runtime: RemoveContainer then need not run the runtime again.
+	freed bool
 	// execBase is the spec's process, loaded on the first exec.
 	execBase *rspec.Process
 	paths    paths

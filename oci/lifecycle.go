@@ -59,10 +59,12 @@ func (m *Manager) watch(c *Container) {
 		c.ops.Lock()
 		ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
 		defer cancel()
-		if err := rt.Delete(ctx, id); err != nil && m.ctx.Err() == nil {
+		err = rt.Delete(ctx, id)
+		if err != nil && m.ctx.Err() == nil {
 			logFor(id).Warnf("free the exited container in the runtime: %v", err)
 		}
 		c.mu.Lock()
+		c.freed = err == nil
 		first, err := c.recordExit(e, message)
 		c.mu.Unlock()
 		c.ops.Unlock()
@@ -203,7 +205,10 @@ func (m *Manager) Remove(ctx context.Context, c *Container) error {
 func (m *Manager) teardown(ctx context.Context, c *Container) error {
 	id := c.rec.ID
 	var errs []error
-	if c.rec.Runtime.Path != "" {
+	c.mu.Lock()
+	freed := c.freed
+	c.mu.Unlock()
+	if c.rec.Runtime.Path != "" && !freed {
 		if err := c.rec.Runtime.Delete(ctx, id); err != nil {
 			errs = append(errs, err)
 		}
