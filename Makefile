@@ -89,3 +89,8 @@ BENCHFLAGS ?= -pods 20 -parallel 2 -running 10
 .PHONY: bench
 bench: build
 	$(GO) run -tags "$(TAGS)" ./test/bench -bindir $(CURDIR)/bin $(BENCHFLAGS)
+
+# berthd alone through 1,000 more lifecycles: its RSS before and after.
+.PHONY: bench-soak
+bench-soak: build
+	$(GO) run -tags "$(TAGS)" ./test/bench -bindir $(CURDIR)/bin -containerd "" -pods 20 -parallel 2 -running 10 -soak 1000

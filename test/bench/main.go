@@ -29,6 +29,7 @@ type options struct {
 	running    int
 	execs      bool
 	pid        string
+	soak       int
 }
 
 func main() {
@@ -39,6 +40,7 @@ func main() {
 	flag.IntVar(&o.parallel, "parallel", 2, "lifecycles in flight")
 	flag.IntVar(&o.running, "running", 10, "pods left running while memory is measured")
 	flag.StringVar(&o.pid, "pid", "container", "pods' PID namespace: container (kubelet's default) or pod (shared, with an infra process)")
+	flag.IntVar(&o.soak, "soak", 0, "then run this many more lifecycles (8 in flight) and show the daemon's RSS before and after")
 	flag.BoolVar(&o.execs, "execs", true, "count the execs of one pod's lifecycle (strace -f on the daemon)")
 	flag.Parse()
 	bindir, err := filepath.Abs(o.bindir)
@@ -69,6 +71,9 @@ type result struct {
 	helpers    []roleMem
 	execs      map[string]int
 	steps      []stepTime // berthd's own breakdown of the lifecycles
+	soakBefore mem        // daemon before the soak lifecycles
+	soakAfter  mem        // and after them
+	soakErrors int
 }
 
 func run(o options) error {
@@ -203,5 +208,31 @@ func measure(o options, r *runtime, busybox string, extra ...string) (res result
 	if err == nil && o.execs {
 		res.execs, err = traceExecs(o, r, busybox)
 	}
+	if err == nil && o.soak > 0 {
+		err = soak(o, r, busybox, &res)
+	}
 	return res, err
+}
+
+// soak runs o.soak more lifecycles and reads the daemon's memory before
+// and after them: growth there is a leak.
+func soak(o options, r *runtime, busybox string, res *result) error {
+	time.Sleep(2 * time.Second)
+	res.soakBefore, _ = readMem(r.pid())
+	cmd := exec.Command(filepath.Join(o.bindir, "berthctl"), "-endpoint", "unix://"+r.socket, "-o", "json",
+		"bench", "-pods", fmt.Sprint(o.soak), "-parallel", "8", "-image", busybox,
+		"-pid", o.pid, "-log-dir", filepath.Join(r.dir, "pod-logs"))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("%s: soak: %w", r.name, err)
+	}
+	var sum benchSummary
+	if err := json.Unmarshal(out, &sum); err != nil {
+		return fmt.Errorf("%s: soak output: %w", r.name, err)
+	}
+	res.soakErrors = len(sum.Errors)
+	time.Sleep(2 * time.Second)
+	res.soakAfter, _ = readMem(r.pid())
+	return nil
 }

@@ -93,6 +93,12 @@ func report(w io.Writer, rs []result, running int) {
 	}
 	tw.Flush()
 	for _, r := range rs {
+		if r.soakAfter.rss > 0 {
+			fmt.Fprintf(w, "%s daemon RSS over the soak's lifecycles (%d errors): %.1f MiB before, %.1f MiB after (%+.1f)\n", r.name, r.soakErrors,
+				float64(r.soakBefore.rss)/1024, float64(r.soakAfter.rss)/1024, float64(r.soakAfter.rss-r.soakBefore.rss)/1024)
+		}
+	}
+	for _, r := range rs {
 		if r.execs != nil {
 			fmt.Fprintf(w, "%s: execs in one pod's lifecycle: %s\n", r.name, formatExecs(r.execs))
 		}
