@@ -43,7 +43,8 @@ func tuneGC(c config.MemoryConfig) {
 // an idle berthd needs anyway.
 type releaser struct {
 	after time.Duration
-	prog  *progPages // nil when berthd cannot read its own mappings
+	// release returns the memory; returnMemory, or a test's counter.
+	release func()
 
 	mu    sync.Mutex
 	busy  int
@@ -58,28 +59,11 @@ var workRPCs = map[string]bool{
 	"ExecSync": true, "UpdateContainerResources": true, "CheckpointContainer": true,
 }
 
-func newReleaser(after time.Duration) *releaser {
-	r := &releaser{after: after}
-	prog, err := newProgPages()
-	if err != nil {
-		logrus.Warnf("memory: program pages stay mapped: %v", err)
-	} else {
-		r.prog = prog
-	}
+func newReleaser(after time.Duration, release func()) *releaser {
+	r := &releaser{after: after, release: release}
 	r.timer = time.AfterFunc(time.Hour, r.fire)
 	r.timer.Stop()
 	return r
-}
-
-// settle runs once serving begins: it returns what start-up left (the
-// restored state's garbage, init-only program pages).
-func (r *releaser) settle() {
-	release()
-	if r.prog != nil {
-		if err := r.prog.settle(); err != nil {
-			logrus.Warnf("memory: %v", err)
-		}
-	}
 }
 
 // unary is the interceptor that tracks work RPCs.
@@ -116,18 +100,48 @@ func (r *releaser) fire() {
 	if busy > 0 {
 		return
 	}
-	release()
-	if r.prog != nil {
-		if err := r.prog.drop(); err != nil {
+	r.release()
+}
+
+// memoryReturner returns what berthd holds but does not use.
+type memoryReturner struct {
+	prog *progPages // nil when berthd cannot find its own program
+}
+
+func newMemoryReturner() *memoryReturner {
+	prog, err := newProgPages()
+	if err != nil {
+		logrus.Warnf("memory: program pages stay mapped: %v", err)
+		return &memoryReturner{}
+	}
+	return &memoryReturner{prog: prog}
+}
+
+// settle runs once serving begins: it returns what start-up left (the
+// restored state's garbage, init-only program pages).
+func (m *memoryReturner) settle() {
+	freeHeap()
+	if m.prog != nil {
+		if err := m.prog.settle(); err != nil {
 			logrus.Warnf("memory: %v", err)
 		}
 	}
 }
 
-// release collects twice, so that what sync.Pools cached during the burst
-// (they keep their objects for one collection, as victims for a second)
-// goes too, then returns every free page to the kernel.
-func release() {
+// afterWork runs when a burst of work is over.
+func (m *memoryReturner) afterWork() {
+	freeHeap()
+	if m.prog != nil {
+		if err := m.prog.drop(); err != nil {
+			logrus.Warnf("memory: %v", err)
+		}
+	}
+}
+
+// freeHeap collects twice, so that what sync.Pools cached during the
+// burst (they keep their objects for one collection, as victims for a
+// second) goes too, then returns every free page to the kernel.
+func freeHeap() {
 	runtime.GC()
 	debug.FreeOSMemory()
 }

@@ -82,6 +82,11 @@ func (p *progPages) ranges() ([]memRange, error) {
 	if err != nil {
 		return nil, err
 	}
+	return p.parse(b)
+}
+
+// parse reads smaps text.
+func (p *progPages) parse(b []byte) ([]memRange, error) {
 	var out []memRange
 	var cur *memRange // the mapping being read, while it is a candidate
 	sc := bufio.NewScanner(bytes.NewReader(b))

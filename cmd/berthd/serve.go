@@ -68,10 +68,10 @@ func serve(f *flags, cfg *config.Config) error {
 	metrics := server.NewMetrics(reg, srv)
 	unary, stream := server.Interceptors(metrics)
 	unaries := []grpc.UnaryServerInterceptor{unary}
-	var rel *releaser
+	var mem *memoryReturner
 	if after := cfg.Memory.ReleaseAfterIdle.Duration; after > 0 {
-		rel = newReleaser(after)
-		unaries = append(unaries, rel.unary)
+		mem = newMemoryReturner()
+		unaries = append(unaries, newReleaser(after, mem.afterWork).unary)
 	}
 	g := grpc.NewServer(grpc.ChainUnaryInterceptor(unaries...), grpc.ChainStreamInterceptor(stream),
 		grpc.MaxRecvMsgSize(server.MaxMessageSize), grpc.MaxSendMsgSize(server.MaxMessageSize))
@@ -99,8 +99,8 @@ func serve(f *flags, cfg *config.Config) error {
 	go func() { errc <- g.Serve(ln) }()
 	logrus.WithFields(logrus.Fields{"version": version, "listen": cfg.Listen, "root": cfg.Root, "runroot": cfg.RunRoot, "stream": streamURL}).Info("berthd serving")
 	daemon.SdNotify(false, daemon.SdNotifyReady)
-	if rel != nil {
-		rel.settle()
+	if mem != nil {
+		mem.settle()
 	}
 
 	sigs := make(chan os.Signal, 4)
