@@ -133,7 +133,7 @@ func (m *memoryReturner) afterWork() {
 	freeHeap()
 	if m.prog != nil {
 		if err := m.prog.drop(); err != nil {
-			logrus.Warnf("memory: %v", err)
+			logrus.Debugf("memory: %v", err) // said at start already, as a warning
 		}
 	}
 }

@@ -61,6 +61,9 @@ func (p *progPages) advise(advice ...int) error {
 	if err != nil {
 		return err
 	}
+	if len(ranges) == 0 {
+		return fmt.Errorf("no read-only mapping of %s in /proc/self/smaps: program pages stay mapped", p.exe)
+	}
 	for _, r := range ranges {
 		for _, a := range advice {
 			// Raw madvise: these are the program's own pages, not memory
