@@ -14,7 +14,8 @@ type MemoryConfig struct {
 	// GCPercent is the Go collector's GOGC: how far the heap may grow
 	// past what the last collection kept before the next one starts.
 	// Lower keeps less garbage around between collections at the cost
-	// of collecting more often; negative turns collection off.
+	// of collecting more often; negative turns collection off (0, which
+	// would collect without pause, is refused).
 	GCPercent int `toml:"gc_percent"`
 	// SoftLimit is the Go runtime's soft memory limit (GOMEMLIMIT), in
 	// bytes: near it the collector runs more often and returns free
@@ -33,6 +34,9 @@ func defaultMemory() MemoryConfig {
 }
 
 func (m *MemoryConfig) validate() error {
+	if m.GCPercent == 0 {
+		return fmt.Errorf("key memory.gc_percent: 0 would collect without pause (100 is Go's default; negative turns collection off)")
+	}
 	if m.SoftLimit < 0 {
 		return fmt.Errorf("key memory.soft_limit: %d is negative (0 is no limit)", m.SoftLimit)
 	}
