@@ -19,13 +19,15 @@ import (
 // folios and maps a whole folio on a fault (read_ahead_kb is 8 MB on the
 // test machine), so a single touch can map megabytes. These pages are
 // clean copies of the file, so the kernel may drop them and fault them
-// back at any time; progPages asks it to do so for the pages no request
-// needs, which is what berthd's resident size then shows.
+// back at any time; progPages drops them all when berthd goes idle, and
+// requests fault back the ones they use, which is what berthd's resident
+// size then shows.
 //
-// Only mappings of berthd's own file that are read-only and hold no
-// private copy of a page are touched: the relocated GOT (written at
-// start, then made read-only) and any page a debugger or uprobe patched
-// must keep their contents, and dropping them would lose it.
+// Only mappings of berthd's own file that are read-only and, as
+// /proc/self/smaps says just before, hold no private copy of a page are
+// touched: the relocated GOT (written at start, then made read-only) and
+// any page a debugger or uprobe patched must keep their contents, and
+// dropping them would lose it.
 type progPages struct {
 	// exe is the program's path as the kernel names it in
 	// /proc/self/maps (the same d_path as the /proc/self/exe link,
