@@ -34,6 +34,7 @@ type Config struct {
 	Pod     PodConfig     `toml:"pod"`
 	NRI     NRIConfig     `toml:"nri"`
 	Stream  StreamConfig  `toml:"stream"`
+	Memory  MemoryConfig  `toml:"memory"`
 }
 
 // LogConfig is reloadable.
@@ -200,5 +201,6 @@ func Default() *Config {
 		},
 		NRI:    defaultNRI(),
 		Stream: defaultStream(),
+		Memory: defaultMemory(),
 	}
 }

@@ -58,6 +58,9 @@ func (c *Config) Validate() error {
 	if err := c.Stream.validate(); err != nil {
 		return err
 	}
+	if err := c.Memory.validate(); err != nil {
+		return err
+	}
 	return nil
 }
 

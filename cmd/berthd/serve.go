@@ -31,6 +31,7 @@ func serve(f *flags, cfg *config.Config) error {
 	if err := setupLogging(cfg.Log); err != nil {
 		return err
 	}
+	tuneGC(cfg.Memory)
 	socket := strings.TrimPrefix(cfg.Listen, "unix://")
 
 	// Two locks: one per state root, one per socket. A second berthd on
@@ -66,7 +67,13 @@ func serve(f *flags, cfg *config.Config) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := server.NewMetrics(reg, srv)
 	unary, stream := server.Interceptors(metrics)
-	g := grpc.NewServer(grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream),
+	unaries := []grpc.UnaryServerInterceptor{unary}
+	var mem *memoryReturner
+	if after := cfg.Memory.ReleaseAfterIdle.Duration; after > 0 {
+		mem = newMemoryReturner()
+		unaries = append(unaries, newReleaser(after, mem.afterWork).unary)
+	}
+	g := grpc.NewServer(grpc.ChainUnaryInterceptor(unaries...), grpc.ChainStreamInterceptor(stream),
 		grpc.MaxRecvMsgSize(server.MaxMessageSize), grpc.MaxSendMsgSize(server.MaxMessageSize))
 	srv.Register(g)
 	streamURL, err := srv.StartStreaming()
@@ -92,6 +99,9 @@ func serve(f *flags, cfg *config.Config) error {
 	go func() { errc <- g.Serve(ln) }()
 	logrus.WithFields(logrus.Fields{"version": version, "listen": cfg.Listen, "root": cfg.Root, "runroot": cfg.RunRoot, "stream": streamURL}).Info("berthd serving")
 	daemon.SdNotify(false, daemon.SdNotifyReady)
+	if mem != nil {
+		mem.settle()
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
