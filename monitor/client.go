@@ -42,6 +42,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // DefaultMaxLineSize is the longest log line the monitor writes before it
@@ -296,7 +298,7 @@ func spawn(monitorBinary, id, logPath string, attachEnd *os.File) (_ *Spawned, e
 		return nil, fmt.Errorf("start monitor %s: %w", monitorBinary, err)
 	}
 	sp := &Spawned{cmd: cmd, id: id, logPath: logPath, conf: confW, syncR: syncR, waited: make(chan error, 1)}
-	go func() { sp.waited <- cmd.Wait() }()
+	go func() { sp.waited <- reap(cmd) }()
 	return sp, nil
 }
 
@@ -509,4 +511,23 @@ type Size struct {
 // waiting then stops at its next read.
 func Attach(ctx context.Context, attachSocket string, stdin io.Reader, stdout, stderr io.Writer, resize <-chan Size) error {
 	return attach(ctx, attachSocket, stdin, stdout, stderr, resize)
+}
+
+// reap waits for the monitor, berthd's child, to exit, then reaps it. It
+// waits on a pidfd in the runtime's poller first, so a running monitor
+// holds no OS thread: cmd.Wait alone blocks one in waitid for as long as
+// the container runs, and Go keeps every thread it made.
+func reap(cmd *exec.Cmd) error {
+	// The pid names our child until we reap it, so the pidfd is its.
+	if fd, err := unix.PidfdOpen(cmd.Process.Pid, unix.PIDFD_NONBLOCK); err == nil {
+		f := os.NewFile(uintptr(fd), "pidfd")
+		if rc, err := f.SyscallConn(); err == nil {
+			_ = rc.Read(func(fd uintptr) bool {
+				n, _ := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+				return n > 0
+			})
+		}
+		f.Close()
+	}
+	return cmd.Wait()
 }
