@@ -56,7 +56,7 @@ var flagValues = map[string]map[string]string{
 	"run": {"name": "", "r": "", "pull": "choice:missing,always,never", "stop-timeout": "",
 		"e": "", "p": "", "v": "file"},
 	"port-forward": {"address": ""},
-	"bench":        {"pods": "", "parallel": "", "image": "image", "handler": "", "execs": ""},
+	"bench":        {"pods": "", "parallel": "", "image": "image", "handler": "", "execs": "", "pid": "choice:container,pod", "log-dir": "file"},
 }
 
 // globalFlagsWithValue are berthctl's own flags that take a value.
