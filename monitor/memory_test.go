@@ -14,34 +14,99 @@ import (
 	"time"
 )
 
-// memory is a process's resident memory in KiB.
+// memory is a process's resident memory in KiB, and its thread count.
 type memory struct {
-	rss, pss, anon int
+	rss, pss, anon, privateDirty, threads int
+}
+
+// statusField reads one "Key: value" line of a /proc file as a number
+// (the kB suffix dropped).
+func statusField(tb testing.TB, pid int, file, key string) int {
+	tb.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/%s", pid, file))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && k == key {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return n
+		}
+	}
+	tb.Fatalf("no %s in /proc/%d/%s", key, pid, file)
+	return 0
 }
 
 func readMemory(tb testing.TB, pid int) memory {
 	tb.Helper()
-	var m memory
-	field := func(file, key string) int {
-		f, err := os.Open(fmt.Sprintf("/proc/%d/%s", pid, file))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && k == key {
-				n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-				return n
-			}
-		}
-		tb.Fatalf("no %s in /proc/%d/%s", key, pid, file)
-		return 0
+	return memory{
+		rss:          statusField(tb, pid, "status", "VmRSS"),
+		anon:         statusField(tb, pid, "status", "RssAnon"),
+		threads:      statusField(tb, pid, "status", "Threads"),
+		pss:          statusField(tb, pid, "smaps_rollup", "Pss"),
+		privateDirty: statusField(tb, pid, "smaps_rollup", "Private_Dirty"),
 	}
-	m.rss = field("status", "VmRSS")
-	m.anon = field("status", "RssAnon")
-	m.pss = field("smaps_rollup", "Pss")
-	return m
+}
+
+// mapping is one line of /proc/PID/smaps with its resident sizes in KiB.
+type mapping struct {
+	addr, perms, name         string
+	size, rss, pss, privDirty int
+}
+
+func readMappings(tb testing.TB, pid int) []mapping {
+	tb.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	var maps []mapping
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
+			m := mapping{addr: fields[0], perms: fields[1]}
+			if len(fields) >= 6 {
+				m.name = fields[5]
+			}
+			lo, hi, _ := strings.Cut(fields[0], "-")
+			a, _ := strconv.ParseUint(lo, 16, 64)
+			b, _ := strconv.ParseUint(hi, 16, 64)
+			m.size = int((b - a) >> 10)
+			maps = append(maps, m)
+			continue
+		}
+		if len(maps) == 0 || len(fields) != 3 {
+			continue
+		}
+		n, _ := strconv.Atoi(fields[1])
+		switch m := &maps[len(maps)-1]; fields[0] {
+		case "Rss:":
+			m.rss = n
+		case "Pss:":
+			m.pss = n
+		case "Private_Dirty:":
+			m.privDirty = n
+		}
+	}
+	return maps
+}
+
+// logMappings prints the resident mappings of one monitor: which of its
+// kilobytes are the binary's shared pages and which its own.
+func logMappings(b *testing.B, name string, pid int) {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%s pid %d resident mappings (KiB):\n%-34s %-5s %8s %6s %6s %6s  %s\n", name, pid, "address", "perms", "size", "RSS", "PSS", "privD", "file")
+	for _, m := range readMappings(b, pid) {
+		if m.rss == 0 {
+			continue
+		}
+		fmt.Fprintf(&sb, "%-34s %-5s %8d %6d %6d %6d  %s\n", m.addr, m.perms, m.size, m.rss, m.pss, m.privDirty, m.name)
+	}
+	b.Log(sb.String())
 }
 
 // TestMonitorStaysSmall guards against the monitor growing into something
@@ -134,11 +199,16 @@ func reportMemory(b *testing.B, pids []int) {
 		sum.rss += m.rss
 		sum.pss += m.pss
 		sum.anon += m.anon
+		sum.privateDirty += m.privateDirty
+		sum.threads += m.threads
 	}
+	logMappings(b, b.Name(), pids[0])
 	for b.Loop() {
 	}
 	k := float64(len(pids))
 	b.ReportMetric(float64(sum.rss)/k, "RSS-KiB/monitor")
 	b.ReportMetric(float64(sum.pss)/k, "PSS-KiB/monitor")
 	b.ReportMetric(float64(sum.anon)/k, "anon-KiB/monitor")
+	b.ReportMetric(float64(sum.privateDirty)/k, "privdirty-KiB/monitor")
+	b.ReportMetric(float64(sum.threads)/k, "threads/monitor")
 }

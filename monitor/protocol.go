@@ -19,6 +19,10 @@ const syncFD = 3
 // fd to report on. Without it the monitor reports on stdout.
 const SyncFDEnv = "BERTH_MONITOR_SYNC_FD"
 
+// callerGOMAXPROCSEnv carries the caller's GOMAXPROCS past the monitor,
+// which runs with GOMAXPROCS=1, to the OCI runtime (see monitorEnv).
+const callerGOMAXPROCSEnv = "BERTH_MONITOR_CALLER_GOMAXPROCS"
+
 // Control socket requests; the reply is "ok[ detail]" or "error: message".
 const (
 	ctlReopenLog = "reopen-log"

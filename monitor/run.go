@@ -195,7 +195,7 @@ func (m *monitor) create() (err error) {
 	argv := append([]string{cfg.RuntimePath}, createArgs(cfg, consoleSocketPath(cs))...)
 	rtPid, rtDone, err := m.r.forkExec(cfg.RuntimePath, argv, &syscall.ProcAttr{
 		Dir:   "/",
-		Env:   os.Environ(),
+		Env:   runtimeEnv(os.Environ()),
 		Files: files,
 	})
 	if err != nil {
@@ -301,7 +301,7 @@ func (m *monitor) removeContainer() {
 		return
 	}
 	argv := append([]string{m.cfg.RuntimePath}, append(globalArgs(&m.cfg), "delete", "--force", m.cfg.ID)...)
-	_, done, err := m.r.forkExec(m.cfg.RuntimePath, argv, &syscall.ProcAttr{Dir: "/", Env: os.Environ()})
+	_, done, err := m.r.forkExec(m.cfg.RuntimePath, argv, &syscall.ProcAttr{Dir: "/", Env: runtimeEnv(os.Environ())})
 	if err != nil {
 		m.diag.Printf("delete after failed setup: %v", err)
 		return
