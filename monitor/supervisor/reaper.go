@@ -1,8 +1,7 @@
-package monitor
+package supervisor
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"sync"
@@ -38,7 +37,7 @@ type reaper struct {
 // SIGCHLD.
 func startReaper() (*reaper, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("become child subreaper: %w", err)
+		return nil, wrap(err, "become child subreaper")
 	}
 	r := &reaper{waiters: map[int]chan reaped{}, early: map[int]reaped{}, keepEarly: true}
 	ch := make(chan os.Signal, 1)

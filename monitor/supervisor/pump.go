@@ -1,4 +1,4 @@
-package monitor
+package supervisor
 
 // The output pumps: pipe or pty to log, and to attach clients.
 
@@ -26,10 +26,10 @@ func (m *monitor) startPump(r *os.File, stream *LogStream, id byte, capture bool
 				}
 				if stream != nil {
 					if _, err := stream.Write(p); err != nil {
-						m.diag.Printf("log: %v", err)
+						m.diag.Print("log: ", err.Error())
 					}
 				} else {
-					m.diag.Printf("runtime: %s", bytes.TrimSpace(p))
+					m.diag.Print("runtime: ", string(bytes.TrimSpace(p)))
 				}
 				if a := m.attach.Load(); a != nil && id != 0 {
 					a.broadcast(id, p)
@@ -43,7 +43,7 @@ func (m *monitor) startPump(r *os.File, stream *LogStream, id byte, capture bool
 		}
 		if stream != nil {
 			if err := stream.Flush(); err != nil {
-				m.diag.Printf("log: %v", err)
+				m.diag.Print("log: ", err.Error())
 			}
 		}
 	}()
@@ -62,14 +62,28 @@ func (m *monitor) keep(p []byte) {
 func (m *monitor) stopPumps(wait time.Duration) {
 	done := make(chan struct{})
 	go func() { m.pumps.Wait(); close(done) }()
-	select {
-	case <-done:
+	if waitOrTimeout(done, wait) {
 		return
-	case <-time.After(wait):
 	}
-	m.diag.Printf("output still open %v after the container exited; closing it", wait)
+	m.diag.Print("output still open ", wait.String(), " after the container exited; closing it")
 	for _, f := range m.outputs {
 		_ = f.SetReadDeadline(time.Unix(1, 0))
 	}
 	<-done
+}
+
+// waitOrTimeout waits until done is closed (true) or d passed (false).
+// It is a select on time.After without the timer channel, whose
+// chan time.Time would make the linker keep time's formatting and zone
+// loading for the monitor.
+func waitOrTimeout(done <-chan struct{}, d time.Duration) bool {
+	expired := make(chan struct{})
+	t := time.AfterFunc(d, func() { close(expired) })
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-expired:
+		return false
+	}
 }

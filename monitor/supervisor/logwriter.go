@@ -1,8 +1,7 @@
-package monitor
+package supervisor
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -18,11 +17,6 @@ const (
 	tagPartial   = 'P'
 	tagFull      = 'F'
 )
-
-// timestampLayout is RFC 3339 with nanoseconds that are never trimmed
-// (time.RFC3339Nano drops trailing zeros), so every record has the same
-// width: 2016-10-06T00:17:09.669794202Z.
-const timestampLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
 // LogWriter writes a container's output to a CRI log file, the format
 // kubelet reads: "<timestamp> <stream> <P|F> <text>\n". Every record goes
@@ -117,7 +111,7 @@ func (w *LogWriter) write(b []byte) error {
 	}
 	if _, err := w.f.Write(b); err != nil {
 		w.failed = err
-		return fmt.Errorf("write container log: %w", err)
+		return wrap(err, "write container log")
 	}
 	return nil
 }
@@ -213,7 +207,7 @@ func (s *LogStream) Flush() error {
 // prefix is "<timestamp> <stream> " for records made now: all records of
 // one read share the time they were read.
 func (s *LogStream) prefix() []byte {
-	b := s.w.now().UTC().AppendFormat(make([]byte, 0, 48), timestampLayout)
+	b := appendTimestamp(make([]byte, 0, 48), s.w.now())
 	b = append(b, ' ')
 	b = append(b, s.name...)
 	return append(b, ' ')
