@@ -140,6 +140,27 @@ func TestMonitorBinaryDeps(t *testing.T) {
 	}
 }
 
+// TestMonitorImportsNoHeavyPackages keeps the monitor's own packages off
+// the standard library's big ones: each is resident in every monitor
+// (the kernel maps the binary's pages whole), and fmt, net and
+// encoding/json together made up a third of the binary.
+func TestMonitorImportsNoHeavyPackages(t *testing.T) {
+	heavy := map[string]bool{"fmt": true, "log": true, "flag": true, "net": true, "encoding/json": true, "os/exec": true, "os/user": true, "context": true, "bufio": true}
+	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "list", "-f", "{{.ImportPath}}: {{join .Imports \" \"}}",
+		"github.com/berth-cri/berth/cmd/berth-monitor", "github.com/berth-cri/berth/monitor/supervisor", "github.com/berth-cri/berth/atomicfile").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v: %s", err, out)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, imports, _ := strings.Cut(l, ": ")
+		for _, imp := range strings.Fields(imports) {
+			if heavy[imp] {
+				t.Errorf("%s imports %s", pkg, imp)
+			}
+		}
+	}
+}
+
 // BenchmarkMonitorMemory runs 10 containers under berth-monitor and, when
 // installed, under Debian's conmon, and reports the average memory per
 // monitor: "idle" containers only sleep; "logged" ones first print 20,000

@@ -39,7 +39,9 @@ type monitor struct {
 
 	pumps   sync.WaitGroup
 	outputs []*os.File // read ends being pumped
-	stdin   *os.File   // container stdin (pipe write end, or the pty master)
+	readMu  sync.Mutex // held by the pump that reads into readBuf
+	readBuf []byte
+	stdin   *os.File // container stdin (pipe write end, or the pty master)
 	pty     *os.File
 	attach  atomic.Pointer[attachServer]
 	control *controlServer
