@@ -163,7 +163,8 @@ func TestMonitorImportsNoHeavyPackages(t *testing.T) {
 
 // BenchmarkMonitorMemory runs 10 containers under berth-monitor and, when
 // installed, under Debian's conmon, and reports the average memory per
-// monitor: "idle" containers only sleep; "logged" ones first print 20,000
+// monitor (go-floor is 10 Go programs that do nothing, built like the
+// monitor: the Go runtime's own share): "idle" containers only sleep; "logged" ones first print 20,000
 // lines (so any allocation on the log path would have made the Go
 // monitor's heap grow, and a GC cycle run). PSS shares the binary's pages
 // among the monitors, as on a node: it is the per-container cost. -v
@@ -197,6 +198,9 @@ func BenchmarkMonitorMemory(b *testing.B) {
 			}
 			reportMemory(b, pids)
 		})
+		if sc.done == "" {
+			b.Run("go-floor/"+sc.name, benchGoFloor)
+		}
 		b.Run("conmon/"+sc.name, func(b *testing.B) {
 			conmon, err := exec.LookPath("conmon")
 			if err != nil {
@@ -233,6 +237,38 @@ func BenchmarkMonitorMemory(b *testing.B) {
 			reportMemory(b, pids)
 		})
 	}
+}
+
+// benchGoFloor measures a Go program that only waits, built as the
+// Makefile builds berth-monitor: what any Go monitor costs before its
+// first line of code.
+func benchGoFloor(b *testing.B) {
+	if monitorBin == "" {
+		b.Skip("needs root (TestMain builds the monitor only then)")
+	}
+	dir := b.TempDir()
+	src := filepath.Join(dir, "main.go")
+	if err := os.WriteFile(src, []byte("package main\n\nimport \"syscall\"\n\nfunc main() {\n\tfor {\n\t\tsyscall.Pause()\n\t}\n}\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	bin := filepath.Join(dir, "floor")
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, src)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOEXPERIMENT=nogreenteagc", "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("build: %v: %s", err, out)
+	}
+	var pids []int
+	for range 10 {
+		p := exec.Command(bin)
+		p.Env = []string{"GOMAXPROCS=1"} // as monitor.Start runs the monitor
+		if err := p.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { p.Process.Kill(); p.Wait() })
+		pids = append(pids, p.Process.Pid)
+	}
+	reportMemory(b, pids)
 }
 
 func reportMemory(b *testing.B, pids []int) {
