@@ -241,6 +241,12 @@ func (s *LogStream) record(prefix []byte, tag byte, text []byte) {
 		}
 		s.left -= size
 	}
+	if s.out == nil {
+		// Room for a batch and one more record of the longest text, at
+		// once: grown by append, the buffer would leave its smaller
+		// copies behind as garbage until a GC cycle, which may never run.
+		s.out = make([]byte, 0, logBatch+s.w.max+64)
+	}
 	if len(s.out) > 0 && len(s.out)+len(prefix)+len(text)+3 > logBatch {
 		s.writeOut()
 	}
