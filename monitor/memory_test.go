@@ -2,7 +2,9 @@ package monitor_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-cri/berth/monitor"
 )
 
 // memory is a process's resident memory in KiB, and its thread count.
@@ -163,23 +167,42 @@ func TestMonitorImportsNoHeavyPackages(t *testing.T) {
 
 // BenchmarkMonitorMemory runs 10 containers under berth-monitor and, when
 // installed, under Debian's conmon, and reports the average memory per
-// monitor (go-floor is 10 Go programs that do nothing, built like the
-// monitor: the Go runtime's own share): "idle" containers only sleep; "logged" ones first print 20,000
+// monitor. "idle" containers only sleep; "logged" ones first print 20,000
 // lines (so any allocation on the log path would have made the Go
-// monitor's heap grow, and a GC cycle run). PSS shares the binary's pages
-// among the monitors, as on a node: it is the per-container cost. -v
-// prints one monitor's resident mappings.
+// monitor's heap grow, and a GC cycle run); "attached" ones sleep with a
+// client on their attach socket. go-floor is 10 Go programs that do
+// nothing, built like the monitor: the Go runtime's own share. PSS shares
+// the binary's pages among the monitors, as on a node: it is the
+// per-container cost. -v prints one monitor's resident mappings.
 func BenchmarkMonitorMemory(b *testing.B) {
 	const n = 10
 	const lines = 20000
 	for _, sc := range []struct {
-		name string
-		args []string
-		done string // the log's last line, once the output is all in
+		name     string
+		args     []string
+		done     string // the log's last line, once the output is all in
+		attached bool   // a client stays attached while memory is read
 	}{
-		{"idle", []string{"sleep", "1000"}, ""},
-		{"logged", []string{"sh", "-c", fmt.Sprintf("i=0; while [ $i -lt %d ]; do echo line $i; i=$((i+1)); done; exec sleep 1000", lines)}, fmt.Sprintf("line %d\n", lines-1)},
+		{"idle", []string{"sleep", "1000"}, "", false},
+		{"logged", []string{"sh", "-c", fmt.Sprintf("i=0; while [ $i -lt %d ]; do echo line $i; i=$((i+1)); done; exec sleep 1000", lines)}, fmt.Sprintf("line %d\n", lines-1), false},
+		{"attached", []string{"sleep", "1000"}, "", true},
 	} {
+		// attach keeps a client on the monitor's attach socket at path
+		// until the benchmark ends.
+		attach := func(b *testing.B, path string) {
+			if !sc.attached {
+				return
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- monitor.Attach(ctx, path, nil, io.Discard, io.Discard, nil) }()
+			b.Cleanup(func() { cancel(); <-done })
+			select {
+			case err := <-done:
+				b.Fatalf("attach %s: %v", path, err)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
 		waitLogged := func(b *testing.B, c *ctr) {
 			if sc.done != "" {
 				waitFor(b, "the container's output in its log", func() bool {
@@ -195,10 +218,11 @@ func BenchmarkMonitorMemory(b *testing.B) {
 				pids = append(pids, c.start().MonitorPID)
 				c.run()
 				waitLogged(b, c)
+				attach(b, c.cfg.AttachSocket)
 			}
 			reportMemory(b, pids)
 		})
-		if sc.done == "" {
+		if sc.name == "idle" {
 			b.Run("go-floor/"+sc.name, benchGoFloor)
 		}
 		b.Run("conmon/"+sc.name, func(b *testing.B) {
@@ -233,6 +257,8 @@ func BenchmarkMonitorMemory(b *testing.B) {
 				waitFor(b, "conmon's create", func() bool { _, err := os.Stat(c.cfg.PidFile); return err == nil })
 				c.run()
 				waitLogged(b, c)
+				// conmon's attach socket speaks the same packets.
+				attach(b, filepath.Join(sockDir, c.cfg.ID, "attach"))
 			}
 			reportMemory(b, pids)
 		})

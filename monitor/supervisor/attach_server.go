@@ -42,6 +42,7 @@ type attachConn struct {
 	bound    bool
 	gone     chan struct{} // closed when the connection failed
 	goneOnce sync.Once
+	buf      []byte // read's buffer
 }
 
 func (ac *attachConn) hangup() { ac.goneOnce.Do(func() { close(ac.gone) }) }
@@ -134,7 +135,12 @@ func (a *attachServer) write(ac *attachConn) {
 
 // read applies what the client sends.
 func (a *attachServer) read(ac *attachConn) {
-	buf := make([]byte, 1+MaxPacket)
+	// On the heap, in ac: a 32 KiB buffer that does not escape would go on
+	// this goroutine's stack, which would grow to 64 KiB by copies (each
+	// left resident) and zero it; fresh heap pages are touched only as
+	// input arrives.
+	ac.buf = make([]byte, 1+MaxPacket)
+	buf := ac.buf
 	for first := true; ; first = false {
 		n, err := ac.c.Read(buf)
 		if err != nil || n == 0 {
