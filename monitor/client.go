@@ -213,9 +213,9 @@ func start(ctx context.Context, monitorBinary string, cfg Config, attachEnd *os.
 // name, and GOMAXPROCS=1. The monitor needs one P; set before its runtime
 // starts (not by runtime.GOMAXPROCS in main) it also keeps the runtime
 // from starting a second P's worth of threads and caches during init,
-// about 190 KiB of private memory per monitor. The caller's own GOMAXPROCS,
-// if any, travels in supervisor.CallerGOMAXPROCSEnv so the monitor can hand it to the
-// OCI runtime unchanged.
+// about 160 KiB of private memory per monitor. The caller's own
+// GOMAXPROCS, if any, travels in supervisor.CallerGOMAXPROCSEnv so the
+// monitor can hand it to the OCI runtime unchanged.
 func monitorEnv(environ []string) []string {
 	env := make([]string, 0, len(environ)+3)
 	for _, kv := range environ {
