@@ -1,14 +1,14 @@
 // Package atomicfile replaces files so that a crash at any moment leaves
 // either the old content or the new, never a mix. Every record berthd and
 // berth-monitor keep on disk (pods, containers, exit files) is written
-// through it. It imports only the standard library, so the monitor can use
-// it without growing.
+// through it. It imports only os, path/filepath and syscall (errors are
+// *os.PathError, not fmt's), so berth-monitor can use it without growing.
 package atomicfile
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // WriteFile writes data to a temporary file beside path, fsyncs it, renames
@@ -31,7 +31,7 @@ func write(path string, data []byte, perm os.FileMode, durable bool) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return &os.PathError{Op: "write", Path: path, Err: err}
 	}
 	tmp := f.Name()
 	ok := false
@@ -42,21 +42,25 @@ func write(path string, data []byte, perm os.FileMode, durable bool) error {
 		}
 	}()
 	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return &os.PathError{Op: "write", Path: path, Err: err}
 	}
 	if err := f.Chmod(perm); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return &os.PathError{Op: "write", Path: path, Err: err}
 	}
 	if durable {
 		if err := f.Sync(); err != nil {
-			return fmt.Errorf("write %s: fsync: %w", path, err)
+			return &os.PathError{Op: "fsync", Path: path, Err: err}
 		}
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return &os.PathError{Op: "write", Path: path, Err: err}
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	// syscall.Rename, not os.Rename: os.Rename's Lstat links
+	// os.FileInfo, whose time.Time brings time's formatting and zone
+	// loading into berth-monitor. rename(2) refuses to replace a directory
+	// by itself (EISDIR).
+	if err := syscall.Rename(tmp, path); err != nil {
+		return &os.LinkError{Op: "rename", Old: tmp, New: path, Err: err}
 	}
 	ok = true
 	if !durable {
@@ -69,11 +73,11 @@ func write(path string, data []byte, perm os.FileMode, durable bool) error {
 func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
+		return &os.PathError{Op: "fsync", Path: dir, Err: err}
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
+		return &os.PathError{Op: "fsync", Path: dir, Err: err}
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"net"
 	"syscall"
 	"time"
+
+	"github.com/berth-cri/berth/monitor/supervisor"
 )
 
 func attach(ctx context.Context, socket string, stdin io.Reader, stdout, stderr io.Writer, resize <-chan Size) error {
@@ -88,29 +90,29 @@ func attachOn(ctx context.Context, c *net.UnixConn, stdin io.Reader, stdout, std
 	if stdin != nil {
 		go func() {
 			for {
-				buf := make([]byte, 1+maxPacket)
-				buf[0] = attachStdin
+				buf := make([]byte, 1+supervisor.MaxPacket)
+				buf[0] = supervisor.AttachStdin
 				n, err := stdin.Read(buf[1:])
 				if n > 0 && !send(buf[:1+n]) {
 					return
 				}
 				if err != nil {
-					send([]byte{attachStdinClose})
+					send([]byte{supervisor.AttachStdinClose})
 					return
 				}
 			}
 		}()
 	}
 
-	buf := make([]byte, 1+maxPacket)
+	buf := make([]byte, 1+supervisor.MaxPacket)
 	for {
 		n, err := c.Read(buf)
 		if n > 0 {
 			var w io.Writer
 			switch buf[0] {
-			case attachStdout:
+			case supervisor.AttachStdout:
 				w = stdout
-			case attachStderr:
+			case supervisor.AttachStderr:
 				w = stderr
 			}
 			if w != nil && n > 1 {
@@ -143,7 +145,7 @@ func attachOn(ctx context.Context, c *net.UnixConn, stdin io.Reader, stdout, std
 
 func resizePacket(sz Size) []byte {
 	p := make([]byte, 5)
-	p[0] = attachResize
+	p[0] = supervisor.AttachResize
 	binary.BigEndian.PutUint16(p[1:], sz.Width)
 	binary.BigEndian.PutUint16(p[3:], sz.Height)
 	return p

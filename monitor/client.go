@@ -24,9 +24,11 @@
 // (`<runtime> delete --force`), is killed by the runtime; the monitor sees its
 // init die, writes the exit file (signal 9, code 137) and exits like any other.
 //
-// The monitor binary links only the standard library and golang.org/x/sys, so
-// it stays small in memory; this package must not import the daemon's
-// packages (errdefs, config, logrus, grpc). Callers mark errors with kinds.
+// The monitor process's own code is package monitor/supervisor, which links
+// only the standard library's small packages and golang.org/x/sys, so
+// every monitor stays small in memory; this package, berthd's side, may use
+// more (encoding/json, net) but must not import the daemon's packages
+// (errdefs, config, logrus, grpc). Callers mark errors with kinds.
 package monitor
 
 import (
@@ -44,132 +46,24 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-cri/berth/monitor/supervisor"
 )
 
+// Config is everything the monitor needs for one container: see
+// supervisor.Config.
+type Config = supervisor.Config
+
 // DefaultMaxLineSize is the longest log line the monitor writes before it
-// splits a line into partial ("P") records. 16 KiB is conmon's buffer size,
-// and what kubelet's own log parser expects at most.
-const DefaultMaxLineSize = 16 * 1024
+// splits a line into partial ("P") records.
+const DefaultMaxLineSize = supervisor.DefaultMaxLineSize
 
-// Config is everything the monitor needs for one container. berthd passes it
-// to the monitor as JSON on the monitor's stdin.
-type Config struct {
-	// ID is the container id given to the runtime.
-	ID string `json:"id"`
-	// Bundle is the OCI bundle directory (holds config.json).
-	Bundle string `json:"bundle"`
-	// RuntimePath is the OCI runtime binary (runc, crun, berth-runner).
-	RuntimePath string `json:"runtime_path"`
-	// RuntimeRoot is passed as the runtime's global --root when set.
-	RuntimeRoot string `json:"runtime_root,omitempty"`
-	// RuntimeArgs are extra global flags placed before the subcommand
-	// (e.g. --systemd-cgroup).
-	RuntimeArgs []string `json:"runtime_args,omitempty"`
-	// CreateArgs are extra flags for the create subcommand
-	// (e.g. --no-pivot). Ignored for exec sessions.
-	CreateArgs []string `json:"create_args,omitempty"`
-	// RuntimeLogPath is the runtime's --log file (JSON lines); its last
-	// error becomes Start's error text. Empty means <Bundle>/runtime.log.
-	RuntimeLogPath string `json:"runtime_log_path,omitempty"`
+// SyncFDEnv names the environment variable that tells berth-monitor which
+// fd to report on.
+const SyncFDEnv = supervisor.SyncFDEnv
 
-	// ExecProcess, when set, makes this an exec session: the monitor runs
-	// `<runtime> exec --detach --process ExecProcess ID` instead of create,
-	// and the process runs at once (berthd does not call start).
-	ExecProcess string `json:"exec_process,omitempty"`
-
-	// PidFile is where the runtime writes the container's pid (--pid-file).
-	// Required.
-	PidFile string `json:"pid_file"`
-	// ExitFile is where the monitor writes the Exit record when the
-	// container's init exits. Required; its directory must exist.
-	ExitFile string `json:"exit_file"`
-	// LogPath is the CRI log file (kubelet format). Empty discards output.
-	LogPath string `json:"log_path,omitempty"`
-	// LogDir is the pod's log directory: LogPath is opened beneath it
-	// without following symlinks. Empty means LogPath's directory.
-	LogDir string `json:"log_dir,omitempty"`
-	// MaxLineSize bounds one log record's text; 0 means DefaultMaxLineSize.
-	MaxLineSize int `json:"max_line_size,omitempty"`
-	// MaxOutput, when positive, is how many bytes of log records each
-	// stream writes (timestamps and tags counted); the rest is read (and
-	// sent to attach clients) but not written. An exec session whose caller keeps only that much must not
-	// fill the run root, a tmpfs, with what a runaway command prints.
-	MaxOutput int64 `json:"max_output,omitempty"`
-	// AttachSocket is the unix socket serving attach; empty means none.
-	AttachSocket string `json:"attach_socket,omitempty"`
-	// ControlSocket is the unix socket serving ReopenLog and Ping; empty
-	// means none.
-	ControlSocket string `json:"control_socket,omitempty"`
-	// MonitorLogPath receives the monitor's own diagnostics (appended).
-	// Empty discards them.
-	MonitorLogPath string `json:"-"`
-
-	// Terminal gives the container a pty (the runtime's --console-socket);
-	// its output is logged as stdout.
-	Terminal bool `json:"terminal,omitempty"`
-	// Stdin keeps the container's stdin open for attach; without it the
-	// container reads /dev/null.
-	Stdin bool `json:"stdin,omitempty"`
-	// StdinOnce closes the container's stdin when the first attach session
-	// closes its stdin (kubectl run -i semantics).
-	StdinOnce bool `json:"stdin_once,omitempty"`
-
-	// AttachFD, set by StartAttached, is the fd (in the monitor) of an
-	// attach connection whose other end the caller holds: an exec session
-	// streamed to one client. That client receives all output, with
-	// backpressure instead of being dropped when slow, from before the
-	// command starts; when it hangs up the command is killed.
-	AttachFD int `json:"attach_fd,omitempty"`
-
-	// CgroupPath is the container's memory cgroup directory (absolute, e.g.
-	// /sys/fs/cgroup/memory/berth/ID), used to detect OOM kills. Empty means
-	// the monitor finds it from /proc/<pid>/cgroup after create.
-	CgroupPath string `json:"cgroup_path,omitempty"`
-}
-
-// Validate reports the first missing or malformed field. Start calls it.
-func (c *Config) Validate() error {
-	if c.ID == "" || strings.ContainsAny(c.ID, "/\x00") || c.ID == "." || c.ID == ".." {
-		return fmt.Errorf("monitor config: invalid container id %q", c.ID)
-	}
-	for _, f := range []struct{ name, val string }{
-		{"bundle", c.Bundle}, {"runtime_path", c.RuntimePath},
-		{"pid_file", c.PidFile}, {"exit_file", c.ExitFile},
-	} {
-		if f.val == "" {
-			return fmt.Errorf("monitor config: %s is required", f.name)
-		}
-	}
-	for _, f := range []struct{ name, val string }{
-		{"bundle", c.Bundle}, {"runtime_path", c.RuntimePath}, {"runtime_root", c.RuntimeRoot},
-		{"runtime_log_path", c.RuntimeLogPath}, {"exec_process", c.ExecProcess},
-		{"pid_file", c.PidFile}, {"exit_file", c.ExitFile}, {"log_path", c.LogPath}, {"log_dir", c.LogDir},
-		{"attach_socket", c.AttachSocket}, {"control_socket", c.ControlSocket},
-		{"monitor_log_path", c.MonitorLogPath}, {"cgroup_path", c.CgroupPath},
-	} {
-		if f.val != "" && !filepath.IsAbs(f.val) {
-			return fmt.Errorf("monitor config: %s %q is not an absolute path", f.name, f.val)
-		}
-	}
-	if c.LogDir != "" && c.LogPath != "" {
-		if rel, err := filepath.Rel(c.LogDir, c.LogPath); err != nil || !filepath.IsLocal(rel) {
-			return fmt.Errorf("monitor config: log_path %q is not beneath log_dir %q", c.LogPath, c.LogDir)
-		}
-	}
-	if c.MaxLineSize < 0 {
-		return fmt.Errorf("monitor config: max_line_size %d is negative", c.MaxLineSize)
-	}
-	if c.MaxOutput < 0 {
-		return fmt.Errorf("monitor config: max_output %d is negative", c.MaxOutput)
-	}
-	if c.StdinOnce && !c.Stdin {
-		return errors.New("monitor config: stdin_once needs stdin")
-	}
-	if c.AttachFD != 0 && (c.AttachFD < 3 || c.ExecProcess == "") {
-		return fmt.Errorf("monitor config: attach_fd %d needs an exec session and an fd above 2", c.AttachFD)
-	}
-	return nil
-}
+// Exit is the exit file's content: how the container's init ended.
+type Exit = supervisor.Exit
 
 // Started is what Start reports once the runtime created the container.
 type Started struct {
@@ -279,11 +173,11 @@ func spawn(monitorBinary, id, logPath string, attachEnd *os.File) (_ *Spawned, e
 
 	cmd := exec.Command(monitorBinary, "--id", id)
 	cmd.Dir = "/" // never pin a mount by the monitor's cwd
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", SyncFDEnv, syncFD))
+	cmd.Env = monitorEnv(os.Environ())
 	cmd.Stdin = confR
 	cmd.ExtraFiles = []*os.File{syncW}
 	if attachEnd != nil {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, attachEnd) // fd attachFD
+		cmd.ExtraFiles = append(cmd.ExtraFiles, attachEnd) // fd supervisor.AttachFD
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if logPath != "" {
@@ -345,11 +239,15 @@ func (sp *Spawned) Start(ctx context.Context, cfg Config) (*Started, error) {
 		kill()
 		return nil, fmt.Errorf("container %s: monitor spawned for %s (log %q), config says log %q", cfg.ID, sp.id, sp.logPath, cfg.MonitorLogPath)
 	}
-	conf, err := json.Marshal(cfg)
-	if err == nil {
-		// Far below the pipe's buffer: never blocks on a live monitor.
-		_, err = sp.conf.Write(conf)
+	// Where the runtime's log ends now: its last error after this is the
+	// account of a failed create (the monitor does not parse its JSON).
+	rtLog := supervisor.RuntimeLogPath(&cfg)
+	var rtLogOffset int64
+	if fi, err := os.Stat(rtLog); err == nil {
+		rtLogOffset = fi.Size()
 	}
+	// Far below the pipe's buffer: never blocks on a live monitor.
+	_, err := sp.conf.Write(cfg.Encode())
 	sp.conf.Close()
 	if err != nil {
 		kill()
@@ -357,13 +255,17 @@ func (sp *Spawned) Start(ctx context.Context, cfg Config) (*Started, error) {
 	}
 
 	type result struct {
-		msg syncMessage
+		msg supervisor.SyncReport
 		err error
 	}
 	got := make(chan result, 1)
 	go func() {
-		var m syncMessage
-		err := json.NewDecoder(bufio.NewReader(sp.syncR)).Decode(&m)
+		line, err := bufio.NewReaderSize(io.LimitReader(sp.syncR, 1<<20), 4096).ReadString('\n')
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		m, err := supervisor.ParseSyncReport(line)
 		got <- result{m, err}
 	}()
 
@@ -372,7 +274,13 @@ func (sp *Spawned) Start(ctx context.Context, cfg Config) (*Started, error) {
 		switch {
 		case r.err == nil && r.msg.Error != "":
 			<-waited
-			return nil, fmt.Errorf("container %s: runtime %s: %w", cfg.ID, filepath.Base(cfg.RuntimePath), &RuntimeError{Message: r.msg.Error})
+			msg := r.msg.Error
+			if r.msg.RuntimeFailed {
+				if logged := lastLoggedError(rtLog, rtLogOffset); logged != "" {
+					msg = logged
+				}
+			}
+			return nil, fmt.Errorf("container %s: runtime %s: %w", cfg.ID, filepath.Base(cfg.RuntimePath), &RuntimeError{Message: msg})
 		case r.err == nil && r.msg.Pid > 0:
 			return &Started{MonitorPID: cmd.Process.Pid, ContainerPID: r.msg.Pid, RuntimeTime: time.Duration(r.msg.RuntimeNS), proc: cmd.Process}, nil
 		default:
@@ -386,6 +294,27 @@ func (sp *Spawned) Start(ctx context.Context, cfg Config) (*Started, error) {
 		cleanupRuntime(cfg)
 		return nil, fmt.Errorf("container %s: waiting for monitor: %w", cfg.ID, ctx.Err())
 	}
+}
+
+// monitorEnv is the monitor's environment: the caller's, the sync fd's
+// name, and GOMAXPROCS=1. The monitor needs one P; set before its runtime
+// starts (not by runtime.GOMAXPROCS in main) it also keeps the runtime
+// from starting a second P's worth of threads and caches during init,
+// about 160 KiB of private memory per monitor. The caller's own
+// GOMAXPROCS, if any, travels in supervisor.CallerGOMAXPROCSEnv so the
+// monitor can hand it to the OCI runtime unchanged.
+func monitorEnv(environ []string) []string {
+	env := make([]string, 0, len(environ)+3)
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, "GOMAXPROCS="); ok {
+			env = append(env, supervisor.CallerGOMAXPROCSEnv+"="+v)
+			continue
+		}
+		if !strings.HasPrefix(kv, supervisor.CallerGOMAXPROCSEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, fmt.Sprintf("%s=%d", SyncFDEnv, supervisor.SyncFD), "GOMAXPROCS=1")
 }
 
 // logTail returns the end of the monitor's own log, to explain its death.
@@ -416,26 +345,10 @@ func cleanupRuntime(cfg Config) {
 	if cfg.ExecProcess != "" {
 		return // an exec session never owns the container
 	}
-	args := append(globalArgs(&cfg), "delete", "--force", cfg.ID)
+	args := append(supervisor.GlobalArgs(&cfg), "delete", "--force", cfg.ID)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_ = exec.CommandContext(ctx, cfg.RuntimePath, args...).Run()
-}
-
-// Exit is the exit file's content: how the container's init ended.
-type Exit struct {
-	// Pid is the container init's pid.
-	Pid int `json:"pid"`
-	// ExitCode is the exit status, or 128+signal when a signal killed it
-	// (the CRI convention).
-	ExitCode int32 `json:"exit_code"`
-	// Signal is the signal that killed the init, 0 when it exited.
-	Signal int `json:"signal,omitempty"`
-	// ExitedAt is when the monitor reaped the init.
-	ExitedAt time.Time `json:"exited_at"`
-	// OOMKilled reports that the kernel OOM killer killed a process of the
-	// container's memory cgroup while it ran.
-	OOMKilled bool `json:"oom_killed,omitempty"`
 }
 
 // ReadExitFile reads an exit file. When the container has not exited yet
@@ -472,7 +385,7 @@ func WaitExit(ctx context.Context, exitFile string, monitorPID int) (*Exit, erro
 // (kubelet renames the file, then calls ReopenContainerLog: every line
 // written before the reply is in the old file, every later one in the new).
 func ReopenLog(ctx context.Context, controlSocket string) error {
-	_, err := control(ctx, controlSocket, ctlReopenLog)
+	_, err := control(ctx, controlSocket, supervisor.CtlReopenLog)
 	if err != nil {
 		return fmt.Errorf("reopen container log: %w", err)
 	}
@@ -482,7 +395,7 @@ func ReopenLog(ctx context.Context, controlSocket string) error {
 // Ping checks that the monitor behind controlSocket is alive and returns
 // its pid (adoption after a berthd restart).
 func Ping(ctx context.Context, controlSocket string) (int, error) {
-	reply, err := control(ctx, controlSocket, ctlPing)
+	reply, err := control(ctx, controlSocket, supervisor.CtlPing)
 	if err != nil {
 		return 0, fmt.Errorf("ping monitor: %w", err)
 	}
@@ -494,9 +407,7 @@ func Ping(ctx context.Context, controlSocket string) (int, error) {
 }
 
 // Size is a terminal size in characters.
-type Size struct {
-	Width, Height uint16
-}
+type Size = supervisor.Size
 
 // Attach connects to the container's stdio through the monitor's attach
 // socket. It copies stdin (nil for none) to the container, the container's
@@ -530,4 +441,30 @@ func reap(cmd *exec.Cmd) error {
 		f.Close()
 	}
 	return cmd.Wait()
+}
+
+// lastLoggedError returns the msg of the last error or fatal line written
+// to the runtime's JSON log (runc's --log-format json) after offset.
+func lastLoggedError(path string, offset int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return ""
+	}
+	var last string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for sc.Scan() {
+		var l struct {
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+		}
+		if json.Unmarshal(sc.Bytes(), &l) == nil && (l.Level == "error" || l.Level == "fatal") && l.Msg != "" {
+			last = l.Msg
+		}
+	}
+	return last
 }

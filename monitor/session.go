@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"syscall"
+
+	"github.com/berth-cri/berth/monitor/supervisor"
 )
 
 // Session is the caller's end of an exec session started by StartAttached.
@@ -36,7 +38,7 @@ func StartAttached(ctx context.Context, monitorBinary string, cfg Config) (*Star
 		return nil, nil, fmt.Errorf("exec session socket: %w", err)
 	}
 	cfg.AttachSocket = ""
-	cfg.AttachFD = attachFD
+	cfg.AttachFD = supervisor.AttachFD
 	if err := cfg.Validate(); err != nil {
 		fc.Close()
 		return nil, nil, err

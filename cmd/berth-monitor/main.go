@@ -1,26 +1,29 @@
 // Command berth-monitor supervises one container for berthd: it runs the
 // OCI runtime's create, owns the container's stdio, writes its CRI log,
 // serves attach, and records its exit. berthd starts it through
-// monitor.Start, which passes the configuration as JSON on stdin and reads
-// the outcome on the fd named by $BERTH_MONITOR_SYNC_FD. See package monitor.
+// monitor.Start, which passes the configuration on stdin (in
+// supervisor.Config's encoding) and reads the outcome on the fd named by
+// $BERTH_MONITOR_SYNC_FD. See packages monitor and monitor/supervisor.
 //
-// By hand (debugging): berth-monitor < config.json; the outcome is printed
-// on stdout.
+// By hand (debugging): berth-monitor < config; the outcome is printed on
+// stdout.
+//
+// It links only the standard library's small packages and x/sys (no fmt,
+// log, flag, net or encoding/json): one runs per container, and every
+// package's code is resident in each (see the README's monitor memory
+// section).
 package main
 
 import (
-	"encoding/json"
-	"flag"
-	"fmt"
 	"io"
-	"log"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 
-	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/monitor/supervisor"
 )
 
 func main() {
@@ -28,27 +31,31 @@ func main() {
 	// the heap small rather than fast; the monitor moves little data.
 	debug.SetGCPercent(25)
 	// One P: the monitor mostly sleeps, and each P costs its own caches.
+	// (monitor.Start also sets GOMAXPROCS=1 in the environment, which
+	// takes effect before the runtime starts; this covers a monitor run
+	// by hand.)
 	runtime.GOMAXPROCS(1)
 
-	id := flag.String("id", "", "container id (informational: it names the process in ps)")
-	flag.Parse()
-
-	diag := log.New(os.Stderr, fmt.Sprintf("berth-monitor[%d] %s: ", os.Getpid(), *id), log.LstdFlags|log.Lmicroseconds|log.LUTC)
-	conf, err := io.ReadAll(io.LimitReader(os.Stdin, 1<<20))
-	if err != nil {
-		diag.Fatalf("read config: %v", err)
+	id, err := parseArgs(os.Args[1:])
+	diag := supervisor.NewDiag(os.Stderr, id)
+	if err != "" {
+		diag.Fatal(err)
+	}
+	conf, rerr := io.ReadAll(io.LimitReader(os.Stdin, 1<<20))
+	if rerr != nil {
+		diag.Fatal("read config: ", rerr.Error())
 	}
 	if len(conf) == 0 {
 		// Spawned ahead of its container (monitor.Spawn), which berthd
 		// then did not make: nothing to do.
 		os.Exit(0)
 	}
-	var cfg monitor.Config
-	if err := json.Unmarshal(conf, &cfg); err != nil {
-		diag.Fatalf("parse config: %v", err)
+	cfg, cerr := supervisor.DecodeConfig(conf)
+	if cerr != nil {
+		diag.Fatal("parse config: ", cerr.Error())
 	}
-	if *id != "" && *id != cfg.ID {
-		diag.Fatalf("--id %q does not match the config's id %q", *id, cfg.ID)
+	if id != "" && id != cfg.ID {
+		diag.Fatal("--id ", strconv.Quote(id), " does not match the config's id ", strconv.Quote(cfg.ID))
 	}
 	// The config pipe is done; keep fd 0 pointing at nothing.
 	if devnull, err := os.Open("/dev/null"); err == nil {
@@ -59,13 +66,35 @@ func main() {
 	// monitor.Start names the sync fd in the environment; probing fd 3
 	// instead could find the Go runtime's own epoll fd.
 	var syncOut io.WriteCloser = os.Stdout
-	if v := os.Getenv(monitor.SyncFDEnv); v != "" {
+	if v := os.Getenv(supervisor.SyncFDEnv); v != "" {
 		fd, err := strconv.Atoi(v)
 		if err != nil || fd < 3 {
-			diag.Fatalf("bad %s=%q", monitor.SyncFDEnv, v)
+			diag.Fatal("bad ", supervisor.SyncFDEnv, "=", strconv.Quote(v))
 		}
 		syncOut = os.NewFile(uintptr(fd), "sync")
-		os.Unsetenv(monitor.SyncFDEnv) // not for the runtime
+		os.Unsetenv(supervisor.SyncFDEnv) // not for the runtime
 	}
-	os.Exit(monitor.Run(cfg, syncOut, diag))
+	os.Exit(supervisor.Run(cfg, syncOut, diag))
+}
+
+// parseArgs reads the one flag, --id ID (informational: it names the
+// container in ps and in the diagnostics). It returns an error message
+// for anything else.
+func parseArgs(args []string) (id, errMsg string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "id" {
+			return "", "usage: berth-monitor [--id ID] < config: unexpected argument " + strconv.Quote(a)
+		}
+		if !hasVal {
+			if i+1 >= len(args) {
+				return "", "usage: berth-monitor [--id ID] < config: --id needs a value"
+			}
+			i++
+			val = args[i]
+		}
+		id = val
+	}
+	return id, ""
 }

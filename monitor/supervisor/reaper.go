@@ -1,10 +1,7 @@
-package monitor
+package supervisor
 
 import (
 	"errors"
-	"fmt"
-	"os"
-	"os/signal"
 	"sync"
 	"syscall"
 	"time"
@@ -24,6 +21,11 @@ type reaped struct {
 // must reap them all, while still learning the status of the few pids it
 // cares about. os/exec cannot be used beside it, since its Wait would race
 // with wait4(-1).
+//
+// It learns of ends from a goroutine blocked in waitid rather than from
+// SIGCHLD: os/signal's Notify costs every monitor a thread locked to its
+// signal-mask goroutine plus a template thread, about 150 KiB (see the
+// README's monitor memory section); the blocked waitid holds one thread.
 type reaper struct {
 	mu      sync.Mutex
 	waiters map[int]chan reaped
@@ -32,24 +34,43 @@ type reaper struct {
 	// read).
 	early     map[int]reaped
 	keepEarly bool
+	// forked wakes the waiting goroutine when it found no child at all
+	// (ECHILD) and a child has been forked since.
+	forked chan struct{}
 }
 
-// startReaper makes the process a child subreaper and starts reaping on
-// SIGCHLD.
+// startReaper makes the process a child subreaper and starts reaping.
 func startReaper() (*reaper, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("become child subreaper: %w", err)
+		return nil, wrap(err, "become child subreaper")
 	}
-	r := &reaper{waiters: map[int]chan reaped{}, early: map[int]reaped{}, keepEarly: true}
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGCHLD)
-	go func() {
-		for range ch {
-			r.reapAll()
-		}
-	}()
+	r := &reaper{waiters: map[int]chan reaped{}, early: map[int]reaped{}, keepEarly: true, forked: make(chan struct{}, 1)}
 	r.reapAll()
+	go r.watch()
 	return r, nil
+}
+
+// watch waits, in waitid, until some child has ended, and has reapAll
+// reap it. WNOWAIT leaves the child a zombie, so its pid stays its own
+// until reapAll, which holds the lock that signal takes: a pid the
+// monitor signals is never one the kernel could have reused.
+func (r *reaper) watch() {
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		switch err {
+		case nil:
+			r.reapAll()
+		case unix.EINTR:
+		case unix.ECHILD:
+			// No children: none can end, and no orphan can come to a
+			// monitor without descendants, until the next fork.
+			<-r.forked
+		default:
+			// Not expected (EINVAL would be a bug); do not spin.
+			time.Sleep(time.Second)
+		}
+	}
 }
 
 // reapAll reaps every child that has ended.
@@ -89,6 +110,10 @@ func (r *reaper) forkExec(argv0 string, argv []string, attr *syscall.ProcAttr) (
 	}
 	ch := make(chan reaped, 1)
 	r.waiters[pid] = ch
+	select {
+	case r.forked <- struct{}{}:
+	default:
+	}
 	return pid, ch, nil
 }
 

@@ -1,17 +1,18 @@
-package monitor
+package supervisor
 
 import (
-	"encoding/json"
-	"fmt"
+	"errors"
 	"io"
-	"log"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -32,7 +33,7 @@ const (
 // monitor is one berth-monitor process's state.
 type monitor struct {
 	cfg  Config
-	diag *log.Logger
+	diag *Diag
 	r    *reaper
 	logw *LogWriter
 	// runtimeTime is how long the runtime's create (or exec) ran.
@@ -40,7 +41,9 @@ type monitor struct {
 
 	pumps   sync.WaitGroup
 	outputs []*os.File // read ends being pumped
-	stdin   *os.File   // container stdin (pipe write end, or the pty master)
+	readMu  sync.Mutex // held by the pump that reads into readBuf
+	readBuf []byte
+	stdin   *os.File // container stdin (pipe write end, or the pty master)
 	pty     *os.File
 	attach  atomic.Pointer[attachServer]
 	control *controlServer
@@ -60,12 +63,12 @@ type monitor struct {
 }
 
 // Run is berth-monitor's main work: it makes the runtime create the
-// container cfg describes, reports the pid or the runtime's error on sync
-// (one JSON line, then closed), supervises the container until its init
+// container cfg describes, reports the pid or the error on sync (one
+// SyncReport line, then closed), supervises the container until its init
 // exits, writes the exit file and returns the exit code for the process.
 // The caller runs it as a fresh process: it makes that process a child
 // subreaper and reaps all its children.
-func Run(cfg Config, syncOut io.WriteCloser, diag *log.Logger) int {
+func Run(cfg Config, syncOut io.WriteCloser, diag *Diag) int {
 	m := &monitor{cfg: cfg, diag: diag}
 	var term chan os.Signal
 	if cfg.ExecProcess != "" {
@@ -75,11 +78,12 @@ func Run(cfg Config, syncOut io.WriteCloser, diag *log.Logger) int {
 		signal.Notify(term, syscall.SIGTERM)
 	}
 	if err := m.create(); err != nil {
-		diag.Printf("create: %v", err)
-		report(syncOut, syncMessage{Error: err.Error()}, diag)
+		diag.Print("create: ", err.Error())
+		var rf *runtimeFailure
+		report(syncOut, SyncReport{Error: err.Error(), RuntimeFailed: errors.As(err, &rf)}, diag)
 		return 1
 	}
-	report(syncOut, syncMessage{Pid: m.pid, RuntimeNS: int64(m.runtimeTime)}, diag)
+	report(syncOut, SyncReport{Pid: m.pid, RuntimeNS: int64(m.runtimeTime)}, diag)
 	if term != nil {
 		go m.killExecOnTerm(term)
 	}
@@ -87,16 +91,21 @@ func Run(cfg Config, syncOut io.WriteCloser, diag *log.Logger) int {
 	return 0
 }
 
-func report(sync io.WriteCloser, msg syncMessage, diag *log.Logger) {
+func report(sync io.WriteCloser, r SyncReport, diag *Diag) {
 	if sync == nil {
 		return
 	}
-	b, _ := json.Marshal(msg)
-	if _, err := sync.Write(append(b, '\n')); err != nil {
-		diag.Printf("report to berthd: %v", err)
+	if _, err := sync.Write(r.encode()); err != nil {
+		diag.Print("report to berthd: ", err.Error())
 	}
 	sync.Close()
 }
+
+// runtimeFailure is a create the runtime itself failed; msg is what the
+// monitor saw of it (see runtimeError).
+type runtimeFailure struct{ msg string }
+
+func (e *runtimeFailure) Error() string { return e.msg }
 
 // create runs `<runtime> create` (or exec) and prepares supervision. On
 // error nothing of the container is left.
@@ -106,8 +115,11 @@ func (m *monitor) create() (err error) {
 		return err
 	}
 	// Fail now rather than lose the exit status at the end.
-	if fi, err := os.Stat(filepath.Dir(cfg.ExitFile)); err != nil || !fi.IsDir() {
-		return fmt.Errorf("exit file directory %s: not a directory (%v)", filepath.Dir(cfg.ExitFile), err)
+	// (unix.Stat, not os.Stat: os.FileInfo's time.Time would link time's
+	// formatting and zone loading.)
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Dir(cfg.ExitFile), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return errors.New("exit file directory " + filepath.Dir(cfg.ExitFile) + ": not a directory (" + errString(err) + ")")
 	}
 	if m.r, err = startReaper(); err != nil {
 		return err
@@ -121,15 +133,9 @@ func (m *monitor) create() (err error) {
 			return err
 		}
 	}
-	rtLog := runtimeLogPath(cfg)
-	var rtLogOffset int64
-	if fi, err := os.Stat(rtLog); err == nil {
-		rtLogOffset = fi.Size()
-	}
-
 	devnull, err := os.OpenFile("/dev/null", os.O_RDWR, 0)
 	if err != nil {
-		return fmt.Errorf("open /dev/null: %w", err)
+		return wrap(err, "open /dev/null")
 	}
 	defer devnull.Close()
 
@@ -158,7 +164,7 @@ func (m *monitor) create() (err error) {
 		// errors only.
 		r, w, err := os.Pipe()
 		if err != nil {
-			return fmt.Errorf("runtime stderr pipe: %w", err)
+			return wrap(err, "runtime stderr pipe")
 		}
 		childEnds = append(childEnds, w)
 		files[2] = w.Fd()
@@ -167,7 +173,7 @@ func (m *monitor) create() (err error) {
 		if cfg.Stdin {
 			r, w, err := os.Pipe()
 			if err != nil {
-				return fmt.Errorf("stdin pipe: %w", err)
+				return wrap(err, "stdin pipe")
 			}
 			childEnds = append(childEnds, r)
 			files[0] = r.Fd()
@@ -176,11 +182,11 @@ func (m *monitor) create() (err error) {
 		for i, name := range []string{StreamStdout, StreamStderr} {
 			r, w, err := os.Pipe()
 			if err != nil {
-				return fmt.Errorf("%s pipe: %w", name, err)
+				return wrap(err, name, " pipe")
 			}
 			childEnds = append(childEnds, w)
 			files[1+i] = w.Fd()
-			m.startPump(r, m.stream(name), attachStdout+byte(i), name == StreamStderr)
+			m.startPump(r, m.stream(name), AttachStdout+byte(i), name == StreamStderr)
 		}
 	}
 	defer func() {
@@ -198,11 +204,11 @@ func (m *monitor) create() (err error) {
 	argv := append([]string{cfg.RuntimePath}, createArgs(cfg, consoleSocketPath(cs))...)
 	rtPid, rtDone, err := m.r.forkExec(cfg.RuntimePath, argv, &syscall.ProcAttr{
 		Dir:   "/",
-		Env:   os.Environ(),
+		Env:   RuntimeEnv(os.Environ()),
 		Files: files,
 	})
 	if err != nil {
-		return fmt.Errorf("run %s: %w", cfg.RuntimePath, err)
+		return wrap(err, "run ", cfg.RuntimePath)
 	}
 	for _, f := range childEnds {
 		f.Close()
@@ -214,7 +220,7 @@ func (m *monitor) create() (err error) {
 	if rec.status.ExitStatus() != 0 || rec.status.Signaled() {
 		// Let the pumps take what the runtime wrote before it exited.
 		m.stopPumps(drainTimeout)
-		return &RuntimeError{Message: m.runtimeError(rtLog, rtLogOffset, rtPid, rec.status)}
+		return &runtimeFailure{msg: m.runtimeError(rtPid, rec.status)}
 	}
 
 	// From here the container exists: any failure must remove it.
@@ -234,16 +240,16 @@ func (m *monitor) create() (err error) {
 		}
 	}
 	if cfg.Terminal {
-		_ = cs.l.SetDeadline(time.Now().Add(consoleTimeout))
+		cs.setDeadline(time.Now().Add(consoleTimeout))
 		res := <-consoleCh
 		if res.err != nil {
-			return fmt.Errorf("receive the container's pty: %w", res.err)
+			return wrap(res.err, "receive the container's pty")
 		}
 		m.pty = res.f
 		if cfg.Stdin {
 			m.stdin = m.pty
 		}
-		m.startPump(m.pty, m.stream(StreamStdout), attachStdout, false)
+		m.startPump(m.pty, m.stream(StreamStdout), AttachStdout, false)
 	}
 	m.watchOOM()
 	if a := m.attach.Load(); a != nil {
@@ -271,7 +277,7 @@ func (m *monitor) create() (err error) {
 // reaps it, so unlike berthd it knows the pid is still the command's.
 func (m *monitor) killExecOnTerm(term <-chan os.Signal) {
 	<-term
-	m.diag.Printf("SIGTERM: killing exec process %d", m.pid)
+	m.diag.Print("SIGTERM: killing exec process ", strconv.Itoa(m.pid))
 	m.r.signal(m.pid, syscall.SIGKILL)
 }
 
@@ -304,14 +310,14 @@ func (m *monitor) removeContainer() {
 		}
 		return
 	}
-	argv := append([]string{m.cfg.RuntimePath}, append(globalArgs(&m.cfg), "delete", "--force", m.cfg.ID)...)
-	_, done, err := m.r.forkExec(m.cfg.RuntimePath, argv, &syscall.ProcAttr{Dir: "/", Env: os.Environ()})
+	argv := append([]string{m.cfg.RuntimePath}, append(GlobalArgs(&m.cfg), "delete", "--force", m.cfg.ID)...)
+	_, done, err := m.r.forkExec(m.cfg.RuntimePath, argv, &syscall.ProcAttr{Dir: "/", Env: RuntimeEnv(os.Environ())})
 	if err != nil {
-		m.diag.Printf("delete after failed setup: %v", err)
+		m.diag.Print("delete after failed setup: ", err.Error())
 		return
 	}
 	if rec := <-done; rec.status.ExitStatus() != 0 {
-		m.diag.Printf("delete after failed setup: %v", rec.status)
+		m.diag.Print("delete after failed setup: ", statusString(rec.status))
 	}
 }
 
@@ -322,19 +328,19 @@ func (m *monitor) watchOOM() {
 	if dir == "" {
 		var err error
 		if dir, err = memoryCgroupDir(m.pid); err != nil {
-			m.diag.Printf("oom detection off: %v", err)
+			m.diag.Print("oom detection off: ", err.Error())
 			return
 		}
 	}
 	c, err := openOOMCounter(dir)
 	if err != nil {
-		m.diag.Printf("oom detection off: %v", err)
+		m.diag.Print("oom detection off: ", err.Error())
 		return
 	}
 	n, err := c.kills()
 	if err != nil {
 		c.close()
-		m.diag.Printf("oom detection off: %v", err)
+		m.diag.Print("oom detection off: ", err.Error())
 		return
 	}
 	m.oom, m.oomBefore = c, n
@@ -347,7 +353,7 @@ func (m *monitor) supervise() {
 	oom := false
 	if m.oom != nil {
 		if n, err := m.oom.kills(); err != nil {
-			m.diag.Printf("read oom counter: %v", err)
+			m.diag.Print("read oom counter: ", err.Error())
 		} else {
 			oom = n > m.oomBefore
 		}
@@ -361,7 +367,7 @@ func (m *monitor) supervise() {
 		m.control.close()
 	}
 	if err := m.logw.Close(); err != nil {
-		m.diag.Printf("close log: %v", err)
+		m.diag.Print("close log: ", err.Error())
 	}
 	if a := m.attach.Load(); a != nil {
 		wait := time.Second
@@ -371,7 +377,15 @@ func (m *monitor) supervise() {
 		a.close(wait)
 	}
 	e := exitFromStatus(m.pid, rec.status, rec.at, oom)
-	if err := writeExitFile(m.cfg.ExitFile, e); err != nil {
-		m.diag.Printf("%v", err)
+	if err := WriteExitFile(m.cfg.ExitFile, e); err != nil {
+		m.diag.Print(err.Error())
 	}
+}
+
+// statusString describes a wait status as the shell would.
+func statusString(ws syscall.WaitStatus) string {
+	if ws.Signaled() {
+		return "killed by signal " + strconv.Itoa(int(ws.Signal()))
+	}
+	return "exit status " + strconv.Itoa(ws.ExitStatus())
 }

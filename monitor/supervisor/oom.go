@@ -1,10 +1,7 @@
-package monitor
+package supervisor
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -35,10 +32,10 @@ func openOOMCounter(dir string) (*oomCounter, error) {
 			return &oomCounter{f: f}, nil
 		}
 		if !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("open oom counter: %w", err)
+			return nil, wrap(err, "open oom counter")
 		}
 	}
-	return nil, fmt.Errorf("no memory.oom_control or memory.events in %s: %w", dir, os.ErrNotExist)
+	return nil, wrap(os.ErrNotExist, "no memory.oom_control or memory.events in ", dir)
 }
 
 // kills reads the counter now.
@@ -46,7 +43,7 @@ func (c *oomCounter) kills() (uint64, error) {
 	b := make([]byte, 4096)
 	n, err := c.f.ReadAt(b, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return 0, fmt.Errorf("read %s: %w", c.f.Name(), err)
+		return 0, wrap(err, "read ", c.f.Name())
 	}
 	return parseOOMKills(b[:n])
 }
@@ -56,13 +53,12 @@ func (c *oomCounter) close() { c.f.Close() }
 // parseOOMKills finds "oom_kill N" in memory.oom_control (v1) or
 // memory.events (v2); both are "key value" lines.
 func parseOOMKills(b []byte) (uint64, error) {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), " ")
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, " ")
 		if ok && k == "oom_kill" {
 			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("bad oom_kill value %q", v)
+				return 0, errors.New("bad oom_kill value " + strconv.Quote(v))
 			}
 			return n, nil
 		}
@@ -74,13 +70,13 @@ func parseOOMKills(b []byte) (uint64, error) {
 // hierarchy when there is one (hybrid hosts keep memory on v1), else the
 // unified hierarchy.
 func memoryCgroupDir(pid int) (string, error) {
-	cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	cg, err := readFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
 	if err != nil {
-		return "", fmt.Errorf("read cgroups of %d: %w", pid, err)
+		return "", wrap(err, "read cgroups of ", strconv.Itoa(pid))
 	}
-	mi, err := os.ReadFile("/proc/self/mountinfo")
+	mi, err := readFile("/proc/self/mountinfo")
 	if err != nil {
-		return "", fmt.Errorf("read mountinfo: %w", err)
+		return "", wrap(err, "read mountinfo")
 	}
 	return findMemoryCgroup(cg, mi)
 }
@@ -123,7 +119,7 @@ func findMemoryCgroup(procCgroup, mountinfo []byte) (string, error) {
 			return joinCgroup(mnt, root, v2Path)
 		}
 	}
-	return "", fmt.Errorf("no memory cgroup mount found: %w", os.ErrNotExist)
+	return "", wrap(os.ErrNotExist, "no memory cgroup mount found")
 }
 
 // joinCgroup maps a cgroup path to a directory under a mount of the
@@ -131,7 +127,7 @@ func findMemoryCgroup(procCgroup, mountinfo []byte) (string, error) {
 func joinCgroup(mnt, root, path string) (string, error) {
 	rel, err := filepath.Rel(root, path)
 	if err != nil || strings.HasPrefix(rel, "..") {
-		return "", fmt.Errorf("cgroup %s is outside the mount of %s", path, root)
+		return "", errors.New("cgroup " + path + " is outside the mount of " + root)
 	}
 	return filepath.Join(mnt, rel), nil
 }

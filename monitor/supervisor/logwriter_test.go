@@ -1,4 +1,4 @@
-package monitor
+package supervisor
 
 import (
 	"fmt"
@@ -219,5 +219,41 @@ func TestLogStreamLimitCountsRecords(t *testing.T) {
 	s.Flush()
 	if n := len(readLog(t, path)); n > 1000 || n < 1000-41 {
 		t.Fatalf("wrote %d bytes for a limit of 1000", n)
+	}
+}
+
+// Logging allocates nothing once a stream's buffers have grown: the
+// monitor of a container that only logs never needs a GC cycle.
+func TestLogStreamWriteAllocatesNothing(t *testing.T) {
+	w, _ := newTestLog(t, 0)
+	s := w.Stream(StreamStdout)
+	chunk := []byte("a full line\nand half of an")
+	rest := []byte("other\n")
+	s.Write(chunk)
+	s.Write(rest)
+	if n := testing.AllocsPerRun(100, func() {
+		s.Write(chunk)
+		s.Write(rest)
+	}); n != 0 {
+		t.Fatalf("%v allocations per write", n)
+	}
+}
+
+// A read full of short lines makes several times its size in records;
+// they are written in batches from one buffer that does not grow.
+func TestLogStreamShortLinesReuseOneBuffer(t *testing.T) {
+	w, path := newTestLog(t, 0)
+	s := w.Stream(StreamStdout)
+	read := []byte(strings.Repeat("line 1234\n", 1600)) // 16000 bytes, 1600 records
+	s.Write(read)
+	if n := testing.AllocsPerRun(20, func() { s.Write(read) }); n != 0 {
+		t.Fatalf("%v allocations per read of short lines", n)
+	}
+	if cap(s.out) > logBatch+w.max+64 {
+		t.Fatalf("record buffer grew to %d bytes", cap(s.out))
+	}
+	recs := records(t, readLog(t, path))
+	if len(recs) != 22*1600 || recs[len(recs)-1] != "stdout F line 1234" {
+		t.Fatalf("%d records, last %q", len(recs), recs[len(recs)-1])
 	}
 }

@@ -1,4 +1,4 @@
-package monitor
+package supervisor
 
 // An exec session streamed to one client (kubectl exec, crictl exec -it):
 // berthd makes a connected socket pair, keeps one end and passes the other
@@ -8,34 +8,17 @@ package monitor
 // killed, so an abandoned session leaves nothing running.
 
 import (
-	"fmt"
-	"net"
-	"os"
 	"syscall"
 )
-
-// attachFD is the monitor's end of the exec client's connection: the
-// second of the extra files Start passes, after the sync pipe.
-const attachFD = syncFD + 1
 
 // bindAttachClient serves the connection at cfg.AttachFD as the session's
 // only client.
 func (m *monitor) bindAttachClient() error {
-	f := os.NewFile(uintptr(m.cfg.AttachFD), "attach")
-	if f == nil {
-		return fmt.Errorf("attach fd %d: not open", m.cfg.AttachFD)
-	}
-	fc, err := net.FileConn(f)
-	f.Close()
+	c, err := connFile(m.cfg.AttachFD, "attach")
 	if err != nil {
-		return fmt.Errorf("attach fd %d: %w", m.cfg.AttachFD, err)
+		return err
 	}
-	uc, ok := fc.(*net.UnixConn)
-	if !ok {
-		fc.Close()
-		return fmt.Errorf("attach fd %d: not a unix socket", m.cfg.AttachFD)
-	}
-	m.attach.Store(newBoundAttachServer(uc, m.onClientGone, m.diag))
+	m.attach.Store(newBoundAttachServer(c, m.onClientGone, m.diag))
 	return nil
 }
 

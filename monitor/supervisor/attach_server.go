@@ -1,9 +1,7 @@
-package monitor
+package supervisor
 
 import (
 	"encoding/binary"
-	"log"
-	"net"
 	"os"
 	"sync"
 	"time"
@@ -13,9 +11,9 @@ import (
 // every attached client and feeds their input and resizes to the
 // container.
 type attachServer struct {
-	l    *net.UnixListener // nil when the server only has a bound client
+	l    *listener // nil when the server only has a bound client
 	path string
-	diag *log.Logger
+	diag *Diag
 
 	// ready is closed once stdin and tty are known; clients' packets wait
 	// for it (an exec session's pty arrives after its client connected).
@@ -36,7 +34,7 @@ type attachServer struct {
 // attachConn is one client. out is bounded: a client too slow to take the
 // output is dropped rather than allowed to stall the container's logging.
 type attachConn struct {
-	c   *net.UnixConn
+	c   *os.File // a connected seqpacket socket
 	out chan []byte
 	// bound marks an exec session's own client (see Config.AttachFD): it
 	// gets every byte, waited for rather than dropped, and its hangup
@@ -44,13 +42,14 @@ type attachConn struct {
 	bound    bool
 	gone     chan struct{} // closed when the connection failed
 	goneOnce sync.Once
+	buf      []byte // read's buffer
 }
 
 func (ac *attachConn) hangup() { ac.goneOnce.Do(func() { close(ac.gone) }) }
 
 const attachQueue = 256 // packets queued per client
 
-func newAttachServer(path string, stdin, tty *os.File, stdinOnce bool, diag *log.Logger) (*attachServer, error) {
+func newAttachServer(path string, stdin, tty *os.File, stdinOnce bool, diag *Diag) (*attachServer, error) {
 	a := newBoundAttachServer(nil, nil, diag)
 	a.setIO(stdin, tty, stdinOnce)
 	if err := a.listen(path); err != nil {
@@ -62,7 +61,7 @@ func newAttachServer(path string, stdin, tty *os.File, stdinOnce bool, diag *log
 // newBoundAttachServer serves one client whose connection already exists
 // (an exec session streamed to berthd), with no socket. Its packets wait
 // for setIO; onHangup runs when that client goes away.
-func newBoundAttachServer(c *net.UnixConn, onHangup func(), diag *log.Logger) *attachServer {
+func newBoundAttachServer(c *os.File, onHangup func(), diag *Diag) *attachServer {
 	a := &attachServer{diag: diag, ready: make(chan struct{}), clients: map[*attachConn]struct{}{}}
 	if c != nil {
 		ac := &attachConn{c: c, out: make(chan []byte, attachQueue), bound: true, gone: make(chan struct{})}
@@ -99,7 +98,7 @@ func (a *attachServer) listen(path string) error {
 
 func (a *attachServer) serve() {
 	for {
-		c, err := a.l.AcceptUnix()
+		c, err := a.l.accept()
 		if err != nil {
 			return
 		}
@@ -136,7 +135,12 @@ func (a *attachServer) write(ac *attachConn) {
 
 // read applies what the client sends.
 func (a *attachServer) read(ac *attachConn) {
-	buf := make([]byte, 1+maxPacket)
+	// On the heap, in ac: a 32 KiB buffer that does not escape would go on
+	// this goroutine's stack, which would grow to 64 KiB by copies (each
+	// left resident) and zero it; fresh heap pages are touched only as
+	// input arrives.
+	ac.buf = make([]byte, 1+MaxPacket)
+	buf := ac.buf
 	for first := true; ; first = false {
 		n, err := ac.c.Read(buf)
 		if err != nil || n == 0 {
@@ -146,22 +150,22 @@ func (a *attachServer) read(ac *attachConn) {
 			<-a.ready
 		}
 		switch buf[0] {
-		case attachStdin:
+		case AttachStdin:
 			if a.stdin != nil && n > 1 {
 				a.stdinMu.Lock()
 				_, err := a.stdin.Write(buf[1:n])
 				a.stdinMu.Unlock()
 				if err != nil {
-					a.diag.Printf("attach: write stdin: %v", err)
+					a.diag.Print("attach: write stdin: ", err.Error())
 				}
 			}
-		case attachStdinClose:
+		case AttachStdinClose:
 			a.stdinDone()
-		case attachResize:
+		case AttachResize:
 			if a.tty != nil && n >= 5 {
 				sz := Size{Width: binary.BigEndian.Uint16(buf[1:]), Height: binary.BigEndian.Uint16(buf[3:])}
 				if err := setWinsize(a.tty, sz); err != nil {
-					a.diag.Printf("attach: resize: %v", err)
+					a.diag.Print("attach: resize: ", err.Error())
 				}
 			}
 		}
@@ -209,7 +213,7 @@ func (a *attachServer) broadcast(stream byte, p []byte) {
 		return
 	}
 	for len(p) > 0 {
-		n := min(len(p), maxPacket)
+		n := min(len(p), MaxPacket)
 		pkt := make([]byte, 1+n)
 		pkt[0] = stream
 		copy(pkt[1:], p[:n])
@@ -227,7 +231,7 @@ func (a *attachServer) broadcast(stream byte, p []byte) {
 			select {
 			case ac.out <- pkt:
 			default:
-				a.diag.Printf("attach: client too slow, dropped")
+				a.diag.Print("attach: client too slow, dropped")
 				delete(a.clients, ac)
 				close(ac.out)
 				ac.c.Close()
@@ -242,7 +246,7 @@ func (a *attachServer) close(wait time.Duration) {
 	a.mu.Lock()
 	a.closed = true
 	if a.l != nil {
-		a.l.Close()
+		a.l.close()
 	}
 	for ac := range a.clients {
 		delete(a.clients, ac)
@@ -251,10 +255,7 @@ func (a *attachServer) close(wait time.Duration) {
 	a.mu.Unlock()
 	done := make(chan struct{})
 	go func() { a.writers.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(wait):
-	}
+	waitOrTimeout(done, wait)
 	if a.path != "" {
 		_ = os.Remove(a.path)
 	}

@@ -1,8 +1,6 @@
-package monitor
+package supervisor
 
 import (
-	"log"
-	"net"
 	"os"
 	"strconv"
 	"time"
@@ -11,13 +9,13 @@ import (
 // controlServer serves the control socket: one request per connection,
 // answered when done.
 type controlServer struct {
-	l    *net.UnixListener
+	l    *listener
 	path string
 	logw *LogWriter
-	diag *log.Logger
+	diag *Diag
 }
 
-func newControlServer(path string, logw *LogWriter, diag *log.Logger) (*controlServer, error) {
+func newControlServer(path string, logw *LogWriter, diag *Diag) (*controlServer, error) {
 	l, err := listenPacket(path)
 	if err != nil {
 		return nil, err
@@ -29,7 +27,7 @@ func newControlServer(path string, logw *LogWriter, diag *log.Logger) (*controlS
 
 func (s *controlServer) serve() {
 	for {
-		c, err := s.l.AcceptUnix()
+		c, err := s.l.accept()
 		if err != nil {
 			return
 		}
@@ -37,7 +35,7 @@ func (s *controlServer) serve() {
 	}
 }
 
-func (s *controlServer) handle(c *net.UnixConn) {
+func (s *controlServer) handle(c *os.File) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 	buf := make([]byte, 256)
@@ -47,14 +45,14 @@ func (s *controlServer) handle(c *net.UnixConn) {
 	}
 	var reply string
 	switch req := string(buf[:n]); req {
-	case ctlReopenLog:
+	case CtlReopenLog:
 		if err := s.logw.Reopen(); err != nil {
-			s.diag.Printf("reopen log: %v", err)
+			s.diag.Print("reopen log: ", err.Error())
 			reply = "error: " + err.Error()
 		} else {
 			reply = "ok"
 		}
-	case ctlPing:
+	case CtlPing:
 		reply = "ok " + strconv.Itoa(os.Getpid())
 	default:
 		reply = "error: unknown request " + strconv.Quote(req)
@@ -63,6 +61,6 @@ func (s *controlServer) handle(c *net.UnixConn) {
 }
 
 func (s *controlServer) close() {
-	s.l.Close()
+	s.l.close()
 	_ = os.Remove(s.path)
 }

@@ -1,8 +1,7 @@
-package monitor
+package supervisor
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,11 +26,11 @@ const logFileMode = 0o640
 func openLogFile(dir, path string) (*os.File, error) {
 	rel, err := filepath.Rel(dir, path)
 	if err != nil || !filepath.IsLocal(rel) {
-		return nil, fmt.Errorf("open container log: %s is not beneath the log directory %s", path, dir)
+		return nil, errors.New("open container log: " + path + " is not beneath the log directory " + dir)
 	}
 	dirFd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open container log directory %s: %w", dir, err)
+		return nil, wrap(err, "open container log directory ", dir)
 	}
 	defer unix.Close(dirFd)
 	const resolve = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
@@ -43,31 +42,31 @@ func openLogFile(dir, path string) (*os.File, error) {
 		// Whatever the umask.
 		if err := f.Chmod(logFileMode); err != nil {
 			f.Close()
-			return nil, fmt.Errorf("chmod container log: %w", err)
+			return nil, wrap(err, "chmod container log")
 		}
 		return f, nil
 	}
 	if !errors.Is(err, unix.EEXIST) {
-		return nil, fmt.Errorf("open container log %s: %w", path, err)
+		return nil, wrap(err, "open container log ", path)
 	}
 	// It exists: look at what it is before opening it for writing
 	// (opening a FIFO blocks, opening a device has effects).
 	pathFd, err := openat2(dirFd, rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: resolve})
 	if err != nil {
-		return nil, fmt.Errorf("open container log %s: %w", path, err)
+		return nil, wrap(err, "open container log ", path)
 	}
 	defer unix.Close(pathFd)
 	var st unix.Stat_t
 	if err := unix.Fstat(pathFd, &st); err != nil {
-		return nil, fmt.Errorf("stat container log %s: %w", path, err)
+		return nil, wrap(err, "stat container log ", path)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, fmt.Errorf("open container log %s: not a regular file (mode %#o)", path, st.Mode)
+		return nil, errors.New("open container log " + path + ": not a regular file (mode 0" + strconv.FormatUint(uint64(st.Mode), 8) + ")")
 	}
 	// Reopen that very inode for writing.
 	fd, err = unix.Open("/proc/self/fd/"+strconv.Itoa(pathFd), flags, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open container log %s: %w", path, err)
+		return nil, wrap(err, "open container log ", path)
 	}
 	return os.NewFile(uintptr(fd), path), nil
 }
