@@ -82,6 +82,7 @@ func TestConfigWireRoundTrip(t *testing.T) {
 func TestSyncReport(t *testing.T) {
 	for _, r := range []SyncReport{
 		{Pid: 42},
+		{Pid: 42, RuntimeNS: 12345678},
 		{Error: "runc: \"bad\"\nsecond line", RuntimeFailed: true},
 		{Error: "exit file directory: gone"},
 	} {
@@ -90,7 +91,7 @@ func TestSyncReport(t *testing.T) {
 			t.Fatalf("round trip of %+v: %+v, %v", r, got, err)
 		}
 	}
-	for _, bad := range []string{"", "pid x\n", "pid 0\n", "hello\n", "error unquoted\n"} {
+	for _, bad := range []string{"", "pid x\n", "pid 0\n", "pid 42 x\n", "hello\n", "error unquoted\n"} {
 		if _, err := ParseSyncReport(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
