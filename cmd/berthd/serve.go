@@ -95,6 +95,11 @@ func serve(f *flags, cfg *config.Config) error {
 		defer stop()
 	}
 
+	// Signals are ours before the first client can see the socket: a
+	// supervisor that stops berthd as soon as it answers must get a clean
+	// shutdown, not the default action.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(ln) }()
 	logrus.WithFields(logrus.Fields{"version": version, "listen": cfg.Listen, "root": cfg.Root, "runroot": cfg.RunRoot, "stream": streamURL}).Info("berthd serving")
@@ -103,8 +108,6 @@ func serve(f *flags, cfg *config.Config) error {
 		mem.settle()
 	}
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for {
 		select {
 		case err := <-errc:
