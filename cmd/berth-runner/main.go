@@ -1,9 +1,16 @@
 // berth-runner is Berth's bundled OCI runtime, with a runc-compatible
 // command line. See package runner.
+
+// Every invocation is a short-lived process (or a container's init about to
+// exec), so the Go runtime's start-up is a large part of its cost: no
+// goroutine that keeps GOMAXPROCS up to date with the CPU quota.
+//
+//go:debug updatemaxprocs=0
 package main
 
 import (
 	"os"
+	"runtime"
 
 	"github.com/berth-cri/berth/runner"
 	// nsenter's cgo constructor runs before the Go runtime in "berth-runner
@@ -17,9 +24,22 @@ import (
 var version = "dev"
 
 func init() {
+	oneProc()
 	if runner.IsInit() {
 		runner.Init() // never returns
 	}
+}
+
+// oneProc runs the runtime, and the container's init after it, on one P
+// unless the caller chose GOMAXPROCS: their work is sequential, and a second
+// P only makes the scheduler start and wake more threads. libcontainer
+// passes our GOMAXPROCS on to the init, whose runtime then starts with it.
+func oneProc() {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return
+	}
+	runtime.GOMAXPROCS(1)
+	_ = os.Setenv("GOMAXPROCS", "1")
 }
 
 func main() {
