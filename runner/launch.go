@@ -87,6 +87,8 @@ func (r *launch) run(config *specs.Process) (status int, retErr error) {
 		}
 		defer conn.Close()
 	}
+	cfg := r.container.Config()
+	initOnOneP(&cfg, r.init)
 	switch {
 	case r.action == actCreate:
 		err = r.container.Start(process)

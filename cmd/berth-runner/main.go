@@ -23,24 +23,9 @@ import (
 var version = "dev"
 
 func init() {
-	oneProc()
 	if runner.IsInit() {
 		runner.Init() // never returns
 	}
-}
-
-// oneProc makes the container's init run on one P unless the caller chose
-// GOMAXPROCS: its work is sequential, and a second P only makes the
-// scheduler start and wake more threads (about 5 ms of CPU per create on a
-// 2-core VM). libcontainer passes our GOMAXPROCS on to the init, whose
-// runtime then starts with it. This process keeps its Ps: changing
-// GOMAXPROCS after start-up stops the world and frees a P's caches, which
-// costs about what it would save.
-func oneProc() {
-	if os.Getenv("GOMAXPROCS") != "" {
-		return
-	}
-	_ = os.Setenv("GOMAXPROCS", "1")
 }
 
 func main() {
