@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,9 +9,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// startPaths runs f with berth-runner's C fast path for `start` and,
-// as a subtest, with the Go path it falls back to (runc ignores the
-// switch, so both runs exercise runc alike).
+// startPaths runs f as two subtests: with berth-runner's C fast path for
+// `start` (unless the suite runs with BERTH_RUNNER_NO_FAST_START set, to
+// test the Go path throughout), and with the Go path it falls back to.
+// runc ignores the switch: both exercise runc alike.
 func startPaths(t *testing.T, f func(t *testing.T)) {
 	t.Helper()
 	t.Run("fast", f)
@@ -83,10 +83,4 @@ func TestStart(t *testing.T) {
 			}
 		})
 	})
-}
-
-func init() {
-	// The fast path's switch is read from the environment of each runtime
-	// process: make sure the suite does not inherit one.
-	os.Unsetenv("BERTH_RUNNER_NO_FAST_START")
 }
