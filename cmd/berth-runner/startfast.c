@@ -576,6 +576,10 @@ __attribute__((constructor)) static void berth_start_fast(int argc, char **argv,
 	int rootfd, dirfd, logfd = -1, fifo, ok;
 
 	(void)envp;
+#ifndef __GLIBC__
+	// Only glibc hands constructors the command line.
+	return;
+#endif
 	if (argc < 3 || getenv("BERTH_RUNNER_NO_FAST_START") != NULL)
 		return;
 	if (parse_args(argc, argv, &a) < 0 || clean_root(a.root) < 0 || !valid_id(a.id))
