@@ -1,5 +1,11 @@
 // berth-runner is Berth's bundled OCI runtime, with a runc-compatible
 // command line. See package runner.
+
+// Every invocation is a short-lived process (or a container's init about to
+// exec), so the Go runtime's start-up is a large part of its cost: no
+// goroutine that keeps GOMAXPROCS up to date with the CPU quota.
+//
+//go:debug updatemaxprocs=0
 package main
 
 import (

@@ -79,6 +79,53 @@ func TestHooks(t *testing.T) {
 	})
 }
 
+// TestHooksWithoutEnvGetTheRuntimeEnv: a hook that runs in the runtime's
+// namespaces and has no env of its own gets the runtime's environment, as
+// runc gives it, and nothing the runtime set for its own use (berth-runner
+// hands GOMAXPROCS=1 to its container init only when no such hook exists).
+func TestHooksWithoutEnvGetTheRuntimeEnv(t *testing.T) {
+	if _, set := os.LookupEnv("GOMAXPROCS"); set {
+		t.Skip("GOMAXPROCS is set in the test's environment")
+	}
+	forEachRuntime(t, func(t *testing.T, rt *ociRuntime) {
+		c := newContainer(t, rt)
+		out := filepath.Join(c.bundle, "hooks")
+		if err := os.Mkdir(out, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		envTo := func(name string) specs.Hook {
+			return specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "env > " + filepath.Join(out, name)}}
+		}
+		c.spec.Hooks = &specs.Hooks{
+			Prestart:      []specs.Hook{envTo("prestart")}, //nolint:staticcheck // still in the spec, still run
+			CreateRuntime: []specs.Hook{envTo("createRuntime")},
+			Poststart:     []specs.Hook{envTo("poststart")},
+			Poststop:      []specs.Hook{envTo("poststop")},
+		}
+		c.spec.Process.Args = []string{"true"}
+		c.create()
+		c.start()
+		c.wait(10 * time.Second)
+		rt.mustRun(t, "delete", c.id)
+		for _, name := range []string{"prestart", "createRuntime", "poststart", "poststop"} {
+			b, err := os.ReadFile(filepath.Join(out, name))
+			if err != nil {
+				t.Errorf("hook %s did not run: %v", name, err)
+				continue
+			}
+			env := strings.Split(string(b), "\n")
+			if !contains(env, "PATH="+os.Getenv("PATH")) {
+				t.Errorf("hook %s did not get the runtime's PATH: %q", name, b)
+			}
+			for _, kv := range env {
+				if strings.HasPrefix(kv, "GOMAXPROCS=") {
+					t.Errorf("hook %s got %s, which nobody set", name, kv)
+				}
+			}
+		}
+	})
+}
+
 func TestHookTimeout(t *testing.T) {
 	forEachRuntime(t, func(t *testing.T, rt *ociRuntime) {
 		c := newContainer(t, rt)
