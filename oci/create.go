@@ -79,7 +79,6 @@ func (e *EarlyMonitor) Discard() {
 	os.RemoveAll(e.run)
 }
 
-
 // Create generates the spec, writes the bundle and has a monitor run the
 // runtime's create. The record is on disk as "creating" before anything
 // else exists, so a crash at any point is cleaned on the next start; a
