@@ -432,19 +432,7 @@ func TestExecSessionMaxOutput(t *testing.T) {
 		"newlines": "seq 1 200000 | tr -dc '\\n'; seq 1 200000 | tr -dc '\\n' >&2",
 	} {
 		t.Run(name, func(t *testing.T) {
-			proc := specs.Process{Args: []string{"sh", "-c", script}, Cwd: "/", Env: []string{"PATH=/bin"}}
-			b, _ := json.Marshal(proc)
-			run := filepath.Join(c.dir, "exec-"+name)
-			os.MkdirAll(run, 0o755)
-			procFile := filepath.Join(run, "process.json")
-			os.WriteFile(procFile, b, 0o644)
-			ec := c.cfg
-			ec.ExecProcess = procFile
-			ec.PidFile = filepath.Join(run, "pid")
-			ec.ExitFile = filepath.Join(run, "exit")
-			ec.LogPath = filepath.Join(run, "exec.log")
-			ec.AttachSocket, ec.ControlSocket = "", ""
-			ec.MonitorLogPath = filepath.Join(run, "monitor.log")
+			ec := execCfg(t, c, "exec-"+name, "sh", "-c", script)
 			ec.MaxOutput = 1001
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -455,7 +443,7 @@ func TestExecSessionMaxOutput(t *testing.T) {
 			if e, err := monitor.WaitExit(ctx, ec.ExitFile, st.MonitorPID); err != nil || e.ExitCode != 0 {
 				t.Fatalf("exec exit %+v, %v", e, err)
 			}
-			b, _ = os.ReadFile(ec.LogPath)
+			b, _ := os.ReadFile(ec.LogPath)
 			recs := records(t, string(b))
 			for _, sname := range []string{"stdout", "stderr"} {
 				written := 0

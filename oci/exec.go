@@ -49,31 +49,13 @@ func (m *Manager) ExecSync(ctx context.Context, c *Container, cmd []string, time
 	if err != nil {
 		return nil, err
 	}
-	procFile, err := c.writeExecProcess(cmd, nil)
+	cfg, cleanup, err := c.execSession(id, rt, cmd, nil, true)
 	if err != nil {
 		return nil, err
 	}
-	stem := strings.TrimSuffix(procFile, ".json")
-	files := []string{procFile, stem + ".pid", stem + ".exit", stem + ".log", stem + ".runtime.log"}
-	defer func() {
-		for _, f := range files {
-			os.Remove(f)
-		}
-	}()
-	cfg := monitor.Config{
-		ID:             id,
-		Bundle:         c.paths.run,
-		RuntimePath:    rt.Path,
-		RuntimeRoot:    rt.Root,
-		ExecProcess:    procFile,
-		PidFile:        files[1],
-		ExitFile:       files[2],
-		LogPath:        files[3],
-		RuntimeLogPath: files[4],
-		MonitorLogPath: c.paths.monLog(),
-		// Log no more than readExecOutput keeps.
-		MaxOutput: int64(m.opts.ExecSyncMaxOutput),
-	}
+	defer cleanup()
+	// Log no more than readExecOutput keeps.
+	cfg.MaxOutput = int64(m.opts.ExecSyncMaxOutput)
 
 	runCtx := ctx
 	if timeout > 0 {
@@ -125,6 +107,40 @@ func execError(ctx, runCtx context.Context, id string, cmd []string, timeout tim
 // writeExecProcess writes the process of one exec: the container's own
 // process settings with cmd as its arguments, and a terminal of the
 // given size when tty is not nil.
+// execSession writes cmd's process spec for an exec session in c and
+// returns the session's monitor config, with the pid, exit and runtime
+// log files beside the spec (and the output log when logged), and the
+// function that removes them all.
+func (c *Container) execSession(id string, rt Runtime, cmd []string, tty *rspec.Box, logged bool) (monitor.Config, func(), error) {
+	procFile, err := c.writeExecProcess(cmd, tty)
+	if err != nil {
+		return monitor.Config{}, nil, err
+	}
+	stem := strings.TrimSuffix(procFile, ".json")
+	cfg := monitor.Config{
+		ID:             id,
+		Bundle:         c.paths.run,
+		RuntimePath:    rt.Path,
+		RuntimeRoot:    rt.Root,
+		ExecProcess:    procFile,
+		PidFile:        stem + ".pid",
+		ExitFile:       stem + ".exit",
+		RuntimeLogPath: stem + ".runtime.log",
+		MonitorLogPath: c.paths.monLog(),
+	}
+	if logged {
+		cfg.LogPath = stem + ".log"
+	}
+	cleanup := func() {
+		for _, f := range []string{procFile, cfg.PidFile, cfg.ExitFile, cfg.LogPath, cfg.RuntimeLogPath} {
+			if f != "" {
+				os.Remove(f)
+			}
+		}
+	}
+	return cfg, cleanup, nil
+}
+
 func (c *Container) writeExecProcess(cmd []string, tty *rspec.Box) (string, error) {
 	base, err := c.execProcess()
 	if err != nil {

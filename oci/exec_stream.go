@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -56,33 +55,15 @@ func (m *Manager) ExecStream(ctx context.Context, c *Container, cmd []string, s 
 			tty.Width, tty.Height = uint(sz.Width), uint(sz.Height)
 		}
 	}
-	procFile, err := c.writeExecProcess(cmd, tty)
+	cfg, cleanup, err := c.execSession(id, rt, cmd, tty, false)
 	if err != nil {
 		return 0, err
 	}
-	stem := strings.TrimSuffix(procFile, ".json")
-	files := []string{procFile, stem + ".pid", stem + ".exit", stem + ".runtime.log"}
-	defer func() {
-		for _, f := range files {
-			os.Remove(f)
-		}
-	}()
-	cfg := monitor.Config{
-		ID:             id,
-		Bundle:         c.paths.run,
-		RuntimePath:    rt.Path,
-		RuntimeRoot:    rt.Root,
-		ExecProcess:    procFile,
-		PidFile:        files[1],
-		ExitFile:       files[2],
-		RuntimeLogPath: files[3],
-		MonitorLogPath: c.paths.monLog(),
-		Terminal:       s.Tty,
-		// The client's end of input ends the command's: a pipe is
-		// closed, a tty gets ^D.
-		Stdin:     s.Stdin != nil,
-		StdinOnce: s.Stdin != nil,
-	}
+	defer cleanup()
+	cfg.Terminal = s.Tty
+	// The client's end of input ends the command's: a pipe is closed, a
+	// tty gets ^D.
+	cfg.Stdin, cfg.StdinOnce = s.Stdin != nil, s.Stdin != nil
 	st, sess, err := monitor.StartAttached(ctx, m.opts.MonitorPath, cfg)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -371,7 +371,7 @@ func TestStreamedLists(t *testing.T) {
 func TestBerthctlStatsAndEvents(t *testing.T) {
 	e := startContainerEnv(t)
 	ev := exec.Command(filepath.Join(e.d.BinDir, "berthctl"), "-endpoint", e.d.Socket, "-o", "json", "events")
-	var evOut lockedBuffer
+	var evOut syncBuffer
 	ev.Stdout = &evOut
 	following := make(chan struct{})
 	ev.Stderr = &lineSignal{want: "following events", seen: following}
