@@ -459,6 +459,7 @@ func TestContainerNamesAndBadRequests(t *testing.T) {
 			t.Errorf("%d containers named late, want 1", late)
 		}
 		before := len(list.Containers)
+		monitorsBefore := monitoredIDs()
 
 		bad := map[string]func(c *runtimeapi.ContainerConfig){
 			"no metadata":      func(c *runtimeapi.ContainerConfig) { c.Metadata = nil },
@@ -496,6 +497,13 @@ func TestContainerNamesAndBadRequests(t *testing.T) {
 		}
 		if entries, _ := os.ReadDir(filepath.Join(e.d.RunRoot, "containers")); len(entries) != before {
 			t.Errorf("failed creates left run directories: %d, want %d", len(entries), before)
+		}
+		// A create spawns its monitor before the root filesystem exists:
+		// a failed one must take its monitor with it.
+		for id := range monitoredIDs() {
+			if !monitorsBefore[id] {
+				t.Errorf("failed creates left monitor for %s: %v", id, monitorsOf(t, id))
+			}
 		}
 	})
 }

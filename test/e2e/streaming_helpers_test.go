@@ -209,17 +209,32 @@ func berthdSocketsTo(t testing.TB, pid int, netns string, port int) int {
 // (its own and those of exec sessions in it).
 func monitorsOf(t testing.TB, id string) []int {
 	t.Helper()
+	return monitorProcs()[id]
+}
+
+// monitoredIDs are the container ids some berth-monitor process names.
+func monitoredIDs() map[string]bool {
+	ids := map[string]bool{}
+	for id := range monitorProcs() {
+		ids[id] = true
+	}
+	return ids
+}
+
+// monitorProcs maps each container id a berth-monitor process names
+// (--id) to the pids of those processes.
+func monitorProcs() map[string][]int {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	var out []int
+	out := map[string][]int{}
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			continue
 		}
 		args := strings.Split(string(b), "\x00")
-		if len(args) >= 3 && filepath.Base(args[0]) == "berth-monitor" && args[1] == "--id" && args[2] == id {
+		if len(args) >= 3 && filepath.Base(args[0]) == "berth-monitor" && args[1] == "--id" {
 			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-			out = append(out, pid)
+			out[args[2]] = append(out[args[2]], pid)
 		}
 	}
 	return out
