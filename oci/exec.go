@@ -101,6 +101,18 @@ func execError(ctx, runCtx context.Context, id string, cmd []string, timeout tim
 	case runCtx.Err() != nil:
 		return fmt.Errorf("exec in %s: command %q timed out after %s: %w", id, cmd, timeout, context.DeadlineExceeded)
 	}
+	return execStartError(id, cmd, err)
+}
+
+// execStartError explains why an exec session did not start. The
+// runtime refusing the command (not found, not executable) is the
+// client's mistake, not the node's: FailedPrecondition, for ExecSync and
+// ExecStream alike.
+func execStartError(id string, cmd []string, err error) error {
+	var rerr *monitor.RuntimeError
+	if errors.As(err, &rerr) {
+		return errdefs.FailedPreconditionf("exec %q in %s: %s", cmd, id, rerr.Message)
+	}
 	return fmt.Errorf("exec in %s: %w", id, err)
 }
 
