@@ -70,6 +70,10 @@ type RuntimeConfig struct {
 	// stderr together (and never more than fits in a gRPC message), and
 	// the bytes of log records each stream writes to the run root.
 	ExecSyncMaxOutput int `toml:"exec_sync_max_output"`
+	// ExecSyncOutputBudget bounds the ExecSync output berthd holds in
+	// memory at once, every call together: a call whose output does not
+	// fit waits up to its deadline, then gets ResourceExhausted.
+	ExecSyncOutputBudget int64 `toml:"exec_sync_output_budget"`
 	// StopTimeoutDefault is the grace period StopPodSandbox gives each
 	// of the pod's containers between the stop signal and SIGKILL,
 	// shortened to half of what the caller's deadline leaves (crictl
@@ -168,7 +172,7 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.Strin
 
 // Default returns the configuration berthd uses with no file.
 func Default() *Config {
-	return &Config{
+	c := &Config{
 		Listen:  "unix:///run/berth/berth.sock",
 		Root:    "/var/lib/berth",
 		RunRoot: "/run/berth",
@@ -203,4 +207,6 @@ func Default() *Config {
 		Stream: defaultStream(),
 		Memory: defaultMemory(),
 	}
+	c.Runtime.ExecSyncOutputBudget = 256 << 20
+	return c
 }
