@@ -154,6 +154,10 @@ type PodConfig struct {
 	ShmSize int64 `toml:"shm_size"`
 	// ResolvConf is the host resolv.conf copied into pods with no DNS config.
 	ResolvConf string `toml:"resolv_conf"`
+	// UsernsMinHostID is the lowest node id a pod's user namespace may
+	// map: the node's system and login users live below it (kubelet
+	// allocates pods' ranges from 65536 on). Pods' ranges never overlap.
+	UsernsMinHostID uint32 `toml:"userns_min_host_id"`
 }
 
 // Duration is a time.Duration written as "10s" in TOML.
@@ -208,5 +212,6 @@ func Default() *Config {
 		Memory: defaultMemory(),
 	}
 	c.Runtime.ExecSyncOutputBudget = 256 << 20
+	c.Pod.UsernsMinHostID = 65536
 	return c
 }

@@ -117,7 +117,33 @@ func mountIDMappings(pod *UserNS, m *runtimeapi.Mount) (uids, gids []rspec.Linux
 		}
 		return out
 	}
-	return conv(m.GetUidMappings()), conv(m.GetGidMappings()), nil
+	uids, gids = conv(m.GetUidMappings()), conv(m.GetGidMappings())
+	// An idmapped mount may only give the pod's ids as the pod's user
+	// namespace does: a mapping of its own would make the pod's files
+	// another pod's, or the node's.
+	if err := withinPod("uid", uids, pod.UIDs); err != nil {
+		return nil, nil, err
+	}
+	if err := withinPod("gid", gids, pod.GIDs); err != nil {
+		return nil, nil, err
+	}
+	return uids, gids, nil
+}
+
+// withinPod checks that every mapping maps its ids to the node ids the
+// pod's own mappings give them.
+func withinPod(kind string, maps []rspec.LinuxIDMapping, pod []IDMap) error {
+	for _, m := range maps {
+		ok := slices.ContainsFunc(pod, func(p IDMap) bool {
+			return m.ContainerID >= p.ContainerID &&
+				uint64(m.ContainerID)+uint64(m.Size) <= uint64(p.ContainerID)+uint64(p.Size) &&
+				uint64(m.HostID) == uint64(p.HostID)+uint64(m.ContainerID-p.ContainerID)
+		})
+		if !ok || m.Size == 0 {
+			return fmt.Errorf("%s mapping %d:%d:%d is not within the pod's user namespace mappings", kind, m.ContainerID, m.HostID, m.Size)
+		}
+	}
+	return nil
 }
 
 // makeSearchable adds search (execute) permission for others to every

@@ -201,3 +201,34 @@ func TestReadProcessUser(t *testing.T) {
 		t.Errorf("node's user namespace: %+v, %v", u, err)
 	}
 }
+
+// An idmapped mount may only give the pod's ids as the pod's user
+// namespace does (issue 23): a mapping to other node ids (another pod's,
+// the node's root) is refused; the pod's own, or a part of it, is not.
+func TestMountMappingsWithinThePods(t *testing.T) {
+	pod := testPod()
+	pod.UserNS = &UserNS{Path: "/run/berth/ns/pod1/user", UIDs: []IDMap{{0, 300000, 65536}}, GIDs: []IDMap{{0, 300000, 65536}}}
+	vol := t.TempDir()
+	for name, c := range map[string]struct {
+		uids, gids []*runtimeapi.IDMapping
+		ok         bool
+	}{
+		"the pod's":      {criMapping(300000), criMapping(300000), true},
+		"a part":         {[]*runtimeapi.IDMapping{{ContainerId: 1000, HostId: 301000, Length: 10}}, criMapping(300000), true},
+		"node root":      {[]*runtimeapi.IDMapping{{ContainerId: 0, HostId: 0, Length: 1}}, criMapping(300000), false},
+		"another pod's":  {criMapping(400000), criMapping(300000), false},
+		"shifted":        {[]*runtimeapi.IDMapping{{ContainerId: 1, HostId: 300000, Length: 10}}, criMapping(300000), false},
+		"beyond":         {[]*runtimeapi.IDMapping{{ContainerId: 0, HostId: 300000, Length: 65537}}, criMapping(300000), false},
+		"gids another's": {criMapping(300000), criMapping(1), false},
+	} {
+		_, err := generateInPod(t, pod, &runtimeapi.ContainerConfig{Command: []string{"sh"}, Mounts: []*runtimeapi.Mount{
+			{ContainerPath: "/idm", HostPath: vol, UidMappings: c.uids, GidMappings: c.gids},
+		}})
+		if c.ok && err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if !c.ok && !errdefs.IsInvalid(err) {
+			t.Errorf("%s: %v, want invalid", name, err)
+		}
+	}
+}

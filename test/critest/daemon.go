@@ -127,6 +127,11 @@ registries_conf = %q
 [network]
 conf_dir = %q
 
+# critest's user namespace specs map node ids from 1000: below the
+# default floor (65536), kept for nodes.
+[pod]
+userns_min_host_id = 1000
+
 # NRI on a private socket, no pre-installed plugins: critest's NRI specs
 # connect their own plugin to it (-nri-socket). Its synchronization specs
 # hold a plugin's Synchronize open for 2s, the default request timeout,

@@ -279,6 +279,9 @@ func TestUserNamespaceRejections(t *testing.T) {
 		"CONTAINER":        {Mode: runtimeapi.NamespaceMode_CONTAINER},
 		"TARGET":           {Mode: runtimeapi.NamespaceMode_TARGET},
 		"host root mapped": usernsOptions(0, 65536),
+		// Below pod.userns_min_host_id, and over every id of the node
+		// (issue 23).
+		"below the floor": usernsOptions(1, 4294967294),
 	} {
 		_, err := e.podWith(t, "", func(c *runtimeapi.PodSandboxConfig) {
 			c.Linux.SecurityContext.NamespaceOptions.UsernsOptions = u
