@@ -51,11 +51,49 @@ func setUserNamespace(o *SpecOptions, g *Generated) error {
 	}
 	g.Spec.Linux.Namespaces = append(g.Spec.Linux.Namespaces, rspec.LinuxNamespace{Type: rspec.UserNamespace, Path: pod.Path})
 	if o.Rootfs != "" {
-		if err := makeSearchable(o.Rootfs); err != nil {
+		if err := openRootfsToPod(o.Rootfs, pod); err != nil {
 			return fmt.Errorf("root filesystem of %s: %w", o.ID, err)
 		}
 	}
 	return nil
+}
+
+// openRootfsToPod lets the pod's root, which the runtime is when it
+// mounts the container's root filesystem (an unprivileged user on the
+// node), reach it, and nobody else. An overlay root filesystem is the
+// "merged" directory of the container's own layer directory: that
+// directory gets the pod's root's group and mode 0710, so its merged/ and
+// diff/ are the pod's and the node root's only (CRI-O and round 1 added
+// o+x there, opening the container's files to every local user, whose
+// paths /proc/self/mountinfo shows). The directories above it only need
+// search permission (o+x lists nothing), as before. A root filesystem
+// that is not an overlay layer's (vfs) keeps the plain o+x path.
+func openRootfsToPod(rootfs string, pod *UserNS) error {
+	gid, ok := podRootID(pod.GIDs)
+	if filepath.Base(rootfs) != "merged" || !ok {
+		return makeSearchable(rootfs)
+	}
+	layer := filepath.Dir(rootfs)
+	if err := makeSearchable(layer); err != nil {
+		return err
+	}
+	if err := os.Lchown(layer, 0, int(gid)); err != nil {
+		return fmt.Errorf("give %s to the pod's root group: %w", layer, err)
+	}
+	if err := os.Chmod(layer, 0o710); err != nil {
+		return fmt.Errorf("give %s to the pod's root group: %w", layer, err)
+	}
+	return nil
+}
+
+// podRootID is the node id of the pod's id 0.
+func podRootID(maps []IDMap) (uint32, bool) {
+	for _, m := range maps {
+		if m.ContainerID == 0 && m.Size > 0 {
+			return m.HostID, true
+		}
+	}
+	return 0, false
 }
 
 // checkContainerUserNS checks a container's user namespace options

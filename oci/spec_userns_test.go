@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
@@ -229,6 +230,32 @@ func TestMountMappingsWithinThePods(t *testing.T) {
 		}
 		if !c.ok && !errdefs.IsInvalid(err) {
 			t.Errorf("%s: %v, want invalid", name, err)
+		}
+	}
+}
+
+// A user-namespaced container's overlay layer directory is opened to the
+// pod's root group only (0710), not to every local user (issue 23, item
+// 3: round 1 added o+x, so anyone could read merged/ and diff/); the
+// directories above get search permission only.
+func TestRootfsOpenedToThePodOnly(t *testing.T) {
+	base := t.TempDir()
+	overlay := filepath.Join(base, "storage", "overlay")
+	layer := filepath.Join(overlay, "0123abcd")
+	merged := filepath.Join(layer, "merged")
+	must(t, os.MkdirAll(merged, 0o700))
+	must(t, os.Chmod(filepath.Join(base, "storage"), 0o700))
+	pod := &UserNS{UIDs: []IDMap{{0, 300000, 65536}}, GIDs: []IDMap{{0, 310000, 65536}}}
+	must(t, openRootfsToPod(merged, pod))
+	st, err := os.Stat(layer)
+	must(t, err)
+	if st.Mode().Perm() != 0o710 || st.Sys().(*syscall.Stat_t).Gid != 310000 || st.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Errorf("layer directory %v uid %d gid %d, want 0710 root:310000", st.Mode().Perm(),
+			st.Sys().(*syscall.Stat_t).Uid, st.Sys().(*syscall.Stat_t).Gid)
+	}
+	for _, dir := range []string{overlay, filepath.Join(base, "storage")} {
+		if st, err := os.Stat(dir); err != nil || st.Mode().Perm()&0o001 == 0 || st.Mode().Perm()&0o004 != 0 && dir != overlay {
+			t.Errorf("%s: %v %v, want searchable (o+x) and no more", dir, st.Mode().Perm(), err)
 		}
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -188,6 +190,16 @@ func testUserNamespacePod(t *testing.T, e *ctrEnv, handler string) {
 	}
 	if out, _ := sh("id -u"); out != "0" {
 		t.Errorf("id -u in the container: %q, want 0", out)
+	}
+	// Its root filesystem is the pod's root's and the node's root's
+	// only: another local user cannot list it (issue 23; round 1 opened
+	// the layer directory to everyone).
+	if rootfs := e.info(t, id).RuntimeSpec.Root.Path; rootfs != "" {
+		ls := exec.Command("ls", rootfs)
+		ls.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		if out, err := ls.CombinedOutput(); err == nil {
+			t.Errorf("user nobody lists the container's root filesystem %s:\n%s", rootfs, out)
+		}
 	}
 	// On the node, the container's root is the mapped id.
 	pid := e.info(t, id).Pid
