@@ -142,10 +142,13 @@ type NetworkConfig struct {
 	// CacheDir is libcni's result cache; empty means <root>/cni/cache.
 	CacheDir string `toml:"cache_dir"`
 	// FallbackConfig is the pod network used while ConfDir holds no CNI
-	// config at all: "builtin" (contrib/cni/10-berth-bridge.conflist,
-	// built into berthd), the absolute path of a .conflist, or "none"
-	// (NetworkReady stays false until a config appears). A node's own
-	// config always wins. berthd never writes into ConfDir.
+	// config at all: "none" (the default: NetworkReady stays false until
+	// a config appears, as CRI-O and containerd do, so a Kubernetes node
+	// never puts pods on a network outside the cluster's before its CNI
+	// DaemonSet writes one), "builtin" (contrib/cni/10-berth-bridge.conflist,
+	// built into berthd; `make run` asks for it) or the absolute path of a
+	// .conflist. A node's own config always wins. berthd never writes into
+	// ConfDir.
 	FallbackConfig string `toml:"fallback_config"`
 }
 
@@ -201,7 +204,7 @@ func Default() *Config {
 		Network: NetworkConfig{
 			ConfDir:        "/etc/cni/net.d",
 			PluginDirs:     []string{"/opt/cni/bin", "/usr/lib/cni"},
-			FallbackConfig: FallbackBuiltin,
+			FallbackConfig: FallbackNone,
 		},
 		Pod: PodConfig{
 			ShmSize:    64 << 20,
