@@ -29,9 +29,9 @@ type UserNS struct {
 
 // setUserNamespace puts the container in its pod's user namespace, if
 // the pod has one: the container joins it by path (the runtime reads the
-// mappings from it), and the path to its root
-// filesystem is made searchable for the pod's root, which the runtime is
-// when it mounts it. The root filesystem itself is already idmapped (the
+// mappings from it), and its root filesystem is opened to the pod's root,
+// which the runtime is when it mounts it, and to nobody else (see
+// openRootfsToPod). The root filesystem itself is already idmapped (the
 // store mounts the image's layers through idmapped mounts).
 //
 // A container follows its pod: asking for the node's user namespace in a

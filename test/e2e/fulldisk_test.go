@@ -137,6 +137,9 @@ func TestFullDisk(t *testing.T) {
 	if n := images(); n != 0 {
 		t.Errorf("%d images after a pull that found the disk full", n)
 	}
+	if left := entries(filepath.Join(root, "storage", "pull-tmp")); len(left) != 0 {
+		t.Errorf("a failed pull left %v in pull-tmp", left)
+	}
 	free()
 	if err := pull(); err != nil {
 		t.Fatalf("PullImage with space again: %v", err)
