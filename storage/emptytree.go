@@ -79,8 +79,8 @@ func removeHoisting(root int, name string, moved *int) error {
 		}
 		for {
 			*moved++
-			err := unix.Renameat2(d, c, root, ".berth-removing-"+strconv.Itoa(*moved), unix.RENAME_NOREPLACE)
-			if !errors.Is(err, unix.EEXIST) {
+			err := hoist(d, c, root, ".berth-removing-"+strconv.Itoa(*moved))
+			if !errors.Is(err, unix.EEXIST) && !errors.Is(err, unix.ENOTEMPTY) && !errors.Is(err, unix.ENOTDIR) {
 				if err := ignoreGone(err); err != nil {
 					return err
 				}
@@ -89,6 +89,18 @@ func removeHoisting(root int, name string, moved *int) error {
 		}
 	}
 	return ignoreGone(unix.Unlinkat(root, name, unix.AT_REMOVEDIR))
+}
+
+// hoist moves directory name of d to to in root, never over an entry
+// that is there; where the filesystem has no RENAME_NOREPLACE, a plain
+// rename replaces at most an empty directory (a non-empty one is
+// ENOTEMPTY), which goes anyway.
+func hoist(d int, name string, root int, to string) error {
+	err := unix.Renameat2(d, name, root, to, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		err = unix.Renameat(d, name, root, to)
+	}
+	return err
 }
 
 // readNames lists a directory's entries (not . and ..).
