@@ -69,8 +69,12 @@ install-contrib:
 	install -D -m 0644 contrib/completion/berthctl.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/berthctl
 	install -D -m 0644 contrib/completion/_berthctl $(DESTDIR)$(DATADIR)/zsh/site-functions/_berthctl
 
+# The first run ("Try it" in the README) on a machine with no CNI config
+# gets berthd's built-in bridge, asked for here; a node's berthd (no flag,
+# network.fallback_config = "none") waits for its own CNI config instead.
+RUN_NETWORK_FALLBACK ?= builtin
 run: build
-	./bin/berthd
+	./bin/berthd -network-fallback "$(RUN_NETWORK_FALLBACK)"
 
 clean:
 	rm -rf bin

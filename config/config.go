@@ -70,6 +70,10 @@ type RuntimeConfig struct {
 	// stderr together (and never more than fits in a gRPC message), and
 	// the bytes of log records each stream writes to the run root.
 	ExecSyncMaxOutput int `toml:"exec_sync_max_output"`
+	// ExecSyncOutputBudget bounds the ExecSync output berthd holds in
+	// memory at once, every call together: a call whose output does not
+	// fit waits up to its deadline, then gets ResourceExhausted.
+	ExecSyncOutputBudget int64 `toml:"exec_sync_output_budget"`
 	// StopTimeoutDefault is the grace period StopPodSandbox gives each
 	// of the pod's containers between the stop signal and SIGKILL,
 	// shortened to half of what the caller's deadline leaves (crictl
@@ -138,10 +142,13 @@ type NetworkConfig struct {
 	// CacheDir is libcni's result cache; empty means <root>/cni/cache.
 	CacheDir string `toml:"cache_dir"`
 	// FallbackConfig is the pod network used while ConfDir holds no CNI
-	// config at all: "builtin" (contrib/cni/10-berth-bridge.conflist,
-	// built into berthd), the absolute path of a .conflist, or "none"
-	// (NetworkReady stays false until a config appears). A node's own
-	// config always wins. berthd never writes into ConfDir.
+	// config at all: "none" (the default: NetworkReady stays false until
+	// a config appears, as CRI-O and containerd do, so a Kubernetes node
+	// never puts pods on a network outside the cluster's before its CNI
+	// DaemonSet writes one), "builtin" (contrib/cni/10-berth-bridge.conflist,
+	// built into berthd; `make run` asks for it) or the absolute path of a
+	// .conflist. A node's own config always wins. berthd never writes into
+	// ConfDir.
 	FallbackConfig string `toml:"fallback_config"`
 }
 
@@ -150,6 +157,10 @@ type PodConfig struct {
 	ShmSize int64 `toml:"shm_size"`
 	// ResolvConf is the host resolv.conf copied into pods with no DNS config.
 	ResolvConf string `toml:"resolv_conf"`
+	// UsernsMinHostID is the lowest node id a pod's user namespace may
+	// map: the node's system and login users live below it (kubelet
+	// allocates pods' ranges from 65536 on). Pods' ranges never overlap.
+	UsernsMinHostID uint32 `toml:"userns_min_host_id"`
 }
 
 // Duration is a time.Duration written as "10s" in TOML.
@@ -168,7 +179,7 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.Strin
 
 // Default returns the configuration berthd uses with no file.
 func Default() *Config {
-	return &Config{
+	c := &Config{
 		Listen:  "unix:///run/berth/berth.sock",
 		Root:    "/var/lib/berth",
 		RunRoot: "/run/berth",
@@ -193,7 +204,7 @@ func Default() *Config {
 		Network: NetworkConfig{
 			ConfDir:        "/etc/cni/net.d",
 			PluginDirs:     []string{"/opt/cni/bin", "/usr/lib/cni"},
-			FallbackConfig: FallbackBuiltin,
+			FallbackConfig: FallbackNone,
 		},
 		Pod: PodConfig{
 			ShmSize:    64 << 20,
@@ -203,4 +214,7 @@ func Default() *Config {
 		Stream: defaultStream(),
 		Memory: defaultMemory(),
 	}
+	c.Runtime.ExecSyncOutputBudget = 256 << 20
+	c.Pod.UsernsMinHostID = 65536
+	return c
 }

@@ -197,3 +197,16 @@ func TestAllowedAnnotationsValidation(t *testing.T) {
 		}
 	}
 }
+
+// A node that names no fallback network gets none: NetworkReady stays
+// false until its CNI config exists (issue 23, item 2). The built-in
+// bridge is the first run's, asked for by `make run`, never a node's.
+func TestNoFallbackNetworkByDefault(t *testing.T) {
+	cfg, err := Load(filepath.Join(t.TempDir(), "none.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Network.FallbackConfig != FallbackNone {
+		t.Errorf("network.fallback_config with no file = %q, want %q", cfg.Network.FallbackConfig, FallbackNone)
+	}
+}

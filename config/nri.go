@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"time"
+
+	validator "github.com/containerd/nri/plugins/default-validator"
 )
 
 // NRIConfig is the Node Resource Interface (github.com/containerd/nri):
@@ -26,6 +28,14 @@ type NRIConfig struct {
 	// RequestTimeout bounds each request to a plugin; a plugin that takes
 	// longer is disconnected.
 	RequestTimeout Duration `toml:"request_timeout"`
+	// DefaultValidator is NRI's own validator of plugins' adjustments,
+	// with containerd's keys. On by default, refusing what turns a
+	// plugin into the node's root: OCI hooks (run by the runtime as the
+	// node's root), namespace changes (leaving the pod's user, network
+	// or PID namespace) and seccomp changes. A node whose plugins need one
+	// of these sets its reject_* key to false; required_plugins names
+	// plugins without which no container is created.
+	DefaultValidator validator.DefaultValidatorConfig `toml:"default_validator"`
 }
 
 func defaultNRI() NRIConfig {
@@ -35,6 +45,14 @@ func defaultNRI() NRIConfig {
 		PluginConfigPath:    "/etc/nri/conf.d",
 		RegistrationTimeout: Duration{5 * time.Second},
 		RequestTimeout:      Duration{2 * time.Second},
+		DefaultValidator: validator.DefaultValidatorConfig{
+			Enable:                                true,
+			RejectOCIHookAdjustment:               true,
+			RejectRuntimeDefaultSeccompAdjustment: true,
+			RejectUnconfinedSeccompAdjustment:     true,
+			RejectCustomSeccompAdjustment:         true,
+			RejectNamespaceAdjustment:             true,
+		},
 	}
 }
 

@@ -18,6 +18,13 @@ type StreamConfig struct {
 	Port int `toml:"port"`
 	// IdleTimeout closes a session that moved no data for this long.
 	IdleTimeout Duration `toml:"idle_timeout"`
+	// MaxConnections caps the server's open connections, sessions
+	// included: who reaches the port can open connections before any
+	// token is checked.
+	MaxConnections int `toml:"max_connections"`
+	// RequestTimeout closes a connection whose request is not read
+	// within it, or that sits this long between requests.
+	RequestTimeout Duration `toml:"request_timeout"`
 	// TLSCert and TLSKey serve HTTPS; with TLSCA clients must present a
 	// certificate it signed.
 	TLSCert string `toml:"tls_cert"`
@@ -27,7 +34,8 @@ type StreamConfig struct {
 
 func defaultStream() StreamConfig {
 	// kubelet's own streaming idle timeout.
-	return StreamConfig{Address: "127.0.0.1", IdleTimeout: Duration{4 * time.Hour}}
+	return StreamConfig{Address: "127.0.0.1", IdleTimeout: Duration{4 * time.Hour},
+		MaxConnections: 1024, RequestTimeout: Duration{30 * time.Second}}
 }
 
 func (s *StreamConfig) validate() error {
@@ -39,6 +47,12 @@ func (s *StreamConfig) validate() error {
 	}
 	if s.IdleTimeout.Duration <= 0 {
 		return fmt.Errorf("key stream.idle_timeout: %s is not positive", s.IdleTimeout)
+	}
+	if s.MaxConnections <= 0 {
+		return fmt.Errorf("key stream.max_connections: %d is not positive", s.MaxConnections)
+	}
+	if s.RequestTimeout.Duration <= 0 {
+		return fmt.Errorf("key stream.request_timeout: %s is not positive", s.RequestTimeout)
 	}
 	for key, p := range map[string]string{"tls_cert": s.TLSCert, "tls_key": s.TLSKey, "tls_ca": s.TLSCA} {
 		if p != "" && !filepath.IsAbs(p) {

@@ -99,5 +99,8 @@ func (r *RuntimeConfig) validate() error {
 	if r.ExecSyncMaxOutput <= 0 {
 		return fmt.Errorf("key runtime.exec_sync_max_output: %d is not positive", r.ExecSyncMaxOutput)
 	}
+	if r.ExecSyncOutputBudget <= 0 {
+		return fmt.Errorf("key runtime.exec_sync_output_budget: %d is not positive", r.ExecSyncOutputBudget)
+	}
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"syscall"
 )
 
 // Kind is what a caller can do about an error.
@@ -82,8 +84,21 @@ func KindOf(err error) Kind {
 		return KindDeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		return KindCanceled
+	case isNoSpace(err):
+		return KindResourceExhausted
 	}
 	return KindUnknown
+}
+
+// isNoSpace reports a full filesystem or an exhausted quota (of blocks or
+// inodes). Some libraries (the image copy, the store's layer
+// application) pass the error on as text only, so its text counts too.
+func isNoSpace(err error) bool {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, syscall.ENOSPC.Error()) || strings.Contains(msg, syscall.EDQUOT.Error())
 }
 
 // Is reports whether err is marked with kind.

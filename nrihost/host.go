@@ -60,6 +60,7 @@ func New(cfg config.NRIConfig, version string) (*Host, error) {
 		adaptation.WithSocketPath(cfg.SocketPath),
 		adaptation.WithPluginPath(cfg.PluginPath),
 		adaptation.WithPluginConfigPath(cfg.PluginConfigPath),
+		adaptation.WithDefaultValidator(&cfg.DefaultValidator),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("NRI: %w", err)

@@ -83,12 +83,46 @@ func (m *Manager) ExecSync(ctx context.Context, c *Container, cmd []string, time
 		}
 		return nil, execError(ctx, runCtx, id, cmd, timeout, err)
 	}
+	release, err := m.reserveExecOutput(ctx, id, cfg.LogPath)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	stdout, stderr, err := readExecOutput(cfg.LogPath, m.opts.ExecSyncMaxOutput)
 	if err != nil {
 		return nil, fmt.Errorf("exec in %s: %w", id, err)
 	}
 	stdout, stderr = fitOutput(stdout, stderr, m.opts.ExecSyncMaxOutput)
 	return &ExecResult{Stdout: stdout, Stderr: stderr, ExitCode: exit.ExitCode}, nil
+}
+
+// DefaultExecSyncOutputBudget is the ExecSync output berthd holds in
+// memory at once, every call together, by default.
+const DefaultExecSyncOutputBudget = 256 << 20
+
+// reserveExecOutput takes the memory for reading an exec's output from
+// the node's budget: the size of its output log (the decoded output is
+// smaller), at most what readExecOutput keeps. It waits while other calls
+// hold the budget, up to the caller's deadline; an output that cannot
+// have it is refused as ResourceExhausted. Most probes print little, so
+// a call reserves what its command printed, not its cap.
+func (m *Manager) reserveExecOutput(ctx context.Context, id, path string) (release func(), err error) {
+	var size int64
+	if fi, err := os.Stat(path); err == nil {
+		size = min(fi.Size(), 2*int64(m.opts.ExecSyncMaxOutput))
+	}
+	if size == 0 {
+		return func() {}, nil
+	}
+	if size > m.opts.ExecSyncOutputBudget {
+		return nil, errdefs.ResourceExhausted(fmt.Errorf("exec in %s: %d bytes of output exceed the node's ExecSync output budget of %d bytes (runtime.exec_sync_output_budget)",
+			id, size, m.opts.ExecSyncOutputBudget))
+	}
+	if err := m.execOut.Acquire(ctx, size); err != nil {
+		return nil, errdefs.ResourceExhausted(fmt.Errorf("exec in %s: %d bytes of output: the node's ExecSync output budget of %d bytes (runtime.exec_sync_output_budget) stayed in use by other calls until the deadline: %w",
+			id, size, m.opts.ExecSyncOutputBudget, err))
+	}
+	return func() { m.execOut.Release(size) }, nil
 }
 
 // execError explains a failed exec: its timeout (DeadlineExceeded, which
@@ -100,6 +134,18 @@ func execError(ctx, runCtx context.Context, id string, cmd []string, timeout tim
 		return fmt.Errorf("exec in %s: %w", id, ctx.Err())
 	case runCtx.Err() != nil:
 		return fmt.Errorf("exec in %s: command %q timed out after %s: %w", id, cmd, timeout, context.DeadlineExceeded)
+	}
+	return execStartError(id, cmd, err)
+}
+
+// execStartError explains why an exec session did not start. The
+// runtime refusing the command (not found, not executable) is the
+// client's mistake, not the node's: FailedPrecondition, for ExecSync and
+// ExecStream alike.
+func execStartError(id string, cmd []string, err error) error {
+	var rerr *monitor.RuntimeError
+	if errors.As(err, &rerr) {
+		return errdefs.FailedPreconditionf("exec %q in %s: %s", cmd, id, rerr.Message)
 	}
 	return fmt.Errorf("exec in %s: %w", id, err)
 }

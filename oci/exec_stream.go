@@ -69,13 +69,7 @@ func (m *Manager) ExecStream(ctx context.Context, c *Container, cmd []string, s 
 		if ctx.Err() != nil {
 			return 0, fmt.Errorf("exec in %s: %w", id, ctx.Err())
 		}
-		var rerr *monitor.RuntimeError
-		if errors.As(err, &rerr) {
-			// The runtime refused the command (not found, not
-			// executable): the client's mistake, not the node's.
-			return 0, errdefs.FailedPreconditionf("exec %q in %s: %s", cmd, id, rerr.Message)
-		}
-		return 0, fmt.Errorf("exec in %s: %w", id, err)
+		return 0, execStartError(id, cmd, err)
 	}
 	streamErr := sess.Stream(ctx, s.Stdin, s.Stdout, s.Stderr, s.Resize)
 	// Hanging up kills the command if it still runs; then wait for its

@@ -3,6 +3,7 @@ package oci
 import (
 	"context"
 	"fmt"
+	"golang.org/x/sync/semaphore"
 	"os"
 	"path/filepath"
 	"sort"
@@ -34,6 +35,10 @@ type Options struct {
 	// ExecSyncMaxOutput caps the output an ExecSync returns, stdout and
 	// stderr together, and what each stream writes to the run root.
 	ExecSyncMaxOutput int
+	// ExecSyncOutputBudget bounds the ExecSync output held in berthd's
+	// memory at once, every call together (DefaultExecSyncOutputBudget
+	// when 0).
+	ExecSyncOutputBudget int64
 	// Plugins are told of every CRI container's steps (NRI); nil for none.
 	Plugins Plugins
 	// OnChange, if set, hears of every change of a CRI container's state
@@ -50,6 +55,9 @@ type Manager struct {
 	dir      string // <root>/containers
 	runDir   string // <runroot>/containers
 	exitsDir string // <runroot>/exits
+
+	// execOut is the node's ExecSync output budget, in bytes.
+	execOut *semaphore.Weighted
 
 	mu   sync.RWMutex
 	ctrs map[string]*Container
@@ -70,8 +78,12 @@ type Manager struct {
 // disk: running ones are adopted, exits that happened while berthd was
 // down are recorded, and half-created ones are torn down.
 func NewManager(ctx context.Context, o Options) (*Manager, error) {
+	if o.ExecSyncOutputBudget <= 0 {
+		o.ExecSyncOutputBudget = DefaultExecSyncOutputBudget
+	}
 	m := &Manager{
 		opts:      o,
+		execOut:   semaphore.NewWeighted(o.ExecSyncOutputBudget),
 		dir:       filepath.Join(o.Root, "containers"),
 		runDir:    filepath.Join(o.RunRoot, "containers"),
 		exitsDir:  filepath.Join(o.RunRoot, "exits"),

@@ -29,9 +29,9 @@ type UserNS struct {
 
 // setUserNamespace puts the container in its pod's user namespace, if
 // the pod has one: the container joins it by path (the runtime reads the
-// mappings from it), and the path to its root
-// filesystem is made searchable for the pod's root, which the runtime is
-// when it mounts it. The root filesystem itself is already idmapped (the
+// mappings from it), and its root filesystem is opened to the pod's root,
+// which the runtime is when it mounts it, and to nobody else (see
+// openRootfsToPod). The root filesystem itself is already idmapped (the
 // store mounts the image's layers through idmapped mounts).
 //
 // A container follows its pod: asking for the node's user namespace in a
@@ -51,11 +51,49 @@ func setUserNamespace(o *SpecOptions, g *Generated) error {
 	}
 	g.Spec.Linux.Namespaces = append(g.Spec.Linux.Namespaces, rspec.LinuxNamespace{Type: rspec.UserNamespace, Path: pod.Path})
 	if o.Rootfs != "" {
-		if err := makeSearchable(o.Rootfs); err != nil {
+		if err := openRootfsToPod(o.Rootfs, pod); err != nil {
 			return fmt.Errorf("root filesystem of %s: %w", o.ID, err)
 		}
 	}
 	return nil
+}
+
+// openRootfsToPod lets the pod's root, which the runtime is when it
+// mounts the container's root filesystem (an unprivileged user on the
+// node), reach it, and nobody else. An overlay root filesystem is the
+// "merged" directory of the container's own layer directory: that
+// directory gets the pod's root's group and mode 0710, so its merged/ and
+// diff/ are the pod's and the node root's only (CRI-O and round 1 added
+// o+x there, opening the container's files to every local user, whose
+// paths /proc/self/mountinfo shows). The directories above it only need
+// search permission (o+x lists nothing), as before. A root filesystem
+// that is not an overlay layer's (vfs) keeps the plain o+x path.
+func openRootfsToPod(rootfs string, pod *UserNS) error {
+	gid, ok := podRootID(pod.GIDs)
+	if filepath.Base(rootfs) != "merged" || !ok {
+		return makeSearchable(rootfs)
+	}
+	layer := filepath.Dir(rootfs)
+	if err := makeSearchable(layer); err != nil {
+		return err
+	}
+	if err := os.Lchown(layer, 0, int(gid)); err != nil {
+		return fmt.Errorf("give %s to the pod's root group: %w", layer, err)
+	}
+	if err := os.Chmod(layer, 0o710); err != nil {
+		return fmt.Errorf("give %s to the pod's root group: %w", layer, err)
+	}
+	return nil
+}
+
+// podRootID is the node id of the pod's id 0.
+func podRootID(maps []IDMap) (uint32, bool) {
+	for _, m := range maps {
+		if m.ContainerID == 0 && m.Size > 0 {
+			return m.HostID, true
+		}
+	}
+	return 0, false
 }
 
 // checkContainerUserNS checks a container's user namespace options
@@ -117,7 +155,33 @@ func mountIDMappings(pod *UserNS, m *runtimeapi.Mount) (uids, gids []rspec.Linux
 		}
 		return out
 	}
-	return conv(m.GetUidMappings()), conv(m.GetGidMappings()), nil
+	uids, gids = conv(m.GetUidMappings()), conv(m.GetGidMappings())
+	// An idmapped mount may only give the pod's ids as the pod's user
+	// namespace does: a mapping of its own would make the pod's files
+	// another pod's, or the node's.
+	if err := withinPod("uid", uids, pod.UIDs); err != nil {
+		return nil, nil, err
+	}
+	if err := withinPod("gid", gids, pod.GIDs); err != nil {
+		return nil, nil, err
+	}
+	return uids, gids, nil
+}
+
+// withinPod checks that every mapping maps its ids to the node ids the
+// pod's own mappings give them.
+func withinPod(kind string, maps []rspec.LinuxIDMapping, pod []IDMap) error {
+	for _, m := range maps {
+		ok := slices.ContainsFunc(pod, func(p IDMap) bool {
+			return m.ContainerID >= p.ContainerID &&
+				uint64(m.ContainerID)+uint64(m.Size) <= uint64(p.ContainerID)+uint64(p.Size) &&
+				uint64(m.HostID) == uint64(p.HostID)+uint64(m.ContainerID-p.ContainerID)
+		})
+		if !ok || m.Size == 0 {
+			return fmt.Errorf("%s mapping %d:%d:%d is not within the pod's user namespace mappings", kind, m.ContainerID, m.HostID, m.Size)
+		}
+	}
+	return nil
 }
 
 // makeSearchable adds search (execute) permission for others to every

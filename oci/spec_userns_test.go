@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
@@ -199,5 +200,62 @@ func TestReadProcessUser(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(dir, "gid_map"), []byte("0 0 4294967295\n"), 0o644))
 	if u, err := readProcessUser(dir, 42); err != nil || u.UID != 301000 {
 		t.Errorf("node's user namespace: %+v, %v", u, err)
+	}
+}
+
+// An idmapped mount may only give the pod's ids as the pod's user
+// namespace does (issue 23): a mapping to other node ids (another pod's,
+// the node's root) is refused; the pod's own, or a part of it, is not.
+func TestMountMappingsWithinThePods(t *testing.T) {
+	pod := testPod()
+	pod.UserNS = &UserNS{Path: "/run/berth/ns/pod1/user", UIDs: []IDMap{{0, 300000, 65536}}, GIDs: []IDMap{{0, 300000, 65536}}}
+	vol := t.TempDir()
+	for name, c := range map[string]struct {
+		uids, gids []*runtimeapi.IDMapping
+		ok         bool
+	}{
+		"the pod's":      {criMapping(300000), criMapping(300000), true},
+		"a part":         {[]*runtimeapi.IDMapping{{ContainerId: 1000, HostId: 301000, Length: 10}}, criMapping(300000), true},
+		"node root":      {[]*runtimeapi.IDMapping{{ContainerId: 0, HostId: 0, Length: 1}}, criMapping(300000), false},
+		"another pod's":  {criMapping(400000), criMapping(300000), false},
+		"shifted":        {[]*runtimeapi.IDMapping{{ContainerId: 1, HostId: 300000, Length: 10}}, criMapping(300000), false},
+		"beyond":         {[]*runtimeapi.IDMapping{{ContainerId: 0, HostId: 300000, Length: 65537}}, criMapping(300000), false},
+		"gids another's": {criMapping(300000), criMapping(1), false},
+	} {
+		_, err := generateInPod(t, pod, &runtimeapi.ContainerConfig{Command: []string{"sh"}, Mounts: []*runtimeapi.Mount{
+			{ContainerPath: "/idm", HostPath: vol, UidMappings: c.uids, GidMappings: c.gids},
+		}})
+		if c.ok && err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if !c.ok && !errdefs.IsInvalid(err) {
+			t.Errorf("%s: %v, want invalid", name, err)
+		}
+	}
+}
+
+// A user-namespaced container's overlay layer directory is opened to the
+// pod's root group only (0710), not to every local user (issue 23, item
+// 3: round 1 added o+x, so anyone could read merged/ and diff/); the
+// directories above get search permission only.
+func TestRootfsOpenedToThePodOnly(t *testing.T) {
+	base := t.TempDir()
+	overlay := filepath.Join(base, "storage", "overlay")
+	layer := filepath.Join(overlay, "0123abcd")
+	merged := filepath.Join(layer, "merged")
+	must(t, os.MkdirAll(merged, 0o700))
+	must(t, os.Chmod(filepath.Join(base, "storage"), 0o700))
+	pod := &UserNS{UIDs: []IDMap{{0, 300000, 65536}}, GIDs: []IDMap{{0, 310000, 65536}}}
+	must(t, openRootfsToPod(merged, pod))
+	st, err := os.Stat(layer)
+	must(t, err)
+	if st.Mode().Perm() != 0o710 || st.Sys().(*syscall.Stat_t).Gid != 310000 || st.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Errorf("layer directory %v uid %d gid %d, want 0710 root:310000", st.Mode().Perm(),
+			st.Sys().(*syscall.Stat_t).Uid, st.Sys().(*syscall.Stat_t).Gid)
+	}
+	for _, dir := range []string{overlay, filepath.Join(base, "storage")} {
+		if st, err := os.Stat(dir); err != nil || st.Mode().Perm()&0o001 == 0 || st.Mode().Perm()&0o004 != 0 && dir != overlay {
+			t.Errorf("%s: %v %v, want searchable (o+x) and no more", dir, st.Mode().Perm(), err)
+		}
 	}
 }

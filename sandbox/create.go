@@ -139,7 +139,13 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Sandbox, erro
 	}
 	id, err := m.creates.Do(ctx, pl.md, podRequest{cfg: req.Config, handler: req.RuntimeHandler}, m.namesFor(pl.md),
 		func(ctx context.Context) (string, error) {
-			sb, err := m.create(ctx, ids.New(), req, pl)
+			id := ids.New()
+			release, err := m.reserveUserNS(id, pl.userns)
+			if err != nil {
+				return "", err
+			}
+			defer release()
+			sb, err := m.create(ctx, id, req, pl)
 			if err != nil {
 				return "", err
 			}

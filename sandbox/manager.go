@@ -36,6 +36,9 @@ type Options struct {
 	OnChange func(Change)
 	// Infra runs the infra processes of the pods that need one.
 	Infra InfraRunner
+	// UsernsMinHostID is the lowest node id a pod's user namespace may
+	// map (pod.userns_min_host_id).
+	UsernsMinHostID uint32
 }
 
 // Manager owns every pod sandbox: it creates, stops, removes and restores
@@ -58,6 +61,9 @@ type Manager struct {
 	mu    sync.Mutex
 	pods  map[string]*pod
 	names map[Metadata]string // pod id by name, from ready until removed
+	// usernsPending are the user namespace mappings of pods being
+	// created (see reserveUserNS).
+	usernsPending map[string]*userNS
 }
 
 // pod is the Manager's entry for one sandbox.
@@ -92,6 +98,8 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 		closing:    make(chan struct{}),
 		pods:       map[string]*pod{},
 		names:      map[Metadata]string{},
+
+		usernsPending: map[string]*userNS{},
 	}
 	for _, d := range []string{m.podsDir, m.runPodsDir, opts.Network.CacheDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {

@@ -47,14 +47,15 @@ func (s *Server) initContainers(ctx context.Context) error {
 	}
 	store := s.img.store
 	mgr, err := oci.NewManager(ctx, oci.Options{
-		Root:              cfg.Root,
-		RunRoot:           cfg.RunRoot,
-		MonitorPath:       s.binPath(cfg.Runtime.MonitorPath, "berth-monitor"),
-		Host:              host,
-		Rootfs:            store,
-		ExecSyncMaxOutput: min(cfg.Runtime.ExecSyncMaxOutput, maxExecOutput),
-		Plugins:           s.containerPlugins(),
-		OnChange:          s.containerChanged,
+		Root:                 cfg.Root,
+		RunRoot:              cfg.RunRoot,
+		MonitorPath:          s.binPath(cfg.Runtime.MonitorPath, "berth-monitor"),
+		Host:                 host,
+		Rootfs:               store,
+		ExecSyncMaxOutput:    min(cfg.Runtime.ExecSyncMaxOutput, maxExecOutput),
+		ExecSyncOutputBudget: cfg.Runtime.ExecSyncOutputBudget,
+		Plugins:              s.containerPlugins(),
+		OnChange:             s.containerChanged,
 	})
 	if err != nil {
 		return err

@@ -41,7 +41,7 @@ func (s *Server) eachPodMetrics(ctx context.Context, fn func(*runtimeapi.PodSand
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		pm, err := s.podMetrics(sb)
+		pm, err := s.podMetrics(ctx, sb)
 		if err != nil {
 			logrus.WithField("pod_sandbox_id", sb.ID).Warnf("metrics: %v", err)
 			continue
@@ -53,7 +53,7 @@ func (s *Server) eachPodMetrics(ctx context.Context, fn func(*runtimeapi.PodSand
 	return nil
 }
 
-func (s *Server) podMetrics(sb *sandbox.Sandbox) (*runtimeapi.PodSandboxMetrics, error) {
+func (s *Server) podMetrics(ctx context.Context, sb *sandbox.Sandbox) (*runtimeapi.PodSandboxMetrics, error) {
 	smp, err := s.stats.Pod(sb.ID, sb.CgroupParent, sb.NetNSPath)
 	if err != nil {
 		return nil, err
@@ -68,7 +68,7 @@ func (s *Server) podMetrics(sb *sandbox.Sandbox) (*runtimeapi.PodSandboxMetrics,
 	}
 	for _, r := range s.ctr.mgr.List(func(r *oci.Record) bool { return r.PodID == sb.ID }) {
 		cg := oci.CgroupsPath(sb.CgroupParent, r.ID)
-		cs, err := s.stats.Container(r.ID, cg)
+		cs, err := s.stats.Container(ctx, r.ID, cg)
 		if err != nil {
 			return nil, err
 		}

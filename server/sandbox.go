@@ -21,11 +21,12 @@ type podService struct {
 func (s *Server) initPods(ctx context.Context) error {
 	cfg := s.Config()
 	mgr, err := sandbox.New(ctx, sandbox.Options{
-		Root:           cfg.Root,
-		RunRoot:        cfg.RunRoot,
-		CgroupParent:   cfg.Runtime.CgroupParent,
-		ShmSize:        cfg.Pod.ShmSize,
-		HostResolvConf: cfg.Pod.ResolvConf,
+		Root:            cfg.Root,
+		RunRoot:         cfg.RunRoot,
+		CgroupParent:    cfg.Runtime.CgroupParent,
+		ShmSize:         cfg.Pod.ShmSize,
+		HostResolvConf:  cfg.Pod.ResolvConf,
+		UsernsMinHostID: cfg.Pod.UsernsMinHostID,
 		Network: sandbox.NetworkOptions{
 			ConfDir:    cfg.Network.ConfDir,
 			PluginDirs: cfg.Network.PluginDirs,

@@ -37,7 +37,7 @@ func (s *Server) ContainerStats(ctx context.Context, req *runtimeapi.ContainerSt
 	if err != nil {
 		return nil, err
 	}
-	cs, err := s.containerStats(&r, sb)
+	cs, err := s.containerStats(ctx, &r, sb)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func (s *Server) listContainerStats(ctx context.Context, f *runtimeapi.Container
 		if sb == nil {
 			return nil // removed meanwhile
 		}
-		cs, err := s.containerStats(&recs[i], sb)
+		cs, err := s.containerStats(ctx, &recs[i], sb)
 		if err != nil {
 			// One unreadable container must not cost kubelet the
 			// node's summary (and with it eviction): leave it out.
@@ -191,8 +191,8 @@ func (s *Server) podsByID() map[string]*sandbox.Sandbox {
 	return pods
 }
 
-func (s *Server) containerStats(r *oci.Record, sb *sandbox.Sandbox) (*runtimeapi.ContainerStats, error) {
-	smp, err := s.stats.Container(r.ID, oci.CgroupsPath(sb.CgroupParent, r.ID))
+func (s *Server) containerStats(ctx context.Context, r *oci.Record, sb *sandbox.Sandbox) (*runtimeapi.ContainerStats, error) {
+	smp, err := s.stats.Container(ctx, r.ID, oci.CgroupsPath(sb.CgroupParent, r.ID))
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +209,7 @@ func (s *Server) podStats(ctx context.Context, sb *sandbox.Sandbox) (*runtimeapi
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		cs, err := s.containerStats(&r, sb)
+		cs, err := s.containerStats(ctx, &r, sb)
 		if err != nil {
 			return nil, err
 		}

@@ -24,12 +24,14 @@ type streamService struct {
 func (s *Server) StartStreaming() (string, error) {
 	c := s.Config().Stream
 	srv, err := streaming.New(streaming.Config{
-		Address:     c.Address,
-		Port:        c.Port,
-		IdleTimeout: c.IdleTimeout.Duration,
-		TLSCert:     c.TLSCert,
-		TLSKey:      c.TLSKey,
-		TLSCA:       c.TLSCA,
+		Address:        c.Address,
+		Port:           c.Port,
+		IdleTimeout:    c.IdleTimeout.Duration,
+		MaxConnections: c.MaxConnections,
+		RequestTimeout: c.RequestTimeout.Duration,
+		TLSCert:        c.TLSCert,
+		TLSKey:         c.TLSKey,
+		TLSCA:          c.TLSCA,
 	}, streaming.Backend{Containers: s.ctr.mgr, PodNetNS: s.podNetNS})
 	if err != nil {
 		return "", err

@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -64,7 +65,7 @@ func BenchmarkList100(b *testing.B) {
 				cpu := cpuTime()
 				for b.Loop() {
 					for _, x := range ctrs {
-						if _, err := c.Container(x.id, x.cg); err != nil {
+						if _, err := c.Container(context.Background(), x.id, x.cg); err != nil {
 							b.Fatal(err)
 						}
 					}

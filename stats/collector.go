@@ -9,9 +9,11 @@
 package stats
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/cgroups"
@@ -31,6 +33,10 @@ type Options struct {
 	// WritableLayer names a container's writable layer directory and the
 	// mount point of its filesystem; nil, or an empty dir, for none.
 	WritableLayer func(id string) (dir, mountpoint string, err error)
+	// WalkTime and WalkEntries bound one walk of a writable layer
+	// (DefaultWalkTime and DefaultWalkEntries when 0).
+	WalkTime    time.Duration
+	WalkEntries int
 }
 
 // Collector reads and caches samples.
@@ -40,12 +46,17 @@ type Collector struct {
 	maxAge time.Duration
 	layer  func(id string) (string, string, error)
 
+	walkTime    time.Duration
+	walkEntries int
+	walks       atomic.Int64 // writable-layer walks started
+
 	mu      sync.Mutex
 	entries map[string]*entry
 }
 
 // entry is one container's or pod's cache. Its mutex is held during a
-// read, so concurrent callers for one id wait for one read.
+// cgroup read (a few small files), so concurrent callers for one id wait
+// for one read; never during a walk of the writable layer (see disk).
 type entry struct {
 	mu     sync.Mutex
 	cgroup string
@@ -59,6 +70,11 @@ type entry struct {
 	cpuAt   time.Time
 	cpuUsed uint64
 	hasCPU  bool
+	// disk is the writable layer's last walk, stamped diskAt when it
+	// ended; flight is the walk under way.
+	disk   *Disk
+	diskAt time.Time
+	flight *diskFlight
 }
 
 // New returns a Collector.
@@ -68,6 +84,15 @@ func New(o Options) *Collector {
 		maxAge:  o.MaxAge,
 		layer:   o.WritableLayer,
 		entries: map[string]*entry{},
+
+		walkTime:    o.WalkTime,
+		walkEntries: o.WalkEntries,
+	}
+	if c.walkTime == 0 {
+		c.walkTime = DefaultWalkTime
+	}
+	if c.walkEntries == 0 {
+		c.walkEntries = DefaultWalkEntries
 	}
 	if c.root == "" {
 		c.root = defaultCgroupRoot
@@ -86,25 +111,40 @@ func New(o Options) *Collector {
 // CgroupV2 reports whether the collector reads cgroup v2.
 func (c *Collector) CgroupV2() bool { return c.v2 }
 
-// Container samples container id, whose cgroup is cgroupPath.
-func (c *Collector) Container(id, cgroupPath string) (*ContainerSample, error) {
+// Container samples container id, whose cgroup is cgroupPath. It gives
+// up when ctx ends (a walk of its writable layer goes on for other
+// callers, within its bounds).
+func (c *Collector) Container(ctx context.Context, id, cgroupPath string) (*ContainerSample, error) {
 	e := c.entry(id, cgroupPath)
+	base, err := c.containerCgroup(e)
+	if err != nil {
+		return nil, fmt.Errorf("stats of container %s: %w", id, err)
+	}
+	s := &ContainerSample{Sample: *base}
+	if s.Disk, err = c.disk(ctx, e, id); err != nil {
+		return nil, fmt.Errorf("stats of container %s: %w", id, err)
+	}
+	return s, nil
+}
+
+// containerCgroup is the container's cgroup sample, read again when the
+// last is older than MaxAge.
+func (c *Collector) containerCgroup(e *entry) (*Sample, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if s, ok := e.last.(*ContainerSample); ok && time.Since(e.at) < c.maxAge {
+	if s, ok := e.last.(*Sample); ok && time.Since(e.at) < c.maxAge {
 		return s, nil
 	}
 	base, err := c.readCgroup(e)
 	if err != nil {
-		return nil, fmt.Errorf("stats of container %s: %w", id, err)
+		return nil, err
 	}
-	s := &ContainerSample{Sample: base}
-	if s.Disk, err = c.disk(e, id); err != nil {
-		return nil, fmt.Errorf("stats of container %s: %w", id, err)
-	}
-	e.last, e.at = s, base.Timestamp
-	return s, nil
+	e.last, e.at = &base, base.Timestamp
+	return &base, nil
 }
+
+// Walks is the number of writable-layer walks started.
+func (c *Collector) Walks() int64 { return c.walks.Load() }
 
 // Pod samples pod id: its cgroup and, when netnsPath is not empty, the
 // interfaces of its network namespace.

@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,7 +21,7 @@ func TestCgroupV2Sample(t *testing.T) {
 	setCPU := fakeV2(t, root, "/kubepods/pod1/berth-c1", 1_000_000, 100*mib, 30*mib, 256*mib)
 	c := v2Collector(t, root, time.Nanosecond)
 
-	s1, err := c.Container("c1", "/kubepods/pod1/berth-c1")
+	s1, err := c.Container(context.Background(), "c1", "/kubepods/pod1/berth-c1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestCgroupV2Sample(t *testing.T) {
 
 	time.Sleep(20 * time.Millisecond)
 	setCPU(1_500_000) // half a CPU-second more
-	s2, err := c.Container("c1", "/kubepods/pod1/berth-c1")
+	s2, err := c.Container(context.Background(), "c1", "/kubepods/pod1/berth-c1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,16 +73,16 @@ func TestCacheServesPollsWithinMaxAge(t *testing.T) {
 	root := t.TempDir()
 	setCPU := fakeV2(t, root, "/p/c", 1000, 1<<20, 0, 0)
 	c := v2Collector(t, root, time.Hour)
-	s1, err := c.Container("c", "/p/c")
+	s1, err := c.Container(context.Background(), "c", "/p/c")
 	if err != nil {
 		t.Fatal(err)
 	}
 	setCPU(5000)
-	s2, err := c.Container("c", "/p/c")
+	s2, err := c.Container(context.Background(), "c", "/p/c")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s1 != s2 || s2.CPU.UsageNanos != 1_000_000 {
+	if s1.CPU != s2.CPU || s2.CPU.UsageNanos != 1_000_000 {
 		t.Errorf("second poll within max age read again: %d", s2.CPU.UsageNanos)
 	}
 	if s1.Memory.Available != nil || s1.Memory.Limit != 0 {
@@ -91,7 +92,7 @@ func TestCacheServesPollsWithinMaxAge(t *testing.T) {
 	if c.Cached() != 0 {
 		t.Errorf("Forget left %d entries", c.Cached())
 	}
-	s3, _ := c.Container("c", "/p/c")
+	s3, _ := c.Container(context.Background(), "c", "/p/c")
 	if s3.CPU.UsageNanos != 5_000_000 {
 		t.Errorf("after Forget: usage %d, want a fresh read", s3.CPU.UsageNanos)
 	}
@@ -102,7 +103,7 @@ func TestCacheServesPollsWithinMaxAge(t *testing.T) {
 func TestGoneCgroupIsEmptySample(t *testing.T) {
 	root := t.TempDir()
 	c := v2Collector(t, root, time.Nanosecond)
-	s, err := c.Container("x", "/nothing/here")
+	s, err := c.Container(context.Background(), "x", "/nothing/here")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,13 +111,13 @@ func TestGoneCgroupIsEmptySample(t *testing.T) {
 		t.Errorf("sample of a missing cgroup: %+v", s)
 	}
 	fakeV2(t, root, "/nothing/here", 10, 4096, 0, 0)
-	if s, err = c.Container("x", "/nothing/here"); err != nil || s.CPU == nil {
+	if s, err = c.Container(context.Background(), "x", "/nothing/here"); err != nil || s.CPU == nil {
 		t.Errorf("cgroup made later: %+v, %v", s, err)
 	}
 	if err := os.RemoveAll(filepath.Join(root, "nothing")); err != nil {
 		t.Fatal(err)
 	}
-	if s, err = c.Container("x", "/nothing/here"); err != nil || s.CPU != nil {
+	if s, err = c.Container(context.Background(), "x", "/nothing/here"); err != nil || s.CPU != nil {
 		t.Errorf("cgroup removed: %+v, %v", s, err)
 	}
 }
@@ -126,7 +127,7 @@ func TestCgroupV1Sample(t *testing.T) {
 	fakeV1(t, root, "/berth/pod-1/berth-c", 7_000_000_000, 50<<20, 10<<20)
 	v2 := false
 	c := New(Options{CgroupRoot: root, CgroupV2: &v2})
-	s, err := c.Container("c", "/berth/pod-1/berth-c")
+	s, err := c.Container(context.Background(), "c", "/berth/pod-1/berth-c")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func TestWritableLayer(t *testing.T) {
 	v2 := true
 	c := New(Options{CgroupRoot: root, CgroupV2: &v2, MaxAge: time.Nanosecond,
 		WritableLayer: func(id string) (string, string, error) { return layer, "/graph", nil }})
-	s, err := c.Container("c", "/none")
+	s, err := c.Container(context.Background(), "c", "/none")
 	if err != nil {
 		t.Fatal(err)
 	}

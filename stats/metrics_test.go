@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -18,7 +19,7 @@ func TestMetricsMatchDescriptors(t *testing.T) {
 		}
 		byName[d.Name] = d
 	}
-	s, err := c.Container("c", "/p/c")
+	s, err := c.Container(context.Background(), "c", "/p/c")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,6 +112,10 @@ type Disk struct {
 	Inodes     uint64
 	// Capacity and InodesFree are the filesystem's (statfs).
 	Capacity, InodesFree uint64
+	// Partial, if set, says why the walk stopped before the end (a bound
+	// of time or entries, or a directory moved under it): UsedBytes and
+	// Inodes are then what it counted, a lower bound.
+	Partial string
 }
 
 // Network is the interfaces of a pod's network namespace, loopback left

@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -96,7 +97,7 @@ func TestCgroupV2Extras(t *testing.T) {
 	})
 	openSocket(t)
 	c := v2Collector(t, root, time.Nanosecond)
-	s, err := c.Container("c", "/p/c")
+	s, err := c.Container(context.Background(), "c", "/p/c")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestCgroupV1Extras(t *testing.T) {
 	openSocket(t)
 	v2 := false
 	c := New(Options{CgroupRoot: root, CgroupV2: &v2})
-	s, err := c.Container("c", path)
+	s, err := c.Container(context.Background(), "c", path)
 	if err != nil {
 		t.Fatal(err)
 	}

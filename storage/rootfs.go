@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"regexp"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -191,6 +192,13 @@ func (s *Store) RemoveContainerRootfs(id string) error {
 func (s *Store) removeOne(id string) error {
 	if err := s.UnmountContainerRootfs(id); err != nil {
 		return err
+	}
+	// The store removes a layer with os.RemoveAll, which a tree deeper
+	// than berthd's descriptors defeats: empty it first.
+	if dir, _, err := s.WritableLayer(id); err == nil && dir != "" {
+		if err := emptyTree(dir); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("remove root filesystem of container %s: %w", id, err)
+		}
 	}
 	s.rootfsMu.Lock()
 	defer s.rootfsMu.Unlock()

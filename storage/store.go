@@ -117,6 +117,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := s.sweepLayers(); err != nil {
 		logrus.Warnf("storage: removing unreferenced layers: %v", err)
 	}
+	s.closeOpenedLayers()
 	logrus.Infof("storage: %s driver, graph root %s, run root %s", driver, store.GraphRoot(), store.RunRoot())
 	return s, nil
 }

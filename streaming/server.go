@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/net/netutil"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	cristreaming "k8s.io/cri-streaming/pkg/streaming"
 )
@@ -25,10 +26,28 @@ type Config struct {
 	Port int
 	// IdleTimeout closes a session that moved no data for this long.
 	IdleTimeout time.Duration
+	// MaxConnections caps the open connections, sessions included
+	// (DefaultMaxConnections when 0): beyond it, new ones wait in the
+	// listen backlog until one closes.
+	MaxConnections int
+	// RequestTimeout bounds reading a request, and how long a connection
+	// may sit between requests (DefaultRequestTimeout when 0). A session's
+	// connection, once upgraded, is bounded by IdleTimeout instead.
+	RequestTimeout time.Duration
 	// TLSCert and TLSKey, both set, serve HTTPS; TLSCA, if also set,
 	// requires client certificates signed by it.
 	TLSCert, TLSKey, TLSCA string
 }
+
+// The bounds of connections that have not (yet) become a session: the
+// URL's token is only checked once a request is read, so whoever reaches
+// the port can open connections; they are closed when a request is not
+// read within DefaultRequestTimeout or none follows within it, and no
+// more than DefaultMaxConnections are served at once.
+const (
+	DefaultMaxConnections = 1024
+	DefaultRequestTimeout = 30 * time.Second
+)
 
 // Server is a listening streaming server.
 type Server struct {
@@ -55,6 +74,13 @@ func New(cfg Config, b Backend) (*Server, error) {
 		return nil, fmt.Errorf("stream server: listen: %w", err)
 	}
 	base := &url.URL{Scheme: "http", Host: urlHost(ln.Addr().(*net.TCPAddr))}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	ln = netutil.LimitListener(ln, cfg.MaxConnections)
 	if tlsCfg != nil {
 		base.Scheme = "https"
 		ln = tls.NewListener(ln, tlsCfg)
@@ -72,7 +98,13 @@ func New(cfg Config, b Backend) (*Server, error) {
 		return nil, fmt.Errorf("stream server: %w", err)
 	}
 	s.lib = lib
-	s.hs = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
+	// net/http clears these deadlines when the library hijacks a
+	// connection for a session.
+	s.hs = &http.Server{Handler: s,
+		ReadHeaderTimeout: cfg.RequestTimeout,
+		ReadTimeout:       cfg.RequestTimeout,
+		IdleTimeout:       cfg.RequestTimeout,
+	}
 	return s, nil
 }
 

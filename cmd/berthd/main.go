@@ -22,6 +22,7 @@ type flags struct {
 	logLevel    string
 	logFormat   string
 	metricsAddr string
+	netFallback string
 	set         map[string]bool // flags given on the command line
 }
 
@@ -44,6 +45,8 @@ func parseFlags(args []string) (*flags, []string, error) {
 	fs.StringVar(&f.logLevel, "log-level", def.Log.Level, "log level: error, warn, info, debug, trace")
 	fs.StringVar(&f.logFormat, "log-format", def.Log.Format, "log format: text or json")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", def.Metrics.Address, "host:port for Prometheus /metrics; empty = off")
+	fs.StringVar(&f.netFallback, "network-fallback", def.Network.FallbackConfig,
+		`pod network while the CNI config dir is empty: "none", "builtin" or a .conflist path (network.fallback_config; make run gives "builtin")`)
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}
@@ -70,6 +73,9 @@ func (f *flags) override(c *config.Config) {
 	}
 	if f.set["metrics-addr"] {
 		c.Metrics.Address = f.metricsAddr
+	}
+	if f.set["network-fallback"] {
+		c.Network.FallbackConfig = f.netFallback
 	}
 }
 

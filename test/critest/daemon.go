@@ -35,16 +35,18 @@ func newDaemon(o options, reg *testimage.Registry) (*launch.Daemon, error) {
 		Registries: testimage.RegistriesConf(testimage.ConfOptions{
 			Insecure: plainHTTP, Search: []string{"docker.io"}, Rewrites: rewrites,
 		}),
-		Configure: configureNRI,
+		Configure: configure,
 	})
 }
 
-// configureNRI turns NRI on with no pre-installed plugins: critest's NRI
+// configure turns NRI on with no pre-installed plugins: critest's NRI
 // specs connect their own plugin to the socket (-nri-socket). Its
 // synchronization specs hold a plugin's Synchronize open for 2s, the
 // default request timeout, after which a plugin is disconnected; so the
-// timeout is above that.
-func configureNRI(c *config.Config, d *launch.Daemon) {
+// timeout is above that. critest's user namespace specs map node ids
+// from 1000: below the default floor (65536), kept for nodes.
+func configure(c *config.Config, d *launch.Daemon) {
+	c.Pod.UsernsMinHostID = 1000
 	c.NRI.Enable = true
 	c.NRI.SocketPath = nriSocket(d)
 	c.NRI.PluginPath = d.Path("nri-plugins")

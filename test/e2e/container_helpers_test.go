@@ -207,6 +207,9 @@ type containerInfo struct {
 	Pid         int `json:"pid"`
 	MonitorPid  int `json:"monitorPid"`
 	RuntimeSpec struct {
+		Root struct {
+			Path string `json:"path"`
+		} `json:"root"`
 		Linux struct {
 			CgroupsPath string `json:"cgroupsPath"`
 		} `json:"linux"`

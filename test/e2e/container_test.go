@@ -353,9 +353,12 @@ func TestContainerExecSync(t *testing.T) {
 		if r := e.exec(t, id, 0, "ps"); strings.Contains(string(r.Stdout), "sleep 31") {
 			t.Errorf("the timed-out command still runs:\n%s", r.Stdout)
 		}
+		// The runtime refuses a missing binary: the caller's mistake,
+		// FailedPrecondition naming it, as ExecStream answers (issue 23).
 		_, err = e.d.Runtime.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"/no/such/binary"}})
-		if err == nil {
-			t.Error("exec of a missing binary succeeded")
+		wantCode(t, "exec of a missing binary", err, codes.FailedPrecondition)
+		if err != nil && !strings.Contains(err.Error(), "/no/such/binary") {
+			t.Errorf("exec of a missing binary: %v, want the binary named", err)
 		}
 		e.stop(t, id, 0)
 		_, err = e.d.Runtime.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"true"}})

@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc/codes"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -38,5 +40,41 @@ func TestExecSyncHugeOutputFits(t *testing.T) {
 				t.Errorf("streams mixed up or stderr lost: %d/%d bytes", len(r.Stdout), len(r.Stderr))
 			}
 		})
+	}
+}
+
+// The ExecSync output berthd holds at once is bounded node-wide
+// (runtime.exec_sync_output_budget, issue 23): with a budget of 1 MiB an
+// exec printing 2 MiB is refused with ResourceExhausted naming the key,
+// while small outputs, many at once, still answer.
+func TestExecSyncOutputBudget(t *testing.T) {
+	e := startContainerEnvWith(t, "\n[runtime]\nexec_sync_output_budget = 1048576\n")
+	handlers := handlerNames(t)
+	if len(handlers) == 0 {
+		t.Skip("no runtime handler")
+	}
+	pod := e.pod(t, handlers[0], runtimeapi.NamespaceMode_CONTAINER)
+	id := e.run(t, pod, e.config("chatty", "sleep", "3600"))
+	_, err := e.d.Runtime.ExecSync(e.d.Ctx(t), &runtimeapi.ExecSyncRequest{ContainerId: id,
+		Cmd: []string{"sh", "-c", "head -c 2097152 /dev/zero | tr '\\0' o"}, Timeout: 60})
+	wantCode(t, "exec printing 2 MiB with a budget of 1 MiB", err, codes.ResourceExhausted)
+	if err != nil && !strings.Contains(err.Error(), "exec_sync_output_budget") {
+		t.Errorf("refusal does not name the key: %v", err)
+	}
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			r, err := e.d.Runtime.ExecSync(e.d.Ctx(t), &runtimeapi.ExecSyncRequest{ContainerId: id,
+				Cmd: []string{"sh", "-c", "head -c 100000 /dev/zero | tr '\\0' o"}, Timeout: 60})
+			if err == nil && len(r.Stdout) != 100000 {
+				err = fmt.Errorf("stdout %d bytes, want 100000", len(r.Stdout))
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Errorf("small exec within the budget: %v", err)
+		}
 	}
 }

@@ -602,14 +602,16 @@ func TestReadmeTryIt(t *testing.T) {
 	conf := testimage.WriteRegistriesConf(t, testimage.ConfOptions{
 		Insecure: []string{reg.Host}, Rewrites: map[string]string{"docker.io": reg.Host},
 	})
+	// The config keeps the node's default, fallback_config = "none" (the
+	// framework writes it); the pod network comes from what `make run`
+	// asks for, pointed at a network of the test's own instead of berth0.
 	n := newTestNet(t)
-	d := framework.StartDaemon(t, framework.Options{Shell: run, ConfigTOML: fmt.Sprintf(`
+	d := framework.StartDaemon(t, framework.Options{Shell: run,
+		Env: []string{"RUN_NETWORK_FALLBACK=" + n.writeShipped(t, t.TempDir())},
+		ConfigTOML: fmt.Sprintf(`
 [image]
 registries_conf = %q
-
-[network]
-fallback_config = %q
-`, conf, n.writeShipped(t, t.TempDir()))})
+`, conf)})
 
 	before := podLogDirs(t)
 	cmd := exec.Command("bash", "-c", try)

@@ -542,3 +542,41 @@ func TestNRIHangingPluginDisconnected(t *testing.T) {
 		t.Errorf("container is %v, want CREATED", st.State)
 	}
 }
+
+// NRI's default validator is on by default (issue 23): a plugin that
+// adds an OCI hook (run by the runtime as the node's root) or removes the
+// container's network namespace is refused, naming the plugin, and the
+// container is not created; an adjustment of the environment still goes
+// through.
+func TestNRIDefaultValidatorRejectsHooksAndNamespaces(t *testing.T) {
+	e := startNRIEnv(t)
+	e.startPlugin(t, "escalator", "30", func(p *testPlugin) {
+		p.onCreate = func(_ *api.PodSandbox, ctr *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
+			a := &api.ContainerAdjustment{}
+			switch ctr.GetName() {
+			case "hooked":
+				a.AddHooks(&api.Hooks{CreateRuntime: []*api.Hook{{Path: "/bin/true"}}})
+			case "unshared":
+				a.RemoveNamespace(&api.LinuxNamespace{Type: "network"})
+			default:
+				a.AddEnv("NRI_OK", "1")
+			}
+			return a, nil, nil
+		}
+	})
+	handler := handlerNames(t)
+	if len(handler) == 0 {
+		t.Skip("no runtime handler")
+	}
+	pod := e.pod(t, handler[0], runtimeapi.NamespaceMode_CONTAINER)
+	for name, want := range map[string]string{"hooked": "OCI hook", "unshared": "namespace"} {
+		_, err := e.tryCreate(t, pod, e.config(name, "sleep", "3600"))
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "escalator") {
+			t.Errorf("CreateContainer %s with a plugin's %s adjustment: %v, want it refused naming the plugin", name, want, err)
+		}
+	}
+	id := e.run(t, pod, e.config("plain", "sleep", "3600"))
+	if out := strings.TrimSpace(string(e.exec(t, id, 10, "sh", "-c", "echo $NRI_OK").Stdout)); out != "1" {
+		t.Errorf("NRI_OK = %q: the environment adjustment did not go through", out)
+	}
+}

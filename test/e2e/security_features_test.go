@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -189,6 +191,16 @@ func testUserNamespacePod(t *testing.T, e *ctrEnv, handler string) {
 	if out, _ := sh("id -u"); out != "0" {
 		t.Errorf("id -u in the container: %q, want 0", out)
 	}
+	// Its root filesystem is the pod's root's and the node's root's
+	// only: another local user cannot list it (issue 23; round 1 opened
+	// the layer directory to everyone).
+	if rootfs := e.info(t, id).RuntimeSpec.Root.Path; rootfs != "" {
+		ls := exec.Command("ls", rootfs)
+		ls.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		if out, err := ls.CombinedOutput(); err == nil {
+			t.Errorf("user nobody lists the container's root filesystem %s:\n%s", rootfs, out)
+		}
+	}
 	// On the node, the container's root is the mapped id.
 	pid := e.info(t, id).Pid
 	if got := procStatusField(t, fmt.Sprintf("/proc/%d/status", pid), "Uid"); strings.Fields(got)[0] != fmt.Sprint(usernsHostID) {
@@ -279,6 +291,9 @@ func TestUserNamespaceRejections(t *testing.T) {
 		"CONTAINER":        {Mode: runtimeapi.NamespaceMode_CONTAINER},
 		"TARGET":           {Mode: runtimeapi.NamespaceMode_TARGET},
 		"host root mapped": usernsOptions(0, 65536),
+		// Below pod.userns_min_host_id, and over every id of the node
+		// (issue 23).
+		"below the floor": usernsOptions(1, 4294967294),
 	} {
 		_, err := e.podWith(t, "", func(c *runtimeapi.PodSandboxConfig) {
 			c.Linux.SecurityContext.NamespaceOptions.UsernsOptions = u

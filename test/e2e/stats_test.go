@@ -501,3 +501,43 @@ func processCPU(t testing.TB, pid int) int64 {
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	return (utime + stime) * int64(time.Second) / 100 // USER_HZ
 }
+
+// A container that nests directories 20,000 deep (issue 23) gets its
+// writable layer measured, every directory counted, and is removed as
+// any other. The walk of round 1 re-resolved each directory from the
+// layer's root: it took 5.5 minutes for 4,000 levels, longer than the
+// request's deadline, and held up every stats caller of the node.
+func TestStatsDeepWritableLayer(t *testing.T) {
+	e := startContainerEnv(t)
+	pod := e.pod(t, statsHandler(t), runtimeapi.NamespaceMode_CONTAINER)
+	const depth = 20 * 1000
+	id := e.run(t, pod, e.config("deep", "sh", "-c",
+		// 20 times: mkdir -p of 1,000 levels (a path within PATH_MAX),
+		// and into them.
+		"p=a; i=1; while [ $i -lt 1000 ]; do p=$p/a; i=$((i+1)); done; "+
+			"j=0; while [ $j -lt 20 ]; do mkdir -p $p && cd -P $p 2>/dev/null || exit 1; j=$((j+1)); done; touch /done; sleep 3600"))
+	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(time.Second) {
+		if st := e.status(t, id); st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+			t.Fatalf("the container making the chain exited: %d %s %s", st.ExitCode, st.Reason, st.Message)
+		}
+		if e.exec(t, id, 30, "test", "-e", "/done").ExitCode == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the chain is not made after 10 minutes")
+		}
+	}
+
+	st := e.containerStats(t, id)
+	if n := st.GetWritableLayer().GetInodesUsed().GetValue(); n < depth {
+		t.Errorf("writable layer inodes %d, want at least the %d directories", n, depth)
+	}
+	resp, err := e.d.Runtime.ListContainerStats(e.d.Ctx(t), &runtimeapi.ListContainerStatsRequest{})
+	if err != nil || len(resp.Stats) != 1 {
+		t.Fatalf("ListContainerStats: %v, %v", resp, err)
+	}
+	e.stop(t, id, 0)
+	if _, err := e.d.Runtime.RemoveContainer(e.d.Ctx(t), &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
+		t.Errorf("RemoveContainer of the deep container: %v", err)
+	}
+}
