@@ -213,6 +213,7 @@ func infraSpec(id string, req *InfraRequest, rootfs string, h *Host) (*rspec.Spe
 			AnnotationSandboxUID:       pod.UID,
 		},
 	}
+	setCgroupAnnotations(pod.CgroupParent, s.Annotations)
 	for _, j := range []struct {
 		typ  rspec.LinuxNamespaceType
 		path string

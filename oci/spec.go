@@ -187,6 +187,7 @@ func setAnnotations(o *SpecOptions, s *rspec.Spec) {
 	a[AnnotationSandboxNamespace] = o.Pod.Namespace
 	a[AnnotationSandboxUID] = o.Pod.UID
 	a[AnnotationImageName] = o.ImageName
+	setCgroupAnnotations(o.Pod.CgroupParent, a)
 	if labels := o.Config.GetLabels(); len(labels) > 0 {
 		if b, err := json.Marshal(labels); err == nil {
 			a[AnnotationLabels] = string(b)

@@ -191,7 +191,12 @@ func TestSystemdKubeletSlice(t *testing.T) {
 	if err := mgr.Apply(-1); err != nil {
 		t.Fatalf("start kubelet's slice %s: %v", kubeSlice, err)
 	}
-	t.Cleanup(func() { mgr.Destroy() })
+	t.Cleanup(func() {
+		// Stopping kubelet's top slice stops the ones systemd started
+		// inside it for this one (kubepods-besteffort.slice...).
+		mgr.Destroy()
+		exec.Command("systemctl", "stop", base+"-kubepods.slice").Run()
+	})
 
 	pcfg := podConfig("kubeslice")
 	pcfg.Linux.CgroupParent = kubeSlice
