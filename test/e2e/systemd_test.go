@@ -57,7 +57,24 @@ func unitProperty(t *testing.T, unit, prop string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func readCgroupFile(t *testing.T, dir, file string) string {
+// cgroupDirOf is where a spec's cgroupsPath is in the cgroup filesystem
+// (relative to its root): the path itself, or for runc's systemd form
+// slice:prefix:name the scope prefix-name.scope in the slice.
+func cgroupDirOf(t testing.TB, cgroupsPath string) string {
+	t.Helper()
+	slice, rest, ok := strings.Cut(cgroupsPath, ":")
+	if !ok {
+		return cgroupsPath
+	}
+	prefix, name, _ := strings.Cut(rest, ":")
+	dir, err := cgroupdriver.Path(slice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, prefix+"-"+name+".scope")
+}
+
+func readCgroupFile(t testing.TB, dir, file string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", dir, file))
 	if err != nil {
