@@ -58,9 +58,14 @@ type RuntimeConfig struct {
 	// PausePath is the pause program used as a pod's infra process; empty
 	// means berth-pause next to berthd.
 	PausePath string `toml:"pause_path"`
-	// CgroupDriver is cgroupfs (systemd is refused until built).
+	// CgroupDriver is cgroupfs or systemd; empty follows the node (see
+	// cgroupdriver.Resolve: systemd where systemd is PID 1 and berthd
+	// runs in its unit, cgroupfs elsewhere, and never a change under
+	// existing pods).
 	CgroupDriver string `toml:"cgroup_driver"`
-	// CgroupParent is the parent of every pod cgroup, for the cgroupfs driver.
+	// CgroupParent is the parent of the cgroups of pods whose request
+	// names none, in the driver's form: a cgroupfs path or a slice.
+	// Empty is the driver's default, /berth or berth.slice.
 	CgroupParent string `toml:"cgroup_parent"`
 	// RestrictOOMScoreAdj clamps requested oom_score_adj values below
 	// berthd's own up to it (containerd's restrict_oom_score_adj): without
@@ -189,8 +194,6 @@ func Default() *Config {
 			Handlers: map[string]RuntimeHandler{
 				"berth": {Type: "oci"},
 			},
-			CgroupDriver:        "cgroupfs",
-			CgroupParent:        "/berth",
 			RestrictOOMScoreAdj: true,
 			DiscoverHandlers:    true,
 			ExecSyncMaxOutput:   16 << 20,

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/berth-cri/berth/cgroupdriver"
 )
 
 var handlerName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
@@ -90,11 +92,20 @@ func (r *RuntimeConfig) validate() error {
 	if _, ok := r.Handlers[r.Default]; !ok {
 		return fmt.Errorf("key runtime.default: %q is not a configured handler", r.Default)
 	}
-	if r.CgroupDriver != "cgroupfs" {
-		return fmt.Errorf("key runtime.cgroup_driver: %q is not supported (only cgroupfs is built)", r.CgroupDriver)
+	d, err := cgroupdriver.Parse(r.CgroupDriver)
+	if err != nil {
+		return fmt.Errorf("key runtime.cgroup_driver: %w", err)
 	}
-	if !strings.HasPrefix(r.CgroupParent, "/") {
-		return fmt.Errorf("key runtime.cgroup_parent: %q is not an absolute cgroup path", r.CgroupParent)
+	if r.CgroupParent != "" {
+		// With the driver left to the node, the form is checked once it
+		// is known (at start); either form is fine here.
+		check := d
+		if check == "" {
+			check = cgroupdriver.Of(r.CgroupParent)
+		}
+		if err := check.ValidateParent(r.CgroupParent); err != nil {
+			return fmt.Errorf("key runtime.cgroup_parent: %w", err)
+		}
 	}
 	if r.ExecSyncMaxOutput <= 0 {
 		return fmt.Errorf("key runtime.exec_sync_max_output: %d is not positive", r.ExecSyncMaxOutput)

@@ -168,6 +168,7 @@ func (c *Container) execSession(id string, rt Runtime, cmd []string, tty *rspec.
 		Bundle:         c.paths.run,
 		RuntimePath:    rt.Path,
 		RuntimeRoot:    rt.Root,
+		RuntimeArgs:    rt.globalArgs(),
 		ExecProcess:    procFile,
 		PidFile:        stem + ".pid",
 		ExitFile:       stem + ".exit",

@@ -65,7 +65,10 @@ func DetectHost(restrictOOMScoreAdj bool) (*Host, error) {
 	if h.CgroupV2 {
 		ctrl, _ := os.ReadFile("/sys/fs/cgroup/cgroup.controllers")
 		h.Hugetlb = strings.Contains(string(ctrl), "hugetlb")
-		h.MemorySwap = fileExists("/sys/fs/cgroup/init.scope/memory.swap.max") || fileExists("/sys/fs/cgroup/system.slice/memory.swap.max")
+		// The root has no memory.swap.* files: look in a child (systemd's
+		// init.scope and system.slice, or berthd's own cgroup elsewhere).
+		h.MemorySwap = fileExists("/sys/fs/cgroup/init.scope/memory.swap.max") || fileExists("/sys/fs/cgroup/system.slice/memory.swap.max") ||
+			fileExists(filepath.Join("/sys/fs/cgroup", ownCgroup2(), "memory.swap.max"))
 	} else {
 		if mnt, err := cgroups.FindCgroupMountpoint("", "hugetlb"); err == nil && mnt != "" {
 			h.Hugetlb = true
@@ -75,6 +78,20 @@ func DetectHost(restrictOOMScoreAdj bool) (*Host, error) {
 		}
 	}
 	return h, nil
+}
+
+// ownCgroup2 is berthd's cgroup v2 path ("/" when unknown).
+func ownCgroup2() string {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "/"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(l, "0::"); ok && p != "" {
+			return filepath.Clean(p)
+		}
+	}
+	return "/"
 }
 
 // boundingCapabilities lists the capabilities in berthd's bounding set.

@@ -10,6 +10,7 @@ import (
 	"github.com/moby/profiles/seccomp"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth-cri/berth/cgroupdriver"
 	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/ids"
 )
@@ -67,7 +68,7 @@ func (m *Manager) StartInfra(ctx context.Context, req *InfraRequest) (_ *Infra, 
 	}
 	c := &Container{
 		rec: Record{
-			ID: id, PodID: id, Name: "infra", Infra: true, Runtime: req.Runtime,
+			ID: id, PodID: id, Name: "infra", Infra: true, Runtime: req.Runtime.forPod(req.Pod.CgroupParent),
 			StopSignal: "SIGTERM", State: StateCreating, CreatedAt: time.Now(),
 			User: User{UID: infraUser, GID: infraUser, Groups: []uint32{infraUser}},
 		},
@@ -195,7 +196,7 @@ func infraSpec(id string, req *InfraRequest, rootfs string, h *Host) (*rspec.Spe
 			bindMount(req.PausePath, "/pause", true),
 		},
 		Linux: &rspec.Linux{
-			CgroupsPath:   CgroupsPath(pod.CgroupParent, id),
+			CgroupsPath:   cgroupdriver.ContainerCgroupsPath(pod.CgroupParent, id),
 			Resources:     &rspec.LinuxResources{Devices: defaultDeviceRules()},
 			MaskedPaths:   DefaultMaskedPaths,
 			ReadonlyPaths: DefaultReadonlyPaths,
@@ -212,6 +213,7 @@ func infraSpec(id string, req *InfraRequest, rootfs string, h *Host) (*rspec.Spe
 			AnnotationSandboxUID:       pod.UID,
 		},
 	}
+	setCgroupAnnotations(pod.CgroupParent, s.Annotations)
 	for _, j := range []struct {
 		typ  rspec.LinuxNamespaceType
 		path string

@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-cri/berth/cgroupdriver"
 )
 
 // Runtime is one runtime handler: a runc-compatible binary and its state
@@ -26,6 +28,26 @@ type Runtime struct {
 	Root string
 	// VM marks a VM runtime (every pod gets an infra container).
 	VM bool
+	// SystemdCgroup gives the runtime --systemd-cgroup: the container's
+	// cgroup is a systemd scope (its pod's cgroup is a slice). It is the
+	// container's, set at create from its pod's cgroup (see
+	// cgroupdriver.Of), and kept in its record.
+	SystemdCgroup bool `json:",omitempty"`
+}
+
+// globalArgs are the runtime's global flags for this container.
+func (r *Runtime) globalArgs() []string {
+	if r.SystemdCgroup {
+		return []string{"--systemd-cgroup"}
+	}
+	return nil
+}
+
+// forPod is the runtime for a container of the pod whose cgroup is
+// podCgroup: with --systemd-cgroup when that is a slice.
+func (r Runtime) forPod(podCgroup string) Runtime {
+	r.SystemdCgroup = cgroupdriver.Of(podCgroup) == cgroupdriver.Systemd
+	return r
 }
 
 // ErrNotExist is returned (wrapped) when the runtime does not know the
@@ -35,7 +57,7 @@ var ErrNotExist = errors.New("container does not exist in the runtime")
 // run runs one runtime subcommand and returns its stdout. Its stderr
 // becomes the error's text: runtimes explain themselves there.
 func (r *Runtime) run(ctx context.Context, stdin []byte, args ...string) ([]byte, error) {
-	full := append([]string{"--root", r.Root}, args...)
+	full := append(append([]string{"--root", r.Root}, r.globalArgs()...), args...)
 	cmd := exec.CommandContext(ctx, r.Path, full...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

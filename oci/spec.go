@@ -3,12 +3,12 @@ package oci
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-cri/berth/cgroupdriver"
 	"github.com/berth-cri/berth/errdefs"
 )
 
@@ -47,7 +47,8 @@ type Pod struct {
 	// private tmpfs.
 	ShmPath string
 
-	// CgroupParent is the pod's cgroupfs path; containers go below it.
+	// CgroupParent is the pod's cgroup (a cgroupfs path or a systemd
+	// slice, see cgroupdriver); containers go below it.
 	CgroupParent string
 	// LogDirectory is the pod's CRI log directory; a container's
 	// log_path is relative to it.
@@ -142,7 +143,7 @@ func Generate(o *SpecOptions) (*Generated, error) {
 		Hostname: o.Pod.Hostname,
 		Process:  &rspec.Process{Terminal: o.Config.GetTty()},
 		Linux: &rspec.Linux{
-			CgroupsPath: CgroupsPath(o.Pod.CgroupParent, o.ID),
+			CgroupsPath: cgroupdriver.ContainerCgroupsPath(o.Pod.CgroupParent, o.ID),
 			Resources:   &rspec.LinuxResources{},
 		},
 	}}
@@ -168,14 +169,6 @@ func Generate(o *SpecOptions) (*Generated, error) {
 	return g, nil
 }
 
-// CgroupsPath is the container's cgroupfs path below its pod's cgroup.
-func CgroupsPath(parent, id string) string {
-	if parent == "" {
-		parent = "/"
-	}
-	return filepath.Join(parent, "berth-"+id)
-}
-
 // setAnnotations gives the spec the request's annotations the handler
 // allows, then Berth's own (which a request cannot override). A runtime
 // reads its spec's annotations as instructions (crun's run.oci.*, kata's
@@ -194,6 +187,7 @@ func setAnnotations(o *SpecOptions, s *rspec.Spec) {
 	a[AnnotationSandboxNamespace] = o.Pod.Namespace
 	a[AnnotationSandboxUID] = o.Pod.UID
 	a[AnnotationImageName] = o.ImageName
+	setCgroupAnnotations(o.Pod.CgroupParent, a)
 	if labels := o.Config.GetLabels(); len(labels) > 0 {
 		if b, err := json.Marshal(labels); err == nil {
 			a[AnnotationLabels] = string(b)

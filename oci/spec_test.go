@@ -625,3 +625,35 @@ func TestAnnotations(t *testing.T) {
 		}
 	}
 }
+
+// A pod whose cgroup is a systemd slice gets containers whose cgroupsPath
+// is runc's slice:prefix:name, and crun is told to make no sub-cgroup
+// (whatever the request says); a cgroupfs pod's containers get neither.
+func TestSystemdCgroupSpec(t *testing.T) {
+	cfg := &runtimeapi.ContainerConfig{Command: []string{"x"}, Metadata: &runtimeapi.ContainerMetadata{Name: "app"},
+		Annotations: map[string]string{annotationSystemdSubgroup: "evil"}}
+	pod := testPod()
+	pod.CgroupParent = "kubepods-besteffort-pod1.slice"
+	g, err := Generate(&SpecOptions{ID: "ctr1", Config: cfg, Pod: pod, Rootfs: testRootfs(t), Host: testHost(),
+		AllowedAnnotations: []string{"run.oci.*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := g.Spec.Linux.CgroupsPath; got != "kubepods-besteffort-pod1.slice:berth:ctr1" {
+		t.Errorf("cgroups path = %q", got)
+	}
+	if v, ok := g.Spec.Annotations[annotationSystemdSubgroup]; !ok || v != "" {
+		t.Errorf("%s = %q (set %v), want empty", annotationSystemdSubgroup, v, ok)
+	}
+	g = mustGenerate(t, &runtimeapi.ContainerConfig{Command: []string{"x"}}, ImageConfig{})
+	if _, ok := g.Spec.Annotations[annotationSystemdSubgroup]; ok {
+		t.Errorf("a cgroupfs pod's container has %s", annotationSystemdSubgroup)
+	}
+	rt := Runtime{Path: "/usr/bin/crun"}.forPod(pod.CgroupParent)
+	if !rt.SystemdCgroup || strings.Join(rt.globalArgs(), " ") != "--systemd-cgroup" {
+		t.Errorf("runtime for a slice pod: %+v %v", rt, rt.globalArgs())
+	}
+	if rt := (Runtime{}).forPod("/kubepods/pod1"); rt.SystemdCgroup || len(rt.globalArgs()) != 0 {
+		t.Errorf("runtime for a cgroupfs pod: %+v", rt)
+	}
+}

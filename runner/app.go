@@ -79,7 +79,7 @@ var globalFlags = []flagDef{
 	flagS("log", "", "set the log file to write berth-runner logs to (default is '/dev/stderr')"),
 	flagS("log-format", "text", "set the log format ('text' (default), or 'json')"),
 	flagS("root", defaultRoot, "root directory for storage of container state (this should be located in tmpfs)"),
-	flagB("systemd-cgroup", "enable systemd cgroup support (not supported by berth-runner)"),
+	flagB("systemd-cgroup", "enable systemd cgroup support, expects cgroupsPath to be of form \"slice:prefix:name\" for e.g. \"system.slice:runc:434234\""),
 	flagS("rootless", "auto", "ignore cgroup permission errors ('true', 'false', or 'auto')"),
 	flagS("criu", "criu", "path to the criu binary (checkpoint/restore is not supported by berth-runner)"),
 	flagB("version,v", "print the version"),
@@ -149,9 +149,6 @@ func (a *App) Main(args []string) int {
 		fmt.Fprintf(a.Stdout, "Incorrect Usage.\n\n")
 		a.printCommandHelp(cmd)
 		return a.fatal(err, 1)
-	}
-	if global.Bool("systemd-cgroup") {
-		return a.fatal(errors.New("systemd cgroup driver is not supported by "+Name+"; use the cgroupfs driver (drop --systemd-cgroup)"), 1)
 	}
 	err := cmd.run(ctx)
 	var code exitCode

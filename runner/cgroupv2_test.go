@@ -87,7 +87,7 @@ func TestCgroupV2FromSpec(t *testing.T) {
 		BlockIO: &specs.LinuxBlockIO{Weight: &weight},
 		Unified: map[string]string{"memory.high": "200000000", "cpu.idle": "0"},
 	})
-	config, err := containerConfig("c1", spec, false, false, false)
+	config, err := containerConfig("c1", spec, configOpts{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestCgroupV2UnlimitedValues(t *testing.T) {
 		Pids:   &specs.LinuxPids{Limit: ptrTo[int64](-1)},
 		CPU:    &specs.LinuxCPU{Quota: ptrTo[int64](-1), Period: ptrTo[uint64](100000)},
 	})
-	config, err := containerConfig("c1", spec, false, false, false)
+	config, err := containerConfig("c1", spec, configOpts{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestCgroupV2UnlimitedValues(t *testing.T) {
 
 func TestCgroupV2UnifiedRejectsPaths(t *testing.T) {
 	spec := specWithResources(&specs.LinuxResources{Unified: map[string]string{"../escape": "1"}})
-	config, err := containerConfig("c1", spec, false, false, false)
+	config, err := containerConfig("c1", spec, configOpts{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestCgroupV2Update(t *testing.T) {
 		CPU:    &specs.LinuxCPU{Quota: ptrTo[int64](50000), Period: ptrTo[uint64](100000)},
 		Memory: &specs.LinuxMemory{Limit: ptrTo[int64](256 << 20)},
 	})
-	config, err := containerConfig("c1", spec, false, false, false)
+	config, err := containerConfig("c1", spec, configOpts{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,24 +38,41 @@ func newContainer(ctx *context, id string, spec *specs.Spec) (*libcontainer.Cont
 	if err != nil {
 		return nil, err
 	}
-	config, err := containerConfig(id, spec, ctx.flags.Bool("no-pivot"), ctx.flags.Bool("no-new-keyring"), rootlessCg)
+	config, err := containerConfig(id, spec, configOpts{
+		noPivot:       ctx.flags.Bool("no-pivot"),
+		noNewKeyring:  ctx.flags.Bool("no-new-keyring"),
+		rootlessCg:    rootlessCg,
+		systemdCgroup: ctx.global.Bool("systemd-cgroup"),
+	})
 	if err != nil {
 		return nil, err
 	}
 	return libcontainer.Create(ctx.Root(), id, config)
 }
 
+// configOpts are the command line's choices that shape a container's
+// libcontainer config.
+type configOpts struct {
+	noPivot, noNewKeyring, rootlessCg bool
+	// systemdCgroup is the global --systemd-cgroup: the spec's
+	// cgroupsPath is "slice:prefix:name" and the container's cgroup a
+	// systemd scope made through D-Bus (as runc's).
+	systemdCgroup bool
+}
+
 // containerConfig is the libcontainer config of a spec; its Cgroups part is
-// what the cgroup manager (fs on v1, fs2 on v2) writes.
-func containerConfig(id string, spec *specs.Spec, noPivot, noNewKeyring, rootlessCg bool) (*configs.Config, error) {
+// what the cgroup manager (fs on v1, fs2 on v2, systemd with
+// --systemd-cgroup) applies. The choice is kept in the container's state,
+// so later commands (update, delete) use the same manager.
+func containerConfig(id string, spec *specs.Spec, o configOpts) (*configs.Config, error) {
 	return specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
 		CgroupName:       id,
-		UseSystemdCgroup: false,
-		NoPivotRoot:      noPivot,
-		NoNewKeyring:     noNewKeyring,
+		UseSystemdCgroup: o.systemdCgroup,
+		NoPivotRoot:      o.noPivot,
+		NoNewKeyring:     o.noNewKeyring,
 		Spec:             spec,
 		RootlessEUID:     os.Geteuid() != 0,
-		RootlessCgroups:  rootlessCg,
+		RootlessCgroups:  o.rootlessCg,
 	})
 }
 

@@ -33,7 +33,7 @@ var featuresCommand = &command{
 
 // Features is the runtime-spec features document of this build: what the
 // runtime supports, not what this host has (as the spec asks), except for
-// what we refuse everywhere (systemd cgroups, checkpoint).
+// what we refuse everywhere (checkpoint; systemd's per-user manager).
 func Features(version string) *features.Features {
 	t, f := true, false
 	feat := &features.Features{
@@ -48,7 +48,7 @@ func Features(version string) *features.Features {
 			Cgroup: &features.Cgroup{
 				V1:          &t,
 				V2:          &t,
-				Systemd:     &f,
+				Systemd:     &t,
 				SystemdUser: &f,
 				Rdma:        &t,
 			},

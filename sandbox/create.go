@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-cri/berth/atomicfile"
+	"github.com/berth-cri/berth/cgroupdriver"
 	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/ids"
 	"github.com/berth-cri/berth/steptrace"
@@ -111,12 +111,8 @@ func validate(req CreateRequest) (*plan, error) {
 	if p.sysctls, err = parseSysctls(cfg.GetLinux().GetSysctls(), !p.hostNet, !p.hostIPC); err != nil {
 		return nil, err
 	}
-	if cp := cfg.GetLinux().GetCgroupParent(); cp != "" {
-		if err := validateCgroupParent(cp); err != nil {
-			return nil, err
-		}
-		p.cgroupParent = cp
-	}
+	// Its form is checked against the driver in Create.
+	p.cgroupParent = cfg.GetLinux().GetCgroupParent()
 	if p.caps, err = cniCapabilities(cfg, req.PodCIDR); err != nil {
 		return nil, err
 	}
@@ -136,6 +132,11 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Sandbox, erro
 	pl, err := validate(req)
 	if err != nil {
 		return nil, err
+	}
+	if pl.cgroupParent != "" {
+		if err := m.opts.CgroupDriver.ValidateParent(pl.cgroupParent); err != nil {
+			return nil, errdefs.Invalid(err)
+		}
 	}
 	id, err := m.creates.Do(ctx, pl.md, podRequest{cfg: req.Config, handler: req.RuntimeHandler}, m.namesFor(pl.md),
 		func(ctx context.Context) (string, error) {
@@ -176,7 +177,7 @@ func (m *Manager) create(ctx context.Context, id string, req CreateRequest, pl *
 		RunDir:         filepath.Join(m.runPodsDir, id),
 	}
 	if sb.CgroupParent == "" {
-		sb.CgroupParent = path.Join(m.opts.CgroupParent, "pod-"+id)
+		sb.CgroupParent = cgroupdriver.PodCgroup(m.opts.CgroupParent, id)
 	}
 	p := &pod{sb: sb}
 	p.op.Lock()

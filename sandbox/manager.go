@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/berth-cri/berth/cgroupdriver"
 	"github.com/berth-cri/berth/ids"
 	"github.com/berth-cri/berth/inflight"
 	"github.com/berth-cri/berth/steptrace"
@@ -20,8 +21,12 @@ type Options struct {
 	// namespace pins and shm mounts (does not).
 	Root    string
 	RunRoot string
+	// CgroupDriver is the driver new pods' cgroups are made with; a
+	// request's cgroup_parent must be in its form.
+	CgroupDriver cgroupdriver.Driver
 	// CgroupParent is the parent of the cgroup of a pod whose request
-	// names none: the pod gets <CgroupParent>/pod-<id>.
+	// names none, in the driver's form: the pod gets <CgroupParent>/pod-<id>
+	// or the slice <CgroupParent minus .slice>-pod<id>.slice.
 	CgroupParent string
 	// ShmSize is the size in bytes of each pod's /dev/shm tmpfs.
 	ShmSize int64

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/opencontainers/cgroups"
-	"github.com/opencontainers/cgroups/manager"
 
 	"github.com/berth-cri/berth/errdefs"
 )
@@ -37,7 +36,9 @@ func (r Resources) add(o Resources) Resources {
 
 // UpdateResources sets the pod cgroup's limits to resources plus
 // overhead (kubelet's in-place pod resize), on cgroup v1 or v2 through
-// opencontainers/cgroups. Device rules are left alone.
+// opencontainers/cgroups: cgroupfs writes the files; systemd sets the
+// slice's properties (so systemd keeps them) and then the files. Device
+// rules are left alone.
 func (m *Manager) UpdateResources(id string, resources, overhead Resources) error {
 	m.mu.Lock()
 	p, err := m.lookupLocked(id)
@@ -68,7 +69,7 @@ func (m *Manager) UpdateResources(id string, resources, overhead Resources) erro
 	if cgroups.IsCgroup2UnifiedMode() && res.CpuShares != 0 {
 		res.CpuWeight = cgroups.ConvertCPUSharesToCgroupV2Value(res.CpuShares)
 	}
-	mgr, err := manager.New(&cgroups.Cgroup{Path: p.cgroup.Path, Resources: res})
+	mgr, err := newCgroupManager(p.cgroup.Path, res)
 	if err != nil {
 		return fmt.Errorf("pod %s cgroup %s: %w", truncID(id), p.cgroup.Path, err)
 	}

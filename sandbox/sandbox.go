@@ -92,9 +92,10 @@ type Sandbox struct {
 	// the host's /dev/shm for a host-IPC pod. Empty once stopped.
 	ShmPath string `json:"shmPath,omitempty"`
 
-	// CgroupParent is the pod's cgroup (cgroupfs path, e.g.
-	// /kubepods/besteffort/pod<uid> or <runtime.cgroup_parent>/pod-<id>):
-	// the pod's containers go under it.
+	// CgroupParent is the pod's cgroup, a cgroupfs path (e.g.
+	// /kubepods/besteffort/pod<uid> or <runtime.cgroup_parent>/pod-<id>) or a
+	// systemd slice (kubepods-besteffort-pod<uid>.slice); see cgroupdriver.
+	// The pod's containers go under it.
 	CgroupParent string `json:"cgroupParent"`
 
 	// IPs are the pod's addresses from CNI, primary first (IPv4 before

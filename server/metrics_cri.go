@@ -6,6 +6,7 @@ import (
 	"github.com/sirupsen/logrus"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-cri/berth/cgroupdriver"
 	"github.com/berth-cri/berth/oci"
 	"github.com/berth-cri/berth/sandbox"
 	"github.com/berth-cri/berth/stats"
@@ -54,7 +55,11 @@ func (s *Server) eachPodMetrics(ctx context.Context, fn func(*runtimeapi.PodSand
 }
 
 func (s *Server) podMetrics(ctx context.Context, sb *sandbox.Sandbox) (*runtimeapi.PodSandboxMetrics, error) {
-	smp, err := s.stats.Pod(sb.ID, sb.CgroupParent, sb.NetNSPath)
+	podCg, err := cgroupdriver.Path(sb.CgroupParent)
+	if err != nil {
+		return nil, err
+	}
+	smp, err := s.stats.Pod(sb.ID, podCg, sb.NetNSPath)
 	if err != nil {
 		return nil, err
 	}
@@ -62,12 +67,15 @@ func (s *Server) podMetrics(ctx context.Context, sb *sandbox.Sandbox) (*runtimea
 	pm := &runtimeapi.PodSandboxMetrics{
 		PodSandboxId: sb.ID,
 		Metrics: criMetrics(ts, stats.PodMetrics(stats.Identity{
-			ID: sb.CgroupParent, Name: sb.ID, Namespace: sb.Metadata.Namespace, Pod: sb.Metadata.Name,
+			ID: podCg, Name: sb.ID, Namespace: sb.Metadata.Namespace, Pod: sb.Metadata.Name,
 			Started: sb.CreatedAt,
 		}, smp)),
 	}
 	for _, r := range s.ctr.mgr.List(func(r *oci.Record) bool { return r.PodID == sb.ID }) {
-		cg := oci.CgroupsPath(sb.CgroupParent, r.ID)
+		cg, err := cgroupdriver.ContainerPath(sb.CgroupParent, r.ID)
+		if err != nil {
+			return nil, err
+		}
 		cs, err := s.stats.Container(ctx, r.ID, cg)
 		if err != nil {
 			return nil, err

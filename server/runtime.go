@@ -9,6 +9,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-cri/berth/cgroupdriver"
 	"github.com/berth-cri/berth/errdefs"
 )
 
@@ -63,7 +64,11 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 		if err != nil {
 			return nil, err
 		}
-		resp.Info = map[string]string{"config": string(cfg), "network": string(net)}
+		cg, err := json.Marshal(s.cgroups)
+		if err != nil {
+			return nil, err
+		}
+		resp.Info = map[string]string{"config": string(cfg), "network": string(net), "cgroup": string(cg)}
 	}
 	return resp, nil
 }
@@ -86,10 +91,11 @@ func (s *Server) runtimeHandlers(ctx context.Context) []*runtimeapi.RuntimeHandl
 	return out
 }
 
-// RuntimeConfig tells kubelet which cgroup driver to use.
+// RuntimeConfig tells kubelet which cgroup driver to use: the one berthd
+// chose at start (kubelet 1.28+ follows it, KubeletCgroupDriverFromCRI).
 func (s *Server) RuntimeConfig(ctx context.Context, req *runtimeapi.RuntimeConfigRequest) (*runtimeapi.RuntimeConfigResponse, error) {
 	driver := runtimeapi.CgroupDriver_CGROUPFS
-	if s.Config().Runtime.CgroupDriver == "systemd" {
+	if s.cgroups.Driver == cgroupdriver.Systemd {
 		driver = runtimeapi.CgroupDriver_SYSTEMD
 	}
 	return &runtimeapi.RuntimeConfigResponse{

@@ -23,7 +23,8 @@ func (s *Server) initPods(ctx context.Context) error {
 	mgr, err := sandbox.New(ctx, sandbox.Options{
 		Root:            cfg.Root,
 		RunRoot:         cfg.RunRoot,
-		CgroupParent:    cfg.Runtime.CgroupParent,
+		CgroupDriver:    s.cgroups.Driver,
+		CgroupParent:    s.cgroups.Parent,
 		ShmSize:         cfg.Pod.ShmSize,
 		HostResolvConf:  cfg.Pod.ResolvConf,
 		UsernsMinHostID: cfg.Pod.UsernsMinHostID,

@@ -44,6 +44,9 @@ type Server struct {
 	mu  sync.RWMutex
 	cfg *config.Config // replaced whole on reload; read through Config()
 
+	// cgroups is the cgroup driver new pods get (fixed at start).
+	cgroups cgroupChoice
+
 	// podCIDR is set by UpdateRuntimeConfig and read by the network code.
 	podCIDRMu sync.RWMutex
 	podCIDR   string
@@ -67,6 +70,11 @@ type Server struct {
 // infra through), pods; then containers whose pod is gone are removed.
 func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
 	s := &Server{opts: opts, cfg: cfg, events: events.NewBroker[*runtimeapi.ContainerEventResponse](eventBuffer)}
+	cg, err := chooseCgroups(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.cgroups = cg
 	if err := s.newNRI(); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-cri/berth/cgroupdriver"
 	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/oci"
 	"github.com/berth-cri/berth/sandbox"
@@ -192,7 +193,11 @@ func (s *Server) podsByID() map[string]*sandbox.Sandbox {
 }
 
 func (s *Server) containerStats(ctx context.Context, r *oci.Record, sb *sandbox.Sandbox) (*runtimeapi.ContainerStats, error) {
-	smp, err := s.stats.Container(ctx, r.ID, oci.CgroupsPath(sb.CgroupParent, r.ID))
+	cg, err := cgroupdriver.ContainerPath(sb.CgroupParent, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	smp, err := s.stats.Container(ctx, r.ID, cg)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +205,11 @@ func (s *Server) containerStats(ctx context.Context, r *oci.Record, sb *sandbox.
 }
 
 func (s *Server) podStats(ctx context.Context, sb *sandbox.Sandbox) (*runtimeapi.PodSandboxStats, error) {
-	smp, err := s.stats.Pod(sb.ID, sb.CgroupParent, sb.NetNSPath)
+	cg, err := cgroupdriver.Path(sb.CgroupParent)
+	if err != nil {
+		return nil, err
+	}
+	smp, err := s.stats.Pod(sb.ID, cg, sb.NetNSPath)
 	if err != nil {
 		return nil, err
 	}

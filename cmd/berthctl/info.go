@@ -47,5 +47,11 @@ func runInfo(c *cli, args []string) error {
 		}
 	}
 	rows = append(rows, []string{"RuntimeHandlers", strings.Join(handlers, ","), "", ""})
+	// The driver kubelet is told to use; Status's verbose info says why.
+	rc, err := c.rt.RuntimeConfig(ctx, &runtimeapi.RuntimeConfigRequest{})
+	if err != nil {
+		return err
+	}
+	rows = append(rows, []string{"CgroupDriver", strings.ToLower(rc.GetLinux().GetCgroupDriver().String()), "", st.GetInfo()["cgroup"]})
 	return c.print(st, []string{"CONDITION", "STATUS", "REASON", "MESSAGE"}, rows)
 }

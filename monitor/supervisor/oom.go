@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 )
 
 // OOM detection reads the kernel's per-cgroup OOM-kill counter before the
@@ -20,8 +23,44 @@ import (
 
 // oomCounter is an open counter file of one memory cgroup. It is opened at
 // start so the count can still be read if the cgroup is removed first.
+//
+// That is not always enough: a systemd scope (the systemd cgroup driver)
+// is removed by systemd as soon as its last process exits, and a removed
+// cgroup's open files read ENODEV. So the counter is also watched: the
+// kernel notifies a change of memory.events (inotify IN_MODIFY), and the
+// value read then, while the cgroup still exists, is kept for the end.
 type oomCounter struct {
 	f *os.File
+	// seen is the largest count read on a change notification.
+	seen   atomic.Uint64
+	notify *os.File // the inotify descriptor, nil when not watched
+}
+
+// watch reads the counter on every change the kernel notifies, until
+// close. The inotify descriptor is non-blocking, so its reads wait in the
+// runtime's poller and hold no thread. Without inotify only the final
+// read counts.
+func (c *oomCounter) watch() {
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		return
+	}
+	if _, err := unix.InotifyAddWatch(fd, c.f.Name(), unix.IN_MODIFY); err != nil {
+		unix.Close(fd)
+		return
+	}
+	c.notify = os.NewFile(uintptr(fd), "inotify")
+	go func(n *os.File) {
+		buf := make([]byte, 4096)
+		for {
+			if _, err := n.Read(buf); err != nil {
+				return // closed
+			}
+			if v, err := c.read(); err == nil && v > c.seen.Load() {
+				c.seen.Store(v)
+			}
+		}
+	}(c.notify)
 }
 
 // openOOMCounter opens the OOM counter of the memory cgroup directory dir.
@@ -38,8 +77,20 @@ func openOOMCounter(dir string) (*oomCounter, error) {
 	return nil, wrap(os.ErrNotExist, "no memory.oom_control or memory.events in ", dir)
 }
 
-// kills reads the counter now.
+// kills reads the counter now; once the cgroup is gone, the last count a
+// change notification read, if there was one.
 func (c *oomCounter) kills() (uint64, error) {
+	n, err := c.read()
+	if err != nil {
+		if seen := c.seen.Load(); seen > 0 {
+			return seen, nil
+		}
+		return 0, err
+	}
+	return max(n, c.seen.Load()), nil
+}
+
+func (c *oomCounter) read() (uint64, error) {
 	b := make([]byte, 4096)
 	n, err := c.f.ReadAt(b, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -48,7 +99,12 @@ func (c *oomCounter) kills() (uint64, error) {
 	return parseOOMKills(b[:n])
 }
 
-func (c *oomCounter) close() { c.f.Close() }
+func (c *oomCounter) close() {
+	if c.notify != nil {
+		c.notify.Close()
+	}
+	c.f.Close()
+}
 
 // parseOOMKills finds "oom_kill N" in memory.oom_control (v1) or
 // memory.events (v2); both are "key value" lines.

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestParseOOMKills(t *testing.T) {
@@ -44,6 +45,37 @@ func TestOOMCounterFiles(t *testing.T) {
 	}
 	if _, err := openOOMCounter(t.TempDir()); !os.IsNotExist(unwrapAll(err)) {
 		t.Fatalf("no counter: %v, want not-exist", err)
+	}
+}
+
+// A counter whose cgroup goes away (systemd removes an emptied scope, and
+// its open files then fail to read) answers the count it read when the
+// kernel notified a change.
+func TestOOMCounterKeepsWhatItSaw(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "memory.events")
+	os.WriteFile(p, []byte("oom 0\noom_kill 0\n"), 0o644)
+	c, err := openOOMCounter(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	c.watch()
+	if c.notify == nil {
+		t.Fatal("no inotify watch on the counter")
+	}
+	os.WriteFile(p, []byte("oom 1\noom_kill 1\n"), 0o644)
+	deadline := time.Now().Add(10 * time.Second)
+	for c.seen.Load() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the change was not seen")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The cgroup is gone: reading the open file fails.
+	c.f.Close()
+	if n, err := c.kills(); err != nil || n != 1 {
+		t.Fatalf("kills after the cgroup went = %d, %v; want the 1 seen", n, err)
 	}
 }
 

@@ -344,6 +344,7 @@ func (m *monitor) watchOOM() {
 		return
 	}
 	m.oom, m.oomBefore = c, n
+	c.watch()
 }
 
 // supervise waits for the init to exit, finishes the log, hangs up attach

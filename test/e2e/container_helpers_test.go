@@ -55,10 +55,18 @@ func startContainerEnv(t testing.TB) *ctrEnv {
 // startContainerEnvWith is startContainerEnv with more config (TOML).
 func startContainerEnvWith(t testing.TB, extraTOML string) *ctrEnv {
 	t.Helper()
+	return startContainerEnvOpts(t, framework.Options{ConfigTOML: extraTOML})
+}
+
+// startContainerEnvOpts is startContainerEnv with the daemon's options
+// (their ConfigTOML comes after the registry's).
+func startContainerEnvOpts(t testing.TB, opts framework.Options) *ctrEnv {
+	t.Helper()
 	framework.RequireRoot(t)
 	reg := testimage.StartRegistry(t, testimage.RegistryOptions{})
 	conf := testimage.WriteRegistriesConf(t, testimage.ConfOptions{Insecure: []string{reg.Host}})
-	d := framework.StartDaemon(t, framework.Options{ConfigTOML: fmt.Sprintf("[image]\nregistries_conf = %q\n", conf) + extraTOML})
+	opts.ConfigTOML = fmt.Sprintf("[image]\nregistries_conf = %q\n", conf) + opts.ConfigTOML
+	d := framework.StartDaemon(t, opts)
 	e := &ctrEnv{imageEnv: &imageEnv{d: d, reg: reg}, podConfigs: map[string]*runtimeapi.PodSandboxConfig{}}
 	lo := `{"cniVersion":"1.0.0","name":"loopback-only","plugins":[{"type":"loopback"}]}`
 	if err := os.WriteFile(filepath.Join(d.CNIConfDir, "10-lo.conflist"), []byte(lo), 0o644); err != nil {
@@ -76,8 +84,13 @@ func startContainerEnvWith(t testing.TB, extraTOML string) *ctrEnv {
 }
 
 // handlerNames are the runtime handlers every container test runs with
-// that are there: the bundled berth-runner and runc.
+// that are there: the bundled berth-runner and runc. BERTH_TEST_HANDLERS
+// (comma-separated) names them instead: test/vm adds crun, which cannot
+// run on a host with hybrid cgroups.
 func handlerNames(t testing.TB) []string {
+	if v := os.Getenv("BERTH_TEST_HANDLERS"); v != "" {
+		return strings.Split(v, ",")
+	}
 	var out []string
 	if framework.HasBinary(t, "berth-runner") {
 		out = append(out, "berth")

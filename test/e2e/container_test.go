@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/cgroups"
 	"google.golang.org/grpc/codes"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -377,28 +378,52 @@ func TestContainerUpdateResources(t *testing.T) {
 			MemoryLimitInBytes: 64 << 20, CpuShares: 512,
 		}}
 		id := e.run(t, pod, cfg)
-		cg := e.info(t, id).RuntimeSpec.Linux.CgroupsPath
-		mem := filepath.Join("/sys/fs/cgroup/memory", cg, "memory.limit_in_bytes")
-		shares := filepath.Join("/sys/fs/cgroup/cpu", cg, "cpu.shares")
-		quota := filepath.Join("/sys/fs/cgroup/cpu", cg, "cpu.cfs_quota_us")
-		if got := readInt(t, mem); got != 64<<20 {
-			t.Errorf("memory limit at create = %d", got)
-		}
-		if got := readInt(t, shares); got != 512 {
-			t.Errorf("cpu shares at create = %d", got)
-		}
-		update := &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 128 << 20, CpuShares: 1024, CpuQuota: 50000, CpuPeriod: 100000}
-		if _, err := e.d.Runtime.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id, Linux: update}); err != nil {
-			t.Fatalf("UpdateContainerResources: %v", err)
-		}
-		if got := readInt(t, mem); got != 128<<20 {
-			t.Errorf("memory limit after update = %d, want %d", got, 128<<20)
-		}
-		if got := readInt(t, shares); got != 1024 {
-			t.Errorf("cpu shares after update = %d", got)
-		}
-		if got := readInt(t, quota); got != 50000 {
-			t.Errorf("cpu quota after update = %d", got)
+		cg := cgroupDirOf(t, e.info(t, id).RuntimeSpec.Linux.CgroupsPath)
+		if cgroups.IsCgroup2UnifiedMode() {
+			// v2: memory.max, cpu.weight (runc's mapping of shares), cpu.max.
+			read := func(f string) string { return readCgroupFile(t, cg, f) }
+			if got := read("memory.max"); got != strconv.Itoa(64<<20) {
+				t.Errorf("memory.max at create = %s", got)
+			}
+			if got, want := read("cpu.weight"), strconv.FormatUint(cgroups.ConvertCPUSharesToCgroupV2Value(512), 10); got != want {
+				t.Errorf("cpu.weight at create = %s, want %s", got, want)
+			}
+			update := &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 128 << 20, CpuShares: 1024, CpuQuota: 50000, CpuPeriod: 100000}
+			if _, err := e.d.Runtime.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id, Linux: update}); err != nil {
+				t.Fatalf("UpdateContainerResources: %v", err)
+			}
+			if got := read("memory.max"); got != strconv.Itoa(128<<20) {
+				t.Errorf("memory.max after update = %s, want %d", got, 128<<20)
+			}
+			if got, want := read("cpu.weight"), strconv.FormatUint(cgroups.ConvertCPUSharesToCgroupV2Value(1024), 10); got != want {
+				t.Errorf("cpu.weight after update = %s, want %s", got, want)
+			}
+			if got := read("cpu.max"); got != "50000 100000" {
+				t.Errorf("cpu.max after update = %q", got)
+			}
+		} else {
+			mem := filepath.Join("/sys/fs/cgroup/memory", cg, "memory.limit_in_bytes")
+			shares := filepath.Join("/sys/fs/cgroup/cpu", cg, "cpu.shares")
+			quota := filepath.Join("/sys/fs/cgroup/cpu", cg, "cpu.cfs_quota_us")
+			if got := readInt(t, mem); got != 64<<20 {
+				t.Errorf("memory limit at create = %d", got)
+			}
+			if got := readInt(t, shares); got != 512 {
+				t.Errorf("cpu shares at create = %d", got)
+			}
+			update := &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 128 << 20, CpuShares: 1024, CpuQuota: 50000, CpuPeriod: 100000}
+			if _, err := e.d.Runtime.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id, Linux: update}); err != nil {
+				t.Fatalf("UpdateContainerResources: %v", err)
+			}
+			if got := readInt(t, mem); got != 128<<20 {
+				t.Errorf("memory limit after update = %d, want %d", got, 128<<20)
+			}
+			if got := readInt(t, shares); got != 1024 {
+				t.Errorf("cpu shares after update = %d", got)
+			}
+			if got := readInt(t, quota); got != 50000 {
+				t.Errorf("cpu quota after update = %d", got)
+			}
 		}
 		if r := e.status(t, id).GetResources().GetLinux(); r.GetMemoryLimitInBytes() != 128<<20 || r.GetCpuQuota() != 50000 {
 			t.Errorf("status resources after update = %v", r)

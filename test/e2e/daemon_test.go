@@ -67,8 +67,14 @@ func TestVersionStatusRuntimeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rc.GetLinux().GetCgroupDriver() != runtimeapi.CgroupDriver_CGROUPFS {
-		t.Errorf("cgroup driver = %v, want CGROUPFS", rc.GetLinux().GetCgroupDriver())
+	// The daemon is configured with the lane's driver (cgroupfs here,
+	// systemd in the VM lane); RuntimeConfig must tell kubelet that one.
+	want := runtimeapi.CgroupDriver_CGROUPFS
+	if d.CgroupDriver == "systemd" {
+		want = runtimeapi.CgroupDriver_SYSTEMD
+	}
+	if rc.GetLinux().GetCgroupDriver() != want {
+		t.Errorf("cgroup driver = %v, want %v", rc.GetLinux().GetCgroupDriver(), want)
 	}
 
 	_, err = d.Runtime.UpdateRuntimeConfig(ctx, &runtimeapi.UpdateRuntimeConfigRequest{

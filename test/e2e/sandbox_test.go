@@ -656,6 +656,12 @@ func TestSharedPIDNamespaceInfra(t *testing.T) {
 // A cgroup parent kubelet made stays when the pod goes; one Berth made
 // goes with it.
 func TestPodCgroupParent(t *testing.T) {
+	if framework.CgroupDriver(framework.Options{}) == "systemd" {
+		t.Skip("cgroupfs parents; with the systemd driver kubelet's slices are TestSystemdKubeletSlice's")
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/memory/cgroup.procs"); err != nil {
+		t.Skip("makes kubelet's cgroup in the v1 memory and pids hierarchies; this node has none (cgroup v2)")
+	}
 	d, n := startPodNet(t, framework.Options{})
 	ctx := d.Ctx(t)
 	kubeletMade := d.CgroupParent + "/kubepods/podkubelet"

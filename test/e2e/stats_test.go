@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-cri/berth/cgroupdriver"
 )
 
 // statsHandler is the one runtime handler the stats tests use: stats come
@@ -272,8 +274,12 @@ func TestStatsNetworkAndMetrics(t *testing.T) {
 func TestUpdatePodSandboxResources(t *testing.T) {
 	e := startContainerEnv(t)
 	pod := e.pod(t, statsHandler(t), runtimeapi.NamespaceMode_CONTAINER)
-	cg := podStatus(t, e.d, pod).Info.CgroupParent
-	_, err := e.d.Runtime.UpdatePodSandboxResources(e.d.Ctx(t), &runtimeapi.UpdatePodSandboxResourcesRequest{
+	// The pod's cgroup as a path (a systemd slice expanded).
+	cg, err := cgroupdriver.Path(podStatus(t, e.d, pod).Info.CgroupParent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.d.Runtime.UpdatePodSandboxResources(e.d.Ctx(t), &runtimeapi.UpdatePodSandboxResourcesRequest{
 		PodSandboxId: pod,
 		Resources:    &runtimeapi.LinuxContainerResources{CpuShares: 512, CpuPeriod: 100000, CpuQuota: 50000, MemoryLimitInBytes: 128 << 20},
 		Overhead:     &runtimeapi.LinuxContainerResources{CpuShares: 100, CpuPeriod: 100000, CpuQuota: 10000, MemoryLimitInBytes: 16 << 20},

@@ -19,6 +19,11 @@ import (
 
 // Options change how StartDaemon runs berthd.
 type Options struct {
+	// CgroupDriver is runtime.cgroup_driver: "cgroupfs" or "systemd";
+	// empty takes $BERTH_TEST_CGROUP_DRIVER, else cgroupfs. The test's
+	// cgroup_parent is in the driver's form: /berth-test-<n> or the
+	// slice berthtest_<n>.slice.
+	CgroupDriver string
 	// ConfigTOML is written as a drop-in after the test's base config, so
 	// it may override any key.
 	ConfigTOML string
@@ -44,6 +49,8 @@ type Daemon struct {
 	CNIConfDir   string
 	BinDir       string
 	CgroupParent string
+	// CgroupDriver is the driver the daemon was configured with.
+	CgroupDriver string
 
 	Runtime runtimeapi.RuntimeServiceClient
 	Image   runtimeapi.ImageServiceClient
@@ -66,6 +73,12 @@ func StartDaemon(t testing.TB, opts Options) *Daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
+	driver := CgroupDriver(opts)
+	parent := fmt.Sprintf("/berth-test-%08x", rand.Uint32())
+	if driver == "systemd" {
+		// No "-": that is systemd's hierarchy separator.
+		parent = fmt.Sprintf("berthtest_%08x.slice", rand.Uint32())
+	}
 	d := &Daemon{
 		Dir:          dir,
 		Root:         filepath.Join(dir, "root"),
@@ -74,7 +87,8 @@ func StartDaemon(t testing.TB, opts Options) *Daemon {
 		ConfigPath:   filepath.Join(dir, "berth.toml"),
 		CNIConfDir:   filepath.Join(dir, "cni"),
 		BinDir:       bin,
-		CgroupParent: fmt.Sprintf("/berth-test-%08x", rand.Uint32()),
+		CgroupParent: parent,
+		CgroupDriver: driver,
 		opts:         opts,
 		logPath:      filepath.Join(dir, "berthd.log"),
 	}
@@ -94,6 +108,17 @@ func StartDaemon(t testing.TB, opts Options) *Daemon {
 	d.Runtime = runtimeapi.NewRuntimeServiceClient(conn)
 	d.Image = runtimeapi.NewImageServiceClient(conn)
 	return d
+}
+
+// CgroupDriver is the driver a daemon started with opts gets.
+func CgroupDriver(opts Options) string {
+	if opts.CgroupDriver != "" {
+		return opts.CgroupDriver
+	}
+	if d := os.Getenv("BERTH_TEST_CGROUP_DRIVER"); d != "" {
+		return d
+	}
+	return "cgroupfs"
 }
 
 func (d *Daemon) writeConfig() error {
@@ -119,6 +144,7 @@ level = "debug"
 [runtime]
 monitor_path = %q
 pause_path = %q
+cgroup_driver = %q
 cgroup_parent = %q
 
 %s
@@ -129,7 +155,7 @@ conf_dir = %q
 fallback_config = "none"
 `, d.Socket, d.Root, d.RunRoot,
 		filepath.Join(d.BinDir, "berth-monitor"), filepath.Join(d.BinDir, "berth-pause"),
-		d.CgroupParent, handlers.String(), d.CNIConfDir)
+		d.CgroupDriver, d.CgroupParent, handlers.String(), d.CNIConfDir)
 	if err := os.WriteFile(d.ConfigPath, []byte(base), 0o644); err != nil {
 		return err
 	}

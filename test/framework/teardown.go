@@ -46,7 +46,14 @@ func (d *Daemon) teardown(t testing.TB) {
 			unix.Unmount(mounts[i], unix.MNT_DETACH)
 		}
 	}
-	removeCgroup(d.CgroupParent)
+	if d.CgroupDriver == "systemd" {
+		if left := SlicesLeft(d.CgroupParent); len(left) > 0 {
+			t.Errorf("systemd units left behind in %s: %v", d.CgroupParent, left)
+		}
+		stopSlice(d.CgroupParent)
+	} else {
+		removeCgroup(d.CgroupParent)
+	}
 	// Never RemoveAll through a mount that is still there: it would
 	// delete the mounted (host) files.
 	if left := mountsUnder(d.Dir); len(left) > 0 {

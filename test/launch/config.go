@@ -50,6 +50,10 @@ func (d *Daemon) berthConfig(regConf, cniDir string) (*config.Config, error) {
 	c.Runtime.MonitorPath = filepath.Join(o.BinDir, "berth-monitor")
 	c.Runtime.PausePath = filepath.Join(o.BinDir, "berth-pause")
 	c.Runtime.CgroupParent = d.CgroupParent
+	// Named, never left to berthd's "follow the node": the parent is in
+	// the form of the lane's driver (cgroupfs unless it says systemd),
+	// and a lane run from a systemd unit would otherwise get systemd.
+	c.Runtime.CgroupDriver = "cgroupfs"
 	if o.CgroupDriver != "" {
 		c.Runtime.CgroupDriver = o.CgroupDriver
 	}
