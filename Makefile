@@ -105,3 +105,18 @@ bench: build
 .PHONY: bench-soak
 bench-soak: build
 	$(GO) run -tags "$(TAGS)" ./test/bench -bindir $(CURDIR)/bin -containerd "" -pods 20 -parallel 2 -running 10 -soak 1000
+
+# Kubernetes' node conformance suite (test/e2e_node of k8s.io/kubernetes,
+# [NodeConformance] without Flaky/Slow/Serial/Disruptive/Feature/Alpha)
+# against a berthd of this tree, offline, through a real apiserver and
+# kubelet (test/node-e2e). The suite, its kubelet and busybox are built
+# once into build/cache/node-e2e. NODE_E2E_FOCUS / NODE_E2E_SKIP take a
+# ginkgo regexp; NODE_E2E_FLAGS more harness flags (-nodes, -debug).
+NODE_E2E_FLAGS ?=
+NODE_E2E_FOCUS ?=
+NODE_E2E_SKIP  ?=
+NODE_E2E_RUN   := $(GO) run ./test/node-e2e -bindir bin -build build/node-e2e -cache build/cache/node-e2e $(NODE_E2E_FLAGS)
+
+.PHONY: node-e2e node-e2e-ci
+node-e2e: build
+	$(NODE_E2E_RUN) -focus '$(NODE_E2E_FOCUS)' -skip '$(NODE_E2E_SKIP)'

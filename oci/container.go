@@ -83,12 +83,9 @@ type Record struct {
 	// SharedPID: the container does not own its PID namespace, so a stop
 	// must kill all its processes, not just its init.
 	SharedPID bool `json:"sharedPid,omitempty"`
-	// TerminationMessagePath is the host file whose content becomes the
-	// exit message.
-	TerminationMessagePath string `json:"terminationMessagePath,omitempty"`
-	Tty                    bool   `json:"tty,omitempty"`
-	Stdin                  bool   `json:"stdin,omitempty"`
-	StdinOnce              bool   `json:"stdinOnce,omitempty"`
+	Tty       bool `json:"tty,omitempty"`
+	Stdin     bool `json:"stdin,omitempty"`
+	StdinOnce bool `json:"stdinOnce,omitempty"`
 
 	State      State     `json:"state"`
 	CreatedAt  time.Time `json:"createdAt"`
@@ -210,9 +207,6 @@ func loadRecord(path string) (*Record, error) {
 	return &r, nil
 }
 
-// maxTerminationMessage is kubelet's own cap on a termination message.
-const maxTerminationMessage = 4096
-
 // recordExit records an exit under c.mu; the caller announces it with
 // Manager.exited once c.mu is released. It reports false (and does
 // nothing) for a container already exited.
@@ -234,10 +228,12 @@ func (c *Container) recordExit(e *monitor.Exit, message string) (bool, error) {
 	default:
 		c.rec.Reason = ReasonError
 	}
+	// The message is Berth's own account of the exit (a lost monitor),
+	// never the container's termination-message file: kubelet reads that
+	// file itself, through the mount ContainerStatus lists, and appends
+	// it to this message (the CRI's message says why the container is in
+	// its state; CRI-O and containerd put only their own errors there).
 	c.rec.Message = message
-	if message == "" {
-		c.rec.Message = terminationMessage(c.rec.TerminationMessagePath)
-	}
 	return true, c.save()
 }
 
@@ -248,20 +244,4 @@ func (c *Container) recordExit(e *monitor.Exit, message string) (bool, error) {
 func (m *Manager) exited(c *Container) {
 	m.changed(c, false)
 	close(c.exited)
-}
-
-// terminationMessage reads what the container left at its termination
-// message path, at most kubelet's 4 KiB.
-func terminationMessage(hostPath string) string {
-	if hostPath == "" {
-		return ""
-	}
-	f, err := os.Open(hostPath)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	b := make([]byte, maxTerminationMessage)
-	n, _ := f.Read(b)
-	return string(b[:n])
 }

@@ -18,10 +18,6 @@ import (
 	"github.com/berth-cri/berth/steptrace"
 )
 
-// terminationMessageAnnotation is where kubelet names the container path
-// of the termination message file (it also mounts that file).
-const terminationMessageAnnotation = "io.kubernetes.container.terminationMessagePath"
-
 // CreateRequest is one container to create. Create takes ownership of the
 // container's rootfs (already made and mounted at Spec.Rootfs): a failed
 // Create removes it.
@@ -161,7 +157,6 @@ func (m *Manager) Create(ctx context.Context, req *CreateRequest) (_ *Container,
 	c.rec.User = gen.User
 	c.rec.Mounts = gen.Mounts
 	c.rec.SharedPID = sharesPIDNamespace(gen.Spec)
-	c.rec.TerminationMessagePath = terminationMessageHostPath(cfg.GetAnnotations()[terminationMessageAnnotation], gen.Mounts)
 	if err := m.launch(ctx, c, gen.Spec, req.Monitor); err != nil {
 		return nil, err
 	}
@@ -290,18 +285,4 @@ func stopSignal(cri, image string) string {
 		return image
 	}
 	return "SIGTERM"
-}
-
-// terminationMessageHostPath finds the host file mounted at the
-// termination message path.
-func terminationMessageHostPath(containerPath string, mounts []Mount) string {
-	if containerPath == "" {
-		return ""
-	}
-	for _, mt := range mounts {
-		if mt.ContainerPath == filepath.Clean(containerPath) {
-			return mt.HostPath
-		}
-	}
-	return ""
 }

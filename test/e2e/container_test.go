@@ -149,8 +149,11 @@ func TestContainerLogReopen(t *testing.T) {
 	})
 }
 
-// Exit codes and reasons: Completed, Error, OOMKilled, and the message
-// from the termination message file.
+// Exit codes and reasons: Completed, Error, OOMKilled. A termination
+// message file stays out of the status message: kubelet reads the file
+// itself, through the mount the status lists, and appends it to the
+// runtime's message (reading it into the message too showed it twice in
+// the pod's status: "bye now: bye now").
 func TestContainerExitReasons(t *testing.T) {
 	e := startContainerEnv(t)
 	forEachHandler(t, e.d, func(t *testing.T, handler string) {
@@ -190,8 +193,19 @@ func TestContainerExitReasons(t *testing.T) {
 				t.Errorf("%s: started %d finished %d", c.name, st.StartedAt, st.FinishedAt)
 			}
 		}
-		if got := e.status(t, msg).Message; got != "bye now" {
-			t.Errorf("termination message = %q", got)
+		st := e.status(t, msg)
+		if st.Message != "" {
+			t.Errorf("status message = %q, want none: the termination message is kubelet's to read", st.Message)
+		}
+		listed := false
+		for _, m := range st.Mounts {
+			listed = listed || (m.ContainerPath == "/dev/termination-log" && m.HostPath == msgFile)
+		}
+		if !listed {
+			t.Errorf("status mounts %v do not list the termination message file kubelet reads", st.Mounts)
+		}
+		if b, err := os.ReadFile(msgFile); err != nil || string(b) != "bye now" {
+			t.Errorf("termination message file holds %q (%v), want the container's %q", b, err, "bye now")
 		}
 	})
 }

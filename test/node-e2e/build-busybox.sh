@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Builds a static busybox 1.37 (the version of the node e2e suite's
+# registry.k8s.io/e2e-test-images/busybox:1.37.0-1, which is built on the
+# official busybox:1.37.0 image) the way the official image is built:
+# upstream's defconfig plus CONFIG_STATIC=y, from Debian's source package,
+# into $CACHE/busybox-$VERSION-defconfig-static/busybox; prints its path.
+#
+# Debian 12 carries busybox 1.35, whose sh drops environment variables
+# whose names are not shell identifiers and which has no nmeter; 1.37 is
+# in Debian 13 (trixie). Its source package is fetched with apt through a
+# private sources list and a private package-list directory under
+# $CACHE, so the host's apt configuration is neither read for it nor
+# changed (nothing of trixie is installed: only its source is unpacked).
+set -euo pipefail
+CACHE=${1:?usage: build-busybox.sh CACHE}
+want=1.37
+apt_dir=$CACHE/apt-trixie-src
+mkdir -p "$apt_dir/lists/partial"
+cat >"$apt_dir/sources.list" <<SRC
+# Written by Berth's node e2e harness (test/node-e2e/build-busybox.sh).
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
+SRC
+apt_opts=(-o Dir::Etc::sourcelist="$apt_dir/sources.list" -o Dir::Etc::sourceparts=-
+	-o Dir::State::Lists="$apt_dir/lists" -o APT::Get::List-Cleanup=0)
+if ! apt-cache "${apt_opts[@]}" showsrc busybox 2>/dev/null | grep -q "^Version: 1:$want"; then
+	apt-get update -qq "${apt_opts[@]}" >&2
+fi
+version=$(apt-cache "${apt_opts[@]}" showsrc busybox | sed -n 's/^Version: //p' | sort -V | tail -1)
+case "$version" in "1:$want"*) ;; *) echo "build-busybox: want busybox $want source, apt has ${version:-none}" >&2; exit 1 ;; esac
+# The key names the recipe too: change it when the build below changes.
+out=$CACHE/busybox-${version#1:}-defconfig-static
+if [ -x "$out/busybox" ]; then
+	echo "$out/busybox"
+	exit 0
+fi
+work=$(mktemp -d "$CACHE/busybox-src.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+(cd "$work" && apt-get source -qq -o APT::Sandbox::User=root "${apt_opts[@]}" "busybox=$version" >&2)
+tree=$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'busybox-*' | head -1)
+[ -n "$tree" ] || { echo "build-busybox: apt-get source gave no tree" >&2; exit 1; }
+(
+	cd "$tree"
+	make -s defconfig >/dev/null
+	sed -i 's/^# CONFIG_STATIC is not set$/CONFIG_STATIC=y/' .config
+	grep -q '^CONFIG_STATIC=y$' .config
+	make -s -j2 busybox >&2
+)
+# The applets the suite's specs run.
+for a in nmeter nc pgrep sh; do
+	"$tree/busybox" --list | grep -qx "$a" || { echo "build-busybox: no $a applet" >&2; exit 1; }
+done
+mkdir -p "$out.tmp"
+install -m 0755 "$tree/busybox" "$out.tmp/busybox"
+cp "$tree/.config" "$out.tmp/config"
+rm -rf "$out" && mv "$out.tmp" "$out"
+echo "$out/busybox"

@@ -1,0 +1,225 @@
+// Command node-e2e runs Kubernetes' node conformance suite (the
+// [NodeConformance] specs of k8s.io/kubernetes/test/e2e_node) against a
+// berthd of this tree, offline: it builds the suite, its kubelet, ginkgo
+// and agnhost at a pinned release (build.sh, cached), builds every image
+// the specs pull with test/testimage and serves them from a registry on
+// 127.0.0.1, starts berthd on private roots (test/launch) with a
+// registries.conf that rewrites every upstream registry to that one, runs
+// the suite through ginkgo in parallel (the suite starts etcd, the
+// apiserver and the kubelet itself), compares the failures with
+// test/node-e2e/expected-failures.txt, and checks that nothing is left on
+// the host. `make node-e2e` and `make node-e2e-ci` run it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berth-cri/berth/test/testimage"
+)
+
+// The suite's selection, as upstream's node conformance jobs run it
+// (CRI-O's CI skips Flaky, Slow and Serial too): what needs no feature
+// gate, no alpha API, no exclusive node and no disruption.
+const (
+	defaultFocus = `\[NodeConformance\]`
+	defaultSkip  = `\[Flaky\]|\[Slow\]|\[Serial\]|\[Disruptive\]|\[Feature:[^]]+\]|\[Alpha\]`
+)
+
+type options struct {
+	bindir, build, cache, src string
+	focus, skip, expected     string
+	nodes                     int
+	debug                     bool
+	timeout                   time.Duration
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.bindir, "bindir", "bin", "berthd and its helpers (make build)")
+	flag.StringVar(&o.build, "build", "build/node-e2e", "reports, logs, the suite's working directory")
+	flag.StringVar(&o.cache, "cache", "build/cache/node-e2e", "cache of the Kubernetes and busybox builds, kept between runs")
+	flag.StringVar(&o.src, "src", "test/node-e2e", "this harness's directory (scripts, wrapper module, expected list)")
+	flag.StringVar(&o.focus, "focus", "", "ginkgo focus (default: "+defaultFocus+")")
+	flag.StringVar(&o.skip, "skip", "", "ginkgo skip (default: "+defaultSkip+")")
+	flag.StringVar(&o.expected, "expected", "", "expected failures (default <src>/expected-failures.txt)")
+	flag.IntVar(&o.nodes, "nodes", 8, "ginkgo parallel processes (most specs wait, few compute)")
+	flag.DurationVar(&o.timeout, "timeout", 3*time.Hour, "the suite's own timeout")
+	flag.BoolVar(&o.debug, "debug", false, "berthd logs at debug level")
+	rejudge := flag.Bool("rejudge", false, "only read the last run's report again against the expected list")
+	flag.Parse()
+	full := o.focus == "" && o.skip == ""
+	if o.focus == "" {
+		o.focus = defaultFocus
+	}
+	if o.skip == "" {
+		o.skip = defaultSkip
+	}
+	if o.expected == "" {
+		o.expected = filepath.Join(o.src, "expected-failures.txt")
+	}
+	if *rejudge {
+		if err := judge(o, filepath.Join(o.build, "junit.xml"), full); err != nil {
+			fmt.Fprintf(os.Stderr, "node-e2e: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
+	start := time.Now()
+	err := run(o, full)
+	fmt.Printf("node-e2e harness took %s\n", time.Since(start).Round(time.Second))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "node-e2e: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options, full bool) (err error) {
+	for _, p := range []*string{&o.bindir, &o.build, &o.cache, &o.src, &o.expected} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(o.build, 0o755); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	t0 := time.Now()
+	tl, err := buildTools(ctx, o)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("tools ready in %s (%s)\n", time.Since(t0).Round(time.Second), tl.k8s)
+
+	reg := testimage.NewRegistry(testimage.RegistryOptions{})
+	defer reg.Stop()
+	t0 = time.Now()
+	n, err := pushAll(reg, tl)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("pushed %d image names to %s in %s\n", n, reg.Host, time.Since(t0).Round(time.Millisecond))
+
+	host, err := claimHost()
+	if err != nil {
+		return err
+	}
+	d, err := newDaemon(o, reg)
+	if err != nil {
+		if d != nil {
+			d.Teardown()
+		}
+		host.release(nil)
+		return err
+	}
+	// Whatever happens from here, the suite's processes are gone, berthd
+	// is stopped and the host cleaned; leftovers fail the run.
+	defer func() {
+		err = errors.Join(err, teardown(d, host, tl))
+	}()
+	if err := d.Start(); err != nil {
+		return err
+	}
+	fmt.Printf("berthd serving on %s (config %s)\n", d.Socket, d.Config)
+	if err := makeCgroupRoot(d.CgroupParent); err != nil {
+		return err
+	}
+	return runSuite(ctx, o, tl, d.Socket, d.CgroupParent, full)
+}
+
+func runSuite(ctx context.Context, o options, tl tools, socket, cgroupRoot string, full bool) error {
+	work := filepath.Join(o.build, "work")
+	report := filepath.Join(o.build, "junit.xml")
+	os.RemoveAll(work)
+	os.Remove(report)
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	kubeletConfig := filepath.Join(work, "kubelet-base.yaml")
+	if err := os.WriteFile(kubeletConfig, []byte(kubeletConfigYAML(cgroupRoot)), 0o644); err != nil {
+		return err
+	}
+	path, err := pathWithout(filepath.Join(o.build, "path"), os.Getenv("PATH"), hiddenCommands)
+	if err != nil {
+		return err
+	}
+	args := []string{
+		"--nodes", fmt.Sprint(o.nodes), "--focus", o.focus, "--skip", o.skip,
+		"--timeout", o.timeout.String(), "--no-color", "--output-dir", o.build, "--junit-report", "junit.xml",
+		filepath.Join(tl.k8s, "e2e_node.test"), "--",
+		"--k8s-bin-dir", tl.k8s,
+		"--container-runtime-endpoint", "unix://" + socket,
+		"--prepull-images=false",
+		// The harness stops the kubelet and the services once the
+		// kubelet has removed the last pods (teardown).
+		"--stop-services=false",
+		"--report-dir", filepath.Join(o.build, "report"),
+		"--kubelet-config-file", kubeletConfig,
+		"--kubelet-flags", kubeletFlags,
+	}
+	cmd := exec.Command(filepath.Join(tl.k8s, "ginkgo"), args...)
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "PATH="+path)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	// Its own process group, so the suite's children (the services
+	// process, the kubelet) can be found and stopped as one on ^C.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	fmt.Printf("running %s\n", strings.Join(cmd.Args, " "))
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var runErr error
+	select {
+	case runErr = <-done:
+	case <-ctx.Done():
+		// ginkgo stops its processes and still writes its report.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		runErr = <-done
+	}
+	fmt.Printf("the suite ran for %s (exit: %v)\n", time.Since(t0).Round(time.Second), runErr)
+	if err := judge(o, report, full); err != nil {
+		if _, statErr := os.Stat(report); statErr != nil {
+			return fmt.Errorf("the suite wrote no report (ginkgo: %v): %w", runErr, err)
+		}
+		return err
+	}
+	if runErr != nil && ctx.Err() != nil {
+		return fmt.Errorf("interrupted")
+	}
+	return nil
+}
+
+// judge reads the suite's report, writes the failures file and compares
+// the results with the expected list.
+func judge(o options, report string, full bool) error {
+	results, err := readJUnit(report)
+	if err != nil {
+		return err
+	}
+	expected, err := readExpected(o.expected)
+	if err != nil {
+		return err
+	}
+	if err := writeFailures(filepath.Join(o.build, "failures.txt"), results, expected); err != nil {
+		return err
+	}
+	problems := verdict(os.Stdout, results, expected, full)
+	if len(problems) > 0 {
+		return fmt.Errorf("%d problem(s) against %s; report %s", len(problems), o.expected, report)
+	}
+	return nil
+}
