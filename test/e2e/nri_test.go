@@ -32,6 +32,12 @@ type nriEnv struct {
 
 func startNRIEnv(t *testing.T) *nriEnv {
 	t.Helper()
+	return startNRIEnvWith(t, "")
+}
+
+// startNRIEnvWith is startNRIEnv with more config (TOML) after [nri]'s.
+func startNRIEnvWith(t *testing.T, extraTOML string) *nriEnv {
+	t.Helper()
 	framework.RequireRoot(t)
 	dir, err := os.MkdirTemp("/tmp", "nri")
 	if err != nil {
@@ -46,7 +52,7 @@ socket_path = %q
 plugin_path = %q
 plugin_config_path = %q
 request_timeout = %q
-`, socket, filepath.Join(dir, "plugins"), filepath.Join(dir, "conf.d"), nriRequestTimeout))
+`, socket, filepath.Join(dir, "plugins"), filepath.Join(dir, "conf.d"), nriRequestTimeout)+extraTOML)
 	return &nriEnv{ctrEnv: e, socket: socket}
 }
 
@@ -579,4 +585,34 @@ func TestNRIDefaultValidatorRejectsHooksAndNamespaces(t *testing.T) {
 	if out := strings.TrimSpace(string(e.exec(t, id, 10, "sh", "-c", "echo $NRI_OK").Stdout)); out != "1" {
 		t.Errorf("NRI_OK = %q: the environment adjustment did not go through", out)
 	}
+}
+
+// The validator's switches are the node's choice: with OCI hook
+// adjustments allowed a plugin's hook goes through; with a required
+// plugin that is not there, no container is created.
+func TestNRIDefaultValidatorConfig(t *testing.T) {
+	handler := handlerNames(t)
+	if len(handler) == 0 {
+		t.Skip("no runtime handler")
+	}
+	t.Run("hooks allowed", func(t *testing.T) {
+		e := startNRIEnvWith(t, "\n[nri.default_validator]\nreject_oci_hook_adjustment = false\n")
+		e.startPlugin(t, "hooker", "30", func(p *testPlugin) {
+			p.onCreate = func(*api.PodSandbox, *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
+				a := &api.ContainerAdjustment{}
+				a.AddHooks(&api.Hooks{Poststop: []*api.Hook{{Path: "/bin/true"}}})
+				return a, nil, nil
+			}
+		})
+		pod := e.pod(t, handler[0], runtimeapi.NamespaceMode_CONTAINER)
+		e.run(t, pod, e.config("hooked", "sleep", "3600"))
+	})
+	t.Run("required plugin missing", func(t *testing.T) {
+		e := startNRIEnvWith(t, "\n[nri.default_validator]\nrequired_plugins = [\"guard\"]\n")
+		e.startPlugin(t, "other", "30", nil)
+		pod := e.pod(t, handler[0], runtimeapi.NamespaceMode_CONTAINER)
+		if _, err := e.tryCreate(t, pod, e.config("unguarded", "sleep", "3600")); err == nil || !strings.Contains(err.Error(), "guard") {
+			t.Errorf("CreateContainer without the required plugin: %v, want it refused naming it", err)
+		}
+	})
 }
