@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -57,11 +58,24 @@ func (r *cgroupReader) specV2() *Spec {
 	return sp
 }
 
-// weightToShares inverts runc's shares-to-weight mapping
-// (1 + (shares-2)*9999/262142), so a container given shares reads back
-// about the shares it was given.
+// weightToShares inverts opencontainers/cgroups' shares-to-weight mapping
+// (ConvertCPUSharesToCgroupV2Value: weight = 10^((l²+125l)/612 - 7/34),
+// l = log2(shares)), the one berth-runner, current runc and kubelet's pod
+// cgroups use, so a container given shares reads back about the shares
+// it was given. Older runtimes (runc before 1.3, crun before 1.23) map
+// linearly, and read back lower.
 func weightToShares(w uint64) uint64 {
-	return 2 + (w-1)*262142/9999
+	if w <= 1 {
+		return 2
+	}
+	if w >= 10000 {
+		return 262144
+	}
+	e := math.Log10(float64(w)) + 7.0/34.0
+	l := (-125 + math.Sqrt(125*125+4*612*e)) / 2
+	// The mapping rounds up: the largest shares of weight w is below the
+	// exact inverse (the epsilon absorbs float error at exact points).
+	return uint64(math.Floor(math.Pow(2, l) + 1e-6))
 }
 
 // readUint reads a one-number cgroup file, "max" as the library's

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/opencontainers/cgroups"
 )
 
 // writeFiles adds files to a fake cgroup directory.
@@ -88,7 +90,7 @@ func TestCgroupV2Extras(t *testing.T) {
 	writeFiles(t, filepath.Join(root, "/p/c"), map[string]string{
 		"io.stat":         "7:123 rbytes=1024 wbytes=2048 rios=3 wios=4 dbytes=0 dios=0",
 		"cpu.max":         "20000 100000",
-		"cpu.weight":      "39", // runc's weight for shares 1024
+		"cpu.weight":      "100", // opencontainers/cgroups' weight for shares 1024
 		"memory.low":      "16777216",
 		"memory.swap.max": "0",
 		"memory.events":   "low 0\nhigh 0\nmax 3\noom 2\noom_kill 2",
@@ -108,7 +110,7 @@ func TestCgroupV2Extras(t *testing.T) {
 		t.Errorf("threads %d max %d", got["container_threads"], got["container_threads_max"])
 	}
 	if sh := got["container_spec_cpu_shares"]; sh < 990 || sh > 1030 { // the mapping rounds
-		t.Errorf("shares %d from weight 39, want about 1024", sh)
+		t.Errorf("shares %d from weight 100, want about 1024", sh)
 	}
 	if got["container_spec_memory_reservation_limit_bytes"] != 16<<20 {
 		t.Errorf("reservation %d", got["container_spec_memory_reservation_limit_bytes"])
@@ -162,5 +164,20 @@ func TestCgroupV1Extras(t *testing.T) {
 	}
 	if n := len(all["container_blkio_device_usage_total"]); n != 6 {
 		t.Errorf("%d blkio series, want one per operation (6)", n)
+	}
+}
+
+// weightToShares inverts the library's mapping: shares written as a
+// weight read back as shares of that same weight (weights are whole
+// numbers, so small shares share one), and 1024 as 1024.
+func TestWeightToSharesInvertsTheLibrary(t *testing.T) {
+	for _, sh := range []uint64{2, 10, 102, 256, 512, 1024, 2048, 10000, 262144} {
+		w := cgroups.ConvertCPUSharesToCgroupV2Value(sh)
+		if got := weightToShares(w); cgroups.ConvertCPUSharesToCgroupV2Value(got) != w {
+			t.Errorf("shares %d -> weight %d -> shares %d -> weight %d", sh, w, got, cgroups.ConvertCPUSharesToCgroupV2Value(got))
+		}
+	}
+	if got := weightToShares(100); got != 1024 {
+		t.Errorf("weight 100 (the default) -> shares %d, want 1024", got)
 	}
 }

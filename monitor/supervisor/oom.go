@@ -38,9 +38,13 @@ type oomCounter struct {
 
 // watch reads the counter on every change the kernel notifies, until
 // close. The inotify descriptor is non-blocking, so its reads wait in the
-// runtime's poller and hold no thread. Without inotify only the final
-// read counts.
+// runtime's poller and hold no thread. Without inotify, or on cgroup v1
+// (whose memory.oom_control notifies no change: a v1 scope systemd removes
+// early still loses its count), only the final read counts.
 func (c *oomCounter) watch() {
+	if filepath.Base(c.f.Name()) != "memory.events" {
+		return // v1's memory.oom_control notifies nothing
+	}
 	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
 	if err != nil {
 		return

@@ -399,8 +399,8 @@ func TestContainerUpdateResources(t *testing.T) {
 			if got := read("memory.max"); got != strconv.Itoa(64<<20) {
 				t.Errorf("memory.max at create = %s", got)
 			}
-			if got, want := read("cpu.weight"), strconv.FormatUint(cgroups.ConvertCPUSharesToCgroupV2Value(512), 10); got != want {
-				t.Errorf("cpu.weight at create = %s, want %s", got, want)
+			if got := read("cpu.weight"); !isWeightOf(got, 512) {
+				t.Errorf("cpu.weight at create = %s, want the weight of shares 512", got)
 			}
 			update := &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 128 << 20, CpuShares: 1024, CpuQuota: 50000, CpuPeriod: 100000}
 			if _, err := e.d.Runtime.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id, Linux: update}); err != nil {
@@ -409,8 +409,8 @@ func TestContainerUpdateResources(t *testing.T) {
 			if got := read("memory.max"); got != strconv.Itoa(128<<20) {
 				t.Errorf("memory.max after update = %s, want %d", got, 128<<20)
 			}
-			if got, want := read("cpu.weight"), strconv.FormatUint(cgroups.ConvertCPUSharesToCgroupV2Value(1024), 10); got != want {
-				t.Errorf("cpu.weight after update = %s, want %s", got, want)
+			if got := read("cpu.weight"); !isWeightOf(got, 1024) {
+				t.Errorf("cpu.weight after update = %s, want the weight of shares 1024", got)
 			}
 			if got := read("cpu.max"); got != "50000 100000" {
 				t.Errorf("cpu.max after update = %q", got)
@@ -443,6 +443,15 @@ func TestContainerUpdateResources(t *testing.T) {
 			t.Errorf("status resources after update = %v", r)
 		}
 	})
+}
+
+// isWeightOf says whether a cgroup v2 cpu.weight is what a runtime writes
+// for shares: opencontainers/cgroups' mapping (berth-runner, runc 1.3+,
+// crun 1.23+) or the linear one older runc and crun use.
+func isWeightOf(weight string, shares uint64) bool {
+	linear := 1 + (shares-2)*9999/262142
+	return weight == strconv.FormatUint(cgroups.ConvertCPUSharesToCgroupV2Value(shares), 10) ||
+		weight == strconv.FormatUint(linear, 10)
 }
 
 // Names are unique in a pod (per attempt); kubelet's retries of a

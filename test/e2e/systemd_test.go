@@ -312,6 +312,11 @@ func TestCgroupDriverFollowsNode(t *testing.T) {
 	if !strings.Contains(st.Info["cgroup"], `"driver":"`+want+`"`) {
 		t.Errorf("Status info cgroup = %q, want driver %s", st.Info["cgroup"], want)
 	}
+	// berthctl info shows it in its table.
+	out, err := exec.Command(filepath.Join(d.BinDir, "berthctl"), "-endpoint", d.Socket, "info").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "CgroupDriver") || !strings.Contains(string(out), want) {
+		t.Errorf("berthctl info (%v) does not show the driver %s:\n%s", err, want, out)
+	}
 }
 
 // inSystemdUnit: this process (and so the berthd it starts) runs in a
