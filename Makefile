@@ -101,3 +101,21 @@ bench: build
 .PHONY: bench-soak
 bench-soak: build
 	$(GO) run -tags "$(TAGS)" ./test/bench -bindir $(CURDIR)/bin -containerd "" -pods 20 -parallel 2 -running 10 -soak 1000
+
+# The VM lane (test/vm): a Debian 12 VM with systemd as init and cgroup v2
+# only (QEMU; KVM when /dev/kvm exists), its image built from Debian
+# packages and cached under build/cache/vm. vm-test runs critest and a part
+# of the e2e suite inside for each cgroup driver and runtime of the
+# matrix; vm-test-ci is the part .ci/run runs. VM_FLAGS go to
+# `go run ./test/vm lane` (see test/vm/lane.go). Root needed.
+VM_FLAGS ?=
+VM_RUN   := $(GO) run ./test/vm lane -bindir bin -cache build/cache
+.PHONY: vm-test vm-test-ci vm-image
+vm-image:
+	$(GO) run ./test/vm image -cache build/cache
+
+vm-test: build
+	$(VM_RUN) $(VM_FLAGS)
+
+vm-test-ci: build
+	$(VM_RUN) -critest 'cgroupfs/berth' -e2e cgroupfs $(VM_FLAGS)

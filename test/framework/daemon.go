@@ -109,6 +109,12 @@ func (d *Daemon) writeConfig() error {
 	if _, err := os.Stat("/usr/sbin/runc"); err == nil {
 		fmt.Fprintf(&handlers, "[runtime.handlers.runc]\npath = \"/usr/sbin/runc\"\n")
 	}
+	// A lane may run the suite on another cgroup driver (test/vm runs it
+	// in a VM with systemd as init); unset, berthd's default holds.
+	driver := ""
+	if v := os.Getenv("BERTH_TEST_CGROUP_DRIVER"); v != "" {
+		driver = fmt.Sprintf("cgroup_driver = %q\n", v)
+	}
 	base := fmt.Sprintf(`listen = "unix://%s"
 root = %q
 runroot = %q
@@ -120,7 +126,7 @@ level = "debug"
 monitor_path = %q
 pause_path = %q
 cgroup_parent = %q
-
+%s
 %s
 [network]
 conf_dir = %q
@@ -129,7 +135,7 @@ conf_dir = %q
 fallback_config = "none"
 `, d.Socket, d.Root, d.RunRoot,
 		filepath.Join(d.BinDir, "berth-monitor"), filepath.Join(d.BinDir, "berth-pause"),
-		d.CgroupParent, handlers.String(), d.CNIConfDir)
+		d.CgroupParent, driver, handlers.String(), d.CNIConfDir)
 	if err := os.WriteFile(d.ConfigPath, []byte(base), 0o644); err != nil {
 		return err
 	}
