@@ -19,6 +19,7 @@ w=/var/lib/berth-lane
 mkdir -p "$w"
 t0=$(date +%s%N)
 cp -a /mnt/host/. "$w/" || exit 1
+cd "$w" || exit 1
 echo "lane: copied the share ($(du -sm "$w" | cut -f1) MB) to the VM's disk in $((($(date +%s%N) - t0) / 1000000)) ms"
 echo "lane: kernel $(uname -r); init $(readlink /proc/1/exe); $(systemctl --version | head -1)"
 echo "lane: /sys/fs/cgroup is $(stat -f -c %T /sys/fs/cgroup), controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
