@@ -29,12 +29,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-cri/berth/test/launch"
 	"github.com/berth-cri/berth/test/testimage"
 )
 
 type options struct {
 	bindir, build, cache, version, src string
 	focus, skip, expected              string
+	runtime, cgroupDriver              string
 	bench, debug                       bool
 	benchN                             int
 	failuresOut                        string
@@ -58,6 +60,8 @@ func main() {
 	flag.StringVar(&o.tools, "tools", "", "take critest, busybox and the stand-ins from this directory (as -save-tools wrote it) "+
 		"instead of building them: for a machine without Go or apt, like test/vm's")
 	flag.StringVar(&o.saveTools, "save-tools", "", "build critest, busybox and the stand-ins, copy them into this directory and exit")
+	flag.StringVar(&o.runtime, "runtime", "berth", "berthd's default runtime handler: berth (berth-runner), runc or crun")
+	flag.StringVar(&o.cgroupDriver, "cgroup-driver", "", "berthd's cgroup driver: cgroupfs or systemd (default: berthd's own)")
 	rejudge := flag.Bool("rejudge", false, "only read the last run's report again against the expected list")
 	flag.Parse()
 	if o.expected == "" {
@@ -113,23 +117,23 @@ func run(o options) (err error) {
 	}
 	fmt.Printf("pushed %d image names to %s in %s\n", n, reg.Host, time.Since(t0).Round(time.Millisecond))
 
-	d, err := newDaemon(o.bindir, filepath.Join(o.build, "berthd.log"))
+	d, err := newDaemon(o, reg)
+	// Whatever happens from here, berthd is stopped and the host cleaned.
+	defer func() {
+		if d == nil {
+			return
+		}
+		if terr := d.Teardown(); terr != nil {
+			err = errors.Join(err, fmt.Errorf("after critest: %w", terr))
+		}
+	}()
 	if err != nil {
 		return err
 	}
-	// Whatever happens from here, berthd is stopped and the host cleaned.
-	defer func() {
-		if terr := d.teardown(); terr != nil {
-			err = errors.Join(err, terr)
-		}
-	}()
-	if err := d.writeConfig(reg, o.debug); err != nil {
+	if err := d.Start(); err != nil {
 		return err
 	}
-	if err := d.start(); err != nil {
-		return err
-	}
-	fmt.Printf("berthd serving on %s (config %s, log %s)\n", d.socket, d.config, d.log)
+	fmt.Printf("berthd serving on %s (runtime %s, config %s, log %s)\n", d.Socket, o.runtime, d.Config, filepath.Join(o.build, "berthd.log"))
 
 	if o.bench {
 		return runBench(ctx, o, critest, d)
@@ -218,10 +222,10 @@ func runLogged(ctx context.Context, name string, args ...string) error {
 
 // critestCmd runs critest against d. On ^C the harness asks critest to
 // stop (SIGINT: ginkgo still writes its report) before tearing down.
-func critestCmd(ctx context.Context, critest string, d *daemon, args ...string) *exec.Cmd {
+func critestCmd(ctx context.Context, critest string, d *launch.Daemon, args ...string) *exec.Cmd {
 	all := append([]string{
-		"-runtime-endpoint", "unix://" + d.socket, "-image-endpoint", "unix://" + d.socket,
-		"-config", filepath.Join(d.dir, "crictl.yaml"), "-nri-socket", d.nriSocket(),
+		"-runtime-endpoint", "unix://" + d.Socket, "-image-endpoint", "unix://" + d.Socket,
+		"-config", d.CrictlConfig(), "-nri-socket", nriSocket(d),
 		"-ginkgo.no-color", "-ginkgo.timeout", "2h",
 	}, args...)
 	cmd := exec.Command(critest, all...)
@@ -235,7 +239,7 @@ func critestCmd(ctx context.Context, critest string, d *daemon, args ...string) 
 	return cmd
 }
 
-func runSuite(ctx context.Context, o options, critest string, d *daemon) error {
+func runSuite(ctx context.Context, o options, critest string, d *launch.Daemon) error {
 	report := filepath.Join(o.build, "junit.xml")
 	os.Remove(report)
 	args := []string{"-ginkgo.junit-report", report, "-ginkgo.v"}
@@ -288,7 +292,7 @@ func judge(o options, report string) error {
 	return nil
 }
 
-func runBench(ctx context.Context, o options, critest string, d *daemon) error {
+func runBench(ctx context.Context, o options, critest string, d *launch.Daemon) error {
 	out := filepath.Join(o.build, "bench")
 	os.RemoveAll(out)
 	if err := os.MkdirAll(out, 0o755); err != nil {
@@ -311,35 +315,4 @@ func runBench(ctx context.Context, o options, critest string, d *daemon) error {
 		return fmt.Errorf("critest -benchmark: %w", runErr)
 	}
 	return nil
-}
-
-// teardown checks what critest and berthd left, stops berthd and
-// cleans the host; leftovers are an error.
-func (d *daemon) teardown() error {
-	var left []string
-	if d.rt != nil && d.cmd != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		left = append(left, d.criLeftovers(ctx)...)
-		cancel()
-	}
-	if err := d.stop(); err != nil {
-		left = append(left, fmt.Sprintf("berthd did not stop cleanly: %v", err))
-	}
-	// Give exiting monitors a moment before counting them.
-	deadline := time.Now().Add(5 * time.Second)
-	host := d.hostLeftovers()
-	for len(host) > 0 && time.Now().Before(deadline) {
-		time.Sleep(250 * time.Millisecond)
-		host = d.hostLeftovers()
-	}
-	left = append(left, host...)
-	d.cleanHost()
-	if len(left) == 0 {
-		fmt.Println("nothing left behind: no pods, containers, monitors, mounts, veths or IP allocations")
-		return nil
-	}
-	for _, l := range left {
-		fmt.Printf("LEFT BEHIND: %s\n", l)
-	}
-	return fmt.Errorf("%d thing(s) left behind after critest", len(left))
 }

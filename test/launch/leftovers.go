@@ -1,4 +1,4 @@
-package main
+package launch
 
 import (
 	"context"
@@ -16,28 +16,28 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// criLeftovers lists the pods and containers berthd still has after
-// critest (whose specs remove what they make), then removes them so the
+// criLeftovers lists the pods and containers berthd still has after the
+// suite (whose specs remove what they make), then removes them so the
 // host checks that follow see what berthd itself leaves.
-func (d *daemon) criLeftovers(ctx context.Context) []string {
+func (d *Daemon) criLeftovers(ctx context.Context) []string {
 	var left []string
-	cs, err := d.rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+	cs, err := d.Runtime.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
 	if err != nil {
 		return []string{fmt.Sprintf("ListContainers: %v", err)}
 	}
 	for _, c := range cs.Containers {
 		left = append(left, fmt.Sprintf("container %.12s (%s) %s", c.Id, c.GetMetadata().GetName(), c.State))
 	}
-	ps, err := d.rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	ps, err := d.Runtime.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
 	if err != nil {
 		return append(left, fmt.Sprintf("ListPodSandbox: %v", err))
 	}
 	for _, p := range ps.Items {
 		left = append(left, fmt.Sprintf("pod %.12s (%s) %s", p.Id, p.GetMetadata().GetName(), p.State))
-		if _, err := d.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.Id}); err != nil {
+		if _, err := d.Runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.Id}); err != nil {
 			left = append(left, fmt.Sprintf("StopPodSandbox %.12s: %v", p.Id, err))
 		}
-		if _, err := d.rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.Id}); err != nil {
+		if _, err := d.Runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.Id}); err != nil {
 			left = append(left, fmt.Sprintf("RemovePodSandbox %.12s: %v", p.Id, err))
 		}
 	}
@@ -46,20 +46,28 @@ func (d *daemon) criLeftovers(ctx context.Context) []string {
 
 // hostLeftovers lists what a stopped berthd left on the host: monitors
 // and other processes naming its directory, processes in its cgroups,
-// mounts under its roots, veths on its bridge, and IP allocations.
-func (d *daemon) hostLeftovers() []string {
+// mounts under its roots, veths on its bridge, cgroups below its parent,
+// and IP allocations.
+func (d *Daemon) hostLeftovers() []string {
 	var left []string
 	for _, p := range d.processes() {
 		left = append(left, fmt.Sprintf("process %d (%s)", p, procName(p)))
 	}
-	for _, m := range mountsUnder(d.dir) {
+	for _, m := range mountsUnder(d.Dir) {
 		left = append(left, "mount "+m)
 	}
-	veths, _ := os.ReadDir(filepath.Join("/sys/class/net", cniBridge, "brif"))
+	veths, _ := os.ReadDir(filepath.Join("/sys/class/net", d.opts.Network.Bridge, "brif"))
 	for _, v := range veths {
-		left = append(left, fmt.Sprintf("veth %s on %s", v.Name(), cniBridge))
+		left = append(left, fmt.Sprintf("veth %s on %s", v.Name(), d.opts.Network.Bridge))
 	}
-	ips, _ := os.ReadDir(filepath.Join(d.ipamDir, cniNetwork))
+	// The parent is the lane's (kubelet's, on a node); what berthd made
+	// below it must be gone.
+	for _, dir := range d.cgroupDirs() {
+		if filepath.Base(dir) != filepath.Base(d.CgroupParent) {
+			left = append(left, "cgroup "+dir)
+		}
+	}
+	ips, _ := os.ReadDir(filepath.Join(d.IPAMDir(), d.opts.Network.Name))
 	for _, ip := range ips {
 		if n := ip.Name(); n != "lock" && !strings.HasPrefix(n, "last_reserved_ip") {
 			left = append(left, "IP allocation "+n)
@@ -70,7 +78,7 @@ func (d *daemon) hostLeftovers() []string {
 
 // processes are those whose command line names the daemon's directory
 // (berth-monitor, runtimes) or that sit in its cgroups (containers).
-func (d *daemon) processes() []int {
+func (d *Daemon) processes() []int {
 	seen := map[int]bool{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -79,7 +87,7 @@ func (d *daemon) processes() []int {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && strings.Contains(string(b), d.dir+"/") {
+		if err == nil && strings.Contains(string(b), d.Dir+"/") {
 			seen[pid] = true
 		}
 	}
@@ -100,12 +108,12 @@ func (d *daemon) processes() []int {
 
 // cgroupDirs lists the daemon's cgroup parent and everything below it in
 // every hierarchy, deepest last.
-func (d *daemon) cgroupDirs() []string {
+func (d *Daemon) cgroupDirs() []string {
 	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
 	roots = append(roots, "/sys/fs/cgroup")
 	var dirs []string
 	for _, r := range roots {
-		base := filepath.Join(r, d.cgroupParent)
+		base := filepath.Join(r, d.CgroupParent)
 		if _, err := os.Stat(base); err != nil {
 			continue
 		}
@@ -139,28 +147,32 @@ func mountsUnder(dir string) []string {
 // cleanHost removes whatever is left, even after a failed run, so the
 // next run (and the other tests on this machine) start clean: kill,
 // unmount, drop the bridge and the cgroups, remove the directory.
-func (d *daemon) cleanHost() {
+func (d *Daemon) cleanHost() {
 	if pids := d.processes(); len(pids) > 0 {
 		for _, p := range pids {
 			syscall.Kill(p, syscall.SIGKILL)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	mounts := mountsUnder(d.dir)
+	mounts := mountsUnder(d.Dir)
 	for i := len(mounts) - 1; i >= 0; i-- {
 		unix.Unmount(mounts[i], unix.MNT_DETACH)
 	}
-	if _, err := os.Stat(filepath.Join("/sys/class/net", cniBridge)); err == nil {
-		exec.Command("ip", "link", "del", cniBridge).Run()
+	if _, err := os.Stat(filepath.Join("/sys/class/net", d.opts.Network.Bridge)); err == nil {
+		exec.Command("ip", "link", "del", d.opts.Network.Bridge).Run()
+	}
+	if d.opts.CgroupDriver == "systemd" {
+		// systemd owns the slice; rmdir behind its back would race it.
+		exec.Command("systemctl", "stop", d.CgroupParent).Run()
 	}
 	dirs := d.cgroupDirs()
 	for i := len(dirs) - 1; i >= 0; i-- {
 		os.Remove(dirs[i])
 	}
 	// Never RemoveAll through a mount: it would delete the host's files.
-	if len(mountsUnder(d.dir)) == 0 {
-		os.RemoveAll(d.dir)
+	if len(mountsUnder(d.Dir)) == 0 {
+		os.RemoveAll(d.Dir)
 	} else {
-		fmt.Fprintf(os.Stderr, "critest: %s still has mounts; not removed\n", d.dir)
+		fmt.Fprintf(os.Stderr, "launch: %s still has mounts; not removed\n", d.Dir)
 	}
 }
