@@ -78,6 +78,11 @@ func StartDaemon(t testing.TB, opts Options) *Daemon {
 		opts:         opts,
 		logPath:      filepath.Join(dir, "berthd.log"),
 	}
+	if os.Getenv("BERTH_TEST_CGROUP_DRIVER") == "systemd" {
+		// A slice's name is its place in systemd's tree ("a-b.slice"
+		// is below a.slice): one word, directly below the root slice.
+		d.CgroupParent = fmt.Sprintf("berthtest%08x.slice", rand.Uint32())
+	}
 	t.Cleanup(func() { d.teardown(t) })
 	if err := d.writeConfig(); err != nil {
 		t.Fatal(err)
