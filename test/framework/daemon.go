@@ -78,11 +78,6 @@ func StartDaemon(t testing.TB, opts Options) *Daemon {
 		opts:         opts,
 		logPath:      filepath.Join(dir, "berthd.log"),
 	}
-	if os.Getenv("BERTH_TEST_CGROUP_DRIVER") == "systemd" {
-		// A slice's name is its place in systemd's tree ("a-b.slice"
-		// is below a.slice): one word, directly below the root slice.
-		d.CgroupParent = fmt.Sprintf("berthtest%08x.slice", rand.Uint32())
-	}
 	t.Cleanup(func() { d.teardown(t) })
 	if err := d.writeConfig(); err != nil {
 		t.Fatal(err)
@@ -114,12 +109,6 @@ func (d *Daemon) writeConfig() error {
 	if _, err := os.Stat("/usr/sbin/runc"); err == nil {
 		fmt.Fprintf(&handlers, "[runtime.handlers.runc]\npath = \"/usr/sbin/runc\"\n")
 	}
-	// A lane may run the suite on another cgroup driver (test/vm runs it
-	// in a VM with systemd as init); unset, berthd's default holds.
-	driver := ""
-	if v := os.Getenv("BERTH_TEST_CGROUP_DRIVER"); v != "" {
-		driver = fmt.Sprintf("cgroup_driver = %q\n", v)
-	}
 	base := fmt.Sprintf(`listen = "unix://%s"
 root = %q
 runroot = %q
@@ -131,7 +120,7 @@ level = "debug"
 monitor_path = %q
 pause_path = %q
 cgroup_parent = %q
-%s
+
 %s
 [network]
 conf_dir = %q
@@ -140,7 +129,7 @@ conf_dir = %q
 fallback_config = "none"
 `, d.Socket, d.Root, d.RunRoot,
 		filepath.Join(d.BinDir, "berth-monitor"), filepath.Join(d.BinDir, "berth-pause"),
-		d.CgroupParent, driver, handlers.String(), d.CNIConfDir)
+		d.CgroupParent, handlers.String(), d.CNIConfDir)
 	if err := os.WriteFile(d.ConfigPath, []byte(base), 0o644); err != nil {
 		return err
 	}

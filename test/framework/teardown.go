@@ -2,7 +2,6 @@ package framework
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -46,11 +45,6 @@ func (d *Daemon) teardown(t testing.TB) {
 		for i := len(mounts) - 1; i >= 0; i-- {
 			unix.Unmount(mounts[i], unix.MNT_DETACH)
 		}
-	}
-	if strings.HasSuffix(d.CgroupParent, ".slice") {
-		// The systemd driver's: systemd owns the slice, so it removes it
-		// (an rmdir behind its back would race it).
-		exec.Command("systemctl", "stop", d.CgroupParent).Run()
 	}
 	removeCgroup(d.CgroupParent)
 	// Never RemoveAll through a mount that is still there: it would
