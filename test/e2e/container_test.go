@@ -363,7 +363,9 @@ func TestContainerExecSync(t *testing.T) {
 	})
 }
 
-// UpdateContainerResources reaches the container's cgroup files.
+// UpdateContainerResources reaches the container's cgroup files: cgroup
+// v1's, or on a cgroup v2 node (test/vm) memory.max, cpu.weight (from the
+// shares, by the runtimes' conversion) and cpu.max.
 func TestContainerUpdateResources(t *testing.T) {
 	e := startContainerEnv(t)
 	forEachHandler(t, e.d, func(t *testing.T, handler string) {
@@ -374,33 +376,69 @@ func TestContainerUpdateResources(t *testing.T) {
 			MemoryLimitInBytes: 64 << 20, CpuShares: 512,
 		}}
 		id := e.run(t, pod, cfg)
-		cg := e.info(t, id).RuntimeSpec.Linux.CgroupsPath
-		mem := filepath.Join("/sys/fs/cgroup/memory", cg, "memory.limit_in_bytes")
-		shares := filepath.Join("/sys/fs/cgroup/cpu", cg, "cpu.shares")
-		quota := filepath.Join("/sys/fs/cgroup/cpu", cg, "cpu.cfs_quota_us")
-		if got := readInt(t, mem); got != 64<<20 {
+		files := limitFiles(e.info(t, id).RuntimeSpec.Linux.CgroupsPath)
+		if got := readInt(t, files.mem); got != 64<<20 {
 			t.Errorf("memory limit at create = %d", got)
 		}
-		if got := readInt(t, shares); got != 512 {
-			t.Errorf("cpu shares at create = %d", got)
+		if got := readInt(t, files.cpu); got != files.cpuValue(512) {
+			t.Errorf("%s at create = %d, want %d", filepath.Base(files.cpu), got, files.cpuValue(512))
 		}
 		update := &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 128 << 20, CpuShares: 1024, CpuQuota: 50000, CpuPeriod: 100000}
 		if _, err := e.d.Runtime.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id, Linux: update}); err != nil {
 			t.Fatalf("UpdateContainerResources: %v", err)
 		}
-		if got := readInt(t, mem); got != 128<<20 {
+		if got := readInt(t, files.mem); got != 128<<20 {
 			t.Errorf("memory limit after update = %d, want %d", got, 128<<20)
 		}
-		if got := readInt(t, shares); got != 1024 {
-			t.Errorf("cpu shares after update = %d", got)
+		if got := readInt(t, files.cpu); got != files.cpuValue(1024) {
+			t.Errorf("%s after update = %d, want %d", filepath.Base(files.cpu), got, files.cpuValue(1024))
 		}
-		if got := readInt(t, quota); got != 50000 {
+		if got := readFirstInt(t, files.quota); got != 50000 {
 			t.Errorf("cpu quota after update = %d", got)
 		}
 		if r := e.status(t, id).GetResources().GetLinux(); r.GetMemoryLimitInBytes() != 128<<20 || r.GetCpuQuota() != 50000 {
 			t.Errorf("status resources after update = %v", r)
 		}
 	})
+}
+
+// cgroupLimitFiles are where a container's memory limit, cpu shares (or
+// weight) and quota show.
+type cgroupLimitFiles struct {
+	mem, cpu, quota string
+	v2              bool
+}
+
+func limitFiles(cgroupsPath string) cgroupLimitFiles {
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		dir := filepath.Join("/sys/fs/cgroup", cgroupsPath)
+		return cgroupLimitFiles{mem: filepath.Join(dir, "memory.max"), cpu: filepath.Join(dir, "cpu.weight"),
+			quota: filepath.Join(dir, "cpu.max"), v2: true}
+	}
+	return cgroupLimitFiles{
+		mem:   filepath.Join("/sys/fs/cgroup/memory", cgroupsPath, "memory.limit_in_bytes"),
+		cpu:   filepath.Join("/sys/fs/cgroup/cpu", cgroupsPath, "cpu.shares"),
+		quota: filepath.Join("/sys/fs/cgroup/cpu", cgroupsPath, "cpu.cfs_quota_us"),
+	}
+}
+
+// cpuValue is what the cpu file holds for these shares: the shares on v1,
+// on v2 the weight runc, crun and berth-runner convert them to.
+func (f cgroupLimitFiles) cpuValue(shares int64) int64 {
+	if !f.v2 {
+		return shares
+	}
+	return 1 + ((shares-2)*9999)/262142
+}
+
+// readFirstInt reads the first number of a file ("50000 100000" in cpu.max).
+func readFirstInt(t testing.TB, path string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int64(atoi(t, []byte(strings.Fields(string(b) + " x")[0])))
 }
 
 // Names are unique in a pod (per attempt); kubelet's retries of a

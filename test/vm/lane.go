@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	_ "embed"
 	"flag"
@@ -237,6 +238,17 @@ func prepareShare(ctx context.Context, o laneOptions) (string, bool, error) {
 			if err := copyInto(f, filepath.Join(share, "critest", "src", filepath.Base(f)), st.Mode().Perm()); err != nil {
 				return "", false, err
 			}
+		}
+	}
+	// Until the framework reads the driver from the environment, an e2e
+	// run "with systemd" would silently be one with berthd's default.
+	if strings.Contains(o.e2e, "systemd") {
+		b, err := os.ReadFile(filepath.Join(share, "e2e.test"))
+		if err != nil {
+			return "", false, err
+		}
+		if !bytes.Contains(b, []byte("BERTH_TEST_CGROUP_DRIVER")) {
+			return "", false, fmt.Errorf("-e2e systemd: this tree's test framework does not read BERTH_TEST_CGROUP_DRIVER")
 		}
 	}
 	help, _ := exec.Command(filepath.Join(share, "critest", "critest-harness"), "-h").CombinedOutput()
