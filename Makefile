@@ -121,4 +121,4 @@ vm-test: build
 	$(VM_RUN) $(VM_FLAGS)
 
 vm-test-ci: build
-	$(VM_RUN) -critest systemd/berth -e2e systemd -e2e-run ci -fallback-driver cgroupfs $(VM_FLAGS)
+	$(VM_RUN) -critest systemd/berth -e2e systemd -e2e-run ci -fallback-driver cgroupfs -timeout 60m $(VM_FLAGS)
