@@ -319,6 +319,15 @@ func prepareShare(ctx context.Context, o laneOptions) (string, bool, error) {
 			return "", false, fmt.Errorf("-e2e systemd: this tree's test framework does not read BERTH_TEST_CGROUP_DRIVER")
 		}
 	}
+	lists, err := filepath.Glob(filepath.Join(o.machine.src, "expected-*.txt"))
+	if err != nil {
+		return "", false, err
+	}
+	for _, f := range lists {
+		if err := copyInto(f, filepath.Join(share, "critest", filepath.Base(f)), 0o644); err != nil {
+			return "", false, err
+		}
+	}
 	help, _ := exec.Command(filepath.Join(share, "critest", "critest-harness"), "-h").CombinedOutput()
 	selectable := strings.Contains(string(help), "-cgroup-driver") && strings.Contains(string(help), "-runtime")
 	return share, selectable, nil

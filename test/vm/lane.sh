@@ -44,6 +44,12 @@ for pair in ${LANE_CRITEST:-}; do
 	start=$(date +%s)
 	sel=()
 	[ "${LANE_CRITEST_SELECT:-}" = 1 ] && sel=(-runtime "$rt" -cgroup-driver "$driver")
+	# A runtime's own expected list (test/vm/expected-<runtime>.txt) adds
+	# to the harness's.
+	if [ -f "$w/critest/expected-$rt.txt" ]; then
+		cat "$w/critest/src/expected-failures.txt" "$w/critest/expected-$rt.txt" >"$w/expected-$driver-$rt.txt"
+		sel+=(-expected "$w/expected-$driver-$rt.txt")
+	fi
 	# shellcheck disable=SC2086
 	"$w/critest/critest-harness" -bindir "$w/bin" -src "$w/critest/src" -tools "$w/critest/tools" \
 		-build "$w/critest-$driver-$rt" "${sel[@]}" ${LANE_CRITEST_ARGS:-} 2>&1 | tee "$log"
