@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/cgroups"
 	"google.golang.org/grpc/codes"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -380,8 +381,8 @@ func TestContainerUpdateResources(t *testing.T) {
 		if got := readInt(t, files.mem); got != 64<<20 {
 			t.Errorf("memory limit at create = %d", got)
 		}
-		if got := readInt(t, files.cpu); got != files.cpuValue(512) {
-			t.Errorf("%s at create = %d, want %d", filepath.Base(files.cpu), got, files.cpuValue(512))
+		if got := readInt(t, files.cpu); !slices.Contains(files.cpuValues(512), got) {
+			t.Errorf("%s at create = %d, want one of %d", filepath.Base(files.cpu), got, files.cpuValues(512))
 		}
 		update := &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 128 << 20, CpuShares: 1024, CpuQuota: 50000, CpuPeriod: 100000}
 		if _, err := e.d.Runtime.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id, Linux: update}); err != nil {
@@ -390,8 +391,8 @@ func TestContainerUpdateResources(t *testing.T) {
 		if got := readInt(t, files.mem); got != 128<<20 {
 			t.Errorf("memory limit after update = %d, want %d", got, 128<<20)
 		}
-		if got := readInt(t, files.cpu); got != files.cpuValue(1024) {
-			t.Errorf("%s after update = %d, want %d", filepath.Base(files.cpu), got, files.cpuValue(1024))
+		if got := readInt(t, files.cpu); !slices.Contains(files.cpuValues(1024), got) {
+			t.Errorf("%s after update = %d, want one of %d", filepath.Base(files.cpu), got, files.cpuValues(1024))
 		}
 		if got := readFirstInt(t, files.quota); got != 50000 {
 			t.Errorf("cpu quota after update = %d", got)
@@ -422,13 +423,17 @@ func limitFiles(cgroupsPath string) cgroupLimitFiles {
 	}
 }
 
-// cpuValue is what the cpu file holds for these shares: the shares on v1,
-// on v2 the weight runc, crun and berth-runner convert them to.
-func (f cgroupLimitFiles) cpuValue(shares int64) int64 {
+// cpuValues are what the cpu file may hold for these shares: the shares
+// on v1; on v2 the weight they convert to, by one of the two conversions
+// runtimes use: the linear one of runc 1.1 and crun 1.8 (512 shares are
+// weight 20, 1024 are 39), or opencontainers/cgroups' since v0.0.3, which
+// berth-runner uses (1024 shares are the default weight 100, 512 are 59).
+func (f cgroupLimitFiles) cpuValues(shares int64) []int64 {
 	if !f.v2 {
-		return shares
+		return []int64{shares}
 	}
-	return 1 + ((shares-2)*9999)/262142
+	linear := 1 + ((shares-2)*9999)/262142
+	return []int64{linear, int64(cgroups.ConvertCPUSharesToCgroupV2Value(uint64(shares)))}
 }
 
 // readFirstInt reads the first number of a file ("50000 100000" in cpu.max).
