@@ -40,6 +40,7 @@ type options struct {
 	bench, debug                       bool
 	benchN                             int
 	failuresOut                        string
+	tools, saveTools                   string
 }
 
 func main() {
@@ -56,6 +57,9 @@ func main() {
 	flag.BoolVar(&o.bench, "bench", false, "run critest -benchmark and print p50/p90/p99 per operation")
 	flag.IntVar(&o.benchN, "bench-n", 30, "samples per benchmark")
 	flag.BoolVar(&o.debug, "debug", false, "berthd logs at debug level")
+	flag.StringVar(&o.tools, "tools", "", "take critest, busybox and the stand-ins from this directory (as -save-tools wrote it) "+
+		"instead of building them: for a machine without Go or apt, like test/vm's")
+	flag.StringVar(&o.saveTools, "save-tools", "", "build critest, busybox and the stand-ins, copy them into this directory and exit")
 	flag.StringVar(&o.runtime, "runtime", "berth", "berthd's default runtime handler: berth (berth-runner), runc or crun")
 	flag.StringVar(&o.cgroupDriver, "cgroup-driver", "", "berthd's cgroup driver: cgroupfs or systemd (default: berthd's own)")
 	rejudge := flag.Bool("rejudge", false, "only read the last run's report again against the expected list")
@@ -80,7 +84,10 @@ func main() {
 }
 
 func run(o options) (err error) {
-	for _, p := range []*string{&o.bindir, &o.build, &o.cache, &o.src, &o.expected} {
+	for _, p := range []*string{&o.bindir, &o.build, &o.cache, &o.src, &o.expected, &o.tools, &o.saveTools} {
+		if *p == "" {
+			continue
+		}
 		if *p, err = filepath.Abs(*p); err != nil {
 			return err
 		}
@@ -97,6 +104,9 @@ func run(o options) (err error) {
 		return err
 	}
 	fmt.Printf("tools ready in %s\n", time.Since(t0).Round(time.Second))
+	if o.saveTools != "" {
+		return saveTools(o.saveTools, tl, critest)
+	}
 
 	reg := testimage.NewRegistry(testimage.RegistryOptions{})
 	defer reg.Stop()
@@ -135,6 +145,9 @@ func run(o options) (err error) {
 // and the stand-in programs of the images.
 func buildTools(ctx context.Context, o options) (tools, string, error) {
 	var t tools
+	if o.tools != "" {
+		return prebuiltTools(o)
+	}
 	if err := runLogged(ctx, "bash", filepath.Join(o.src, "build-critest.sh"), o.version, o.cache); err != nil {
 		return t, "", fmt.Errorf("build critest: %w", err)
 	}
@@ -164,6 +177,41 @@ func buildTools(ctx context.Context, o options) (tools, string, error) {
 	}
 	t.pause = filepath.Join(o.bindir, "berth-pause")
 	return t, critest, nil
+}
+
+// toolNames are the files -save-tools writes and -tools reads.
+var toolNames = []string{"critest", "busybox", "nginx", "nnp"}
+
+func saveTools(dir string, t tools, critest string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for i, src := range []string{critest, t.busybox, t.nginx, t.nnp} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, toolNames[i]), b, 0o755); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("tools saved in %s\n", dir)
+	return nil
+}
+
+func prebuiltTools(o options) (tools, string, error) {
+	for _, n := range toolNames {
+		if _, err := os.Stat(filepath.Join(o.tools, n)); err != nil {
+			return tools{}, "", fmt.Errorf("-tools: %w (write the directory with -save-tools)", err)
+		}
+	}
+	t := tools{
+		busybox: filepath.Join(o.tools, "busybox"),
+		nginx:   filepath.Join(o.tools, "nginx"),
+		nnp:     filepath.Join(o.tools, "nnp"),
+		pause:   filepath.Join(o.bindir, "berth-pause"),
+	}
+	return t, filepath.Join(o.tools, "critest"), nil
 }
 
 func runLogged(ctx context.Context, name string, args ...string) error {

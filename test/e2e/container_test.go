@@ -381,7 +381,9 @@ func TestContainerExecSync(t *testing.T) {
 	})
 }
 
-// UpdateContainerResources reaches the container's cgroup files.
+// UpdateContainerResources reaches the container's cgroup files: cgroup
+// v1's, or on a cgroup v2 node (test/vm) memory.max, cpu.weight (from the
+// shares, by the runtimes' conversion) and cpu.max.
 func TestContainerUpdateResources(t *testing.T) {
 	e := startContainerEnv(t)
 	forEachHandler(t, e.d, func(t *testing.T, handler string) {

@@ -124,7 +124,12 @@ func TestPodNetworkFilesAndTeardown(t *testing.T) {
 	} else if size := int64(shm.Blocks) * shm.Bsize; size != 64<<20 {
 		t.Errorf("shm size = %d, want 64 MiB", size)
 	}
-	cgroupDirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", st.Info.CgroupParent))
+	var cgroupDirs []string
+	for _, dir := range cgroupfsDirs(st.Info.CgroupParent) {
+		if _, err := os.Stat(dir); err == nil {
+			cgroupDirs = append(cgroupDirs, dir)
+		}
+	}
 	if !strings.HasPrefix(st.Info.CgroupParent, d.CgroupParent+"/pod-") || len(cgroupDirs) == 0 {
 		t.Errorf("pod cgroup %q: want under %s, created (found %v)", st.Info.CgroupParent, d.CgroupParent, cgroupDirs)
 	}
@@ -665,9 +670,9 @@ func TestPodCgroupParent(t *testing.T) {
 	d, n := startPodNet(t, framework.Options{})
 	ctx := d.Ctx(t)
 	kubeletMade := d.CgroupParent + "/kubepods/podkubelet"
-	for _, ctrl := range []string{"memory", "pids"} {
-		if err := os.MkdirAll(filepath.Join("/sys/fs/cgroup", ctrl, kubeletMade), 0o755); err != nil {
-			t.Skipf("cannot make a v1 %s cgroup: %v", ctrl, err)
+	for _, dir := range cgroupfsDirs(kubeletMade) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Skipf("cannot make the cgroup %s: %v", dir, err)
 		}
 	}
 	ours := d.CgroupParent + "/kubepods/podberth"
@@ -678,20 +683,29 @@ func TestPodCgroupParent(t *testing.T) {
 		if got := podStatus(t, d, id).Info.CgroupParent; got != parent {
 			t.Errorf("cgroup parent = %q, want %q", got, parent)
 		}
-		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", parent)); err != nil {
+		if _, err := os.Stat(cgroupfsDirs(parent)[0]); err != nil {
 			t.Errorf("pod cgroup %s not there: %v", parent, err)
 		}
 		if _, err := d.Runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", kubeletMade)); err != nil {
+	if _, err := os.Stat(cgroupfsDirs(kubeletMade)[0]); err != nil {
 		t.Errorf("the kubelet-made cgroup was removed with the pod: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", ours)); err == nil {
+	if _, err := os.Stat(cgroupfsDirs(ours)[0]); err == nil {
 		t.Errorf("the Berth-made cgroup %s outlived its pod", ours)
 	}
 	requireNothingLeft(t, d, n)
+}
+
+// cgroupfsDirs are a cgroupfs path's directories as kubelet makes them: in
+// the memory and pids hierarchies on cgroup v1, the one tree on v2.
+func cgroupfsDirs(path string) []string {
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		return []string{filepath.Join("/sys/fs/cgroup", path)}
+	}
+	return []string{filepath.Join("/sys/fs/cgroup/memory", path), filepath.Join("/sys/fs/cgroup/pids", path)}
 }
 
 // berthctl runs, lists, inspects, stops and removes a pod.
