@@ -116,3 +116,11 @@ NODE_E2E_RUN   := $(GO) run ./test/node-e2e -bindir bin -build build/node-e2e -c
 .PHONY: node-e2e node-e2e-ci
 node-e2e: build
 	$(NODE_E2E_RUN) -focus '$(NODE_E2E_FOCUS)' -skip '$(NODE_E2E_SKIP)'
+
+# The part of the suite .ci/run runs: everything but the specs that wait by
+# design (probes that wait for restarts or their absence, the containers'
+# and sidecars' lifecycle sequences, in-place resize), which are most of the
+# full run's wall time; see README, "Kubernetes node conformance".
+NODE_E2E_CI_SKIP := \[Flaky\]|\[Slow\]|\[Serial\]|\[Disruptive\]|\[Feature:[^]]+\]|\[Alpha\]|Probing|Containers Lifecycle|Restartable Init Container|InPlace|Pod Level Resources
+node-e2e-ci: build
+	$(NODE_E2E_RUN) -skip '$(NODE_E2E_CI_SKIP)'
