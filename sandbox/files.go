@@ -13,8 +13,11 @@ import (
 	"github.com/berth-cri/berth/errdefs"
 )
 
-// hostnameRE is an RFC 1123 hostname; the kernel allows 64 bytes.
-var hostnameRE = regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)*$`)
+// hostnameRE is an RFC 1123 hostname, absolute (a final ".") or not;
+// the kernel allows 64 bytes. The kubelet sends an absolute one for a
+// pod with setHostnameAsFQDN on a node with no cluster domain:
+// "<pod>.<subdomain>.<namespace>.svc.".
+var hostnameRE = regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)*\.?$`)
 
 const maxHostname = 64
 

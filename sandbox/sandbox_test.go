@@ -98,12 +98,12 @@ func TestHostsFile(t *testing.T) {
 }
 
 func TestValidateHostname(t *testing.T) {
-	for _, ok := range []string{"a", "web-1", "web-1.example.com", strings.Repeat("a", 64)} {
+	for _, ok := range []string{"a", "web-1", "web-1.example.com", "web-1.t.ns.svc.", strings.Repeat("a", 64)} {
 		if err := validateHostname(ok); err != nil {
 			t.Errorf("%q: %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "-a", "a_b", "a b", strings.Repeat("a", 65), "a\n"} {
+	for _, bad := range []string{"", ".", "-a", "a_b", "a b", "a..", ".a", strings.Repeat("a", 65), "a\n"} {
 		if err := validateHostname(bad); !errdefs.IsInvalid(err) {
 			t.Errorf("%q: %v, want invalid", bad, err)
 		}

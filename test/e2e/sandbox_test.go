@@ -32,6 +32,23 @@ func startPodNet(t *testing.T, opts framework.Options) (*framework.Daemon, *test
 	return d, n
 }
 
+// An absolute hostname (a final "."), as the kubelet sends for a pod
+// with setHostnameAsFQDN on a node with no cluster domain, is the pod's
+// hostname as given (the node e2e suite's "Hostname of Pod" spec).
+func TestPodAbsoluteFQDNHostname(t *testing.T) {
+	d, _ := startPodNet(t, framework.Options{})
+	cfg := podConfig("fqdn-1")
+	cfg.Hostname = "fqdn-1.t.hostfqdn-1.svc."
+	id := runPod(t, d, cfg)
+	st := podStatus(t, d, id)
+	if h := nsenter(t, []string{"--uts=" + st.Info.Namespaces["uts"]}, "hostname"); h != cfg.Hostname {
+		t.Errorf("hostname in the pod's UTS namespace = %q, want %q", h, cfg.Hostname)
+	}
+	if b, _ := os.ReadFile(st.Info.HostnamePath); string(b) != cfg.Hostname+"\n" {
+		t.Errorf("hostname file = %q", b)
+	}
+}
+
 // A pod gets an IP on the bridge, its hostname, DNS config and sysctls
 // land in its namespaces and files, and Stop then Remove give everything
 // back.

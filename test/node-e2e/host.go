@@ -139,21 +139,19 @@ func suiteProcesses(k8sDir string) map[int]string {
 // its namespaces without waiting, and it is the kubelet that then stops
 // and removes their pods through berthd. Once berthd has no pod left (or
 // after podsGoneTimeout), the kubelet and the services are stopped;
-// kubelet's pod-level cgroups are its housekeeping and are removed here
-// once empty; then test/launch checks berthd's side (pods, containers,
+// kubelet's own cgroups are removed once empty; then test/launch checks berthd's side (pods, containers,
 // monitors, mounts, veths, cgroups below the parent, IPs) and stops it;
 // then the kubelet's directories. Anything left fails the run.
 func teardown(d *launch.Daemon, h *host, tl tools) error {
 	var left []string
-	if d.Runtime != nil {
+	// Only a running kubelet removes pods (an interrupted run stopped it).
+	if d.Runtime != nil && len(suiteProcesses(tl.k8s)) > 0 {
 		t0 := time.Now()
 		n := waitPodsGone(d, podsGoneTimeout)
 		fmt.Printf("berthd had %d pod(s) left %s after the suite\n", n, time.Since(t0).Round(time.Second))
 	}
 	left = append(left, stopSuiteProcesses(tl.k8s)...)
-	if removed := removeKubeletCgroups(d.CgroupParent); len(removed) > 0 {
-		fmt.Printf("kubelet's empty pod cgroups removed after it stopped: %s\n", strings.Join(removed, ", "))
-	}
+	left = append(left, removeKubeletCgroups()...)
 	for _, l := range left {
 		fmt.Printf("LEFT BEHIND: %s\n", l)
 	}
@@ -215,34 +213,17 @@ func stopSuiteProcesses(k8sDir string) []string {
 	return left
 }
 
-// makeCgroupRoot makes the lane's cgroup parent in every hierarchy: the
-// kubelet's cgroupRoot, which it wants to exist before it starts.
-// test/launch removes it at teardown.
-func makeCgroupRoot(parent string) error {
+// removeKubeletCgroups checks the kubelet's cgroups (/kubepods, its QoS
+// classes and its pods, in every hierarchy) once it has stopped: they
+// are its own, left on any node when it stops, and are removed when
+// empty, deepest first. A cgroup below them that is not a pod's nor a
+// QoS class's (a container's, berthd's to remove) or one that holds a
+// process is left behind.
+func removeKubeletCgroups() []string {
+	var left []string
 	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
 	for _, r := range roots {
-		if _, err := os.Stat(filepath.Join(r, "cgroup.procs")); err != nil {
-			continue // not a hierarchy (a named link such as cpu -> cpu,cpuacct)
-		}
-		if fi, err := os.Lstat(r); err != nil || fi.Mode()&os.ModeSymlink != 0 {
-			continue
-		}
-		if err := os.MkdirAll(filepath.Join(r, parent), 0o755); err != nil {
-			return fmt.Errorf("make the kubelet's cgroup root: %w", err)
-		}
-	}
-	return nil
-}
-
-// removeKubeletCgroups removes, deepest first, the kubelet's cgroups
-// below the lane's parent (kubepods, its QoS classes and its pods) when
-// they are empty, and names the pods' ones; a cgroup that still holds a
-// process or a container's cgroup stays for test/launch to report.
-func removeKubeletCgroups(parent string) []string {
-	var removed []string
-	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
-	for _, r := range roots {
-		base := filepath.Join(r, parent, "kubepods")
+		base := filepath.Join(r, "kubepods")
 		var dirs []string
 		filepath.WalkDir(base, func(p string, e os.DirEntry, err error) error {
 			if err == nil && e.IsDir() {
@@ -252,13 +233,15 @@ func removeKubeletCgroups(parent string) []string {
 		})
 		for i := len(dirs) - 1; i >= 0; i-- {
 			name := filepath.Base(dirs[i])
-			if !strings.HasPrefix(name, "pod") && name != "kubepods" && name != "burstable" && name != "besteffort" {
+			kubelets := strings.HasPrefix(name, "pod") || name == "kubepods" || name == "burstable" || name == "besteffort"
+			if !kubelets {
+				left = append(left, "cgroup "+dirs[i])
 				continue
 			}
-			if os.Remove(dirs[i]) == nil && strings.HasPrefix(name, "pod") && r == roots[0] {
-				removed = append(removed, name)
+			if err := os.Remove(dirs[i]); err != nil && !os.IsNotExist(err) {
+				left = append(left, fmt.Sprintf("cgroup %s: %v", dirs[i], err))
 			}
 		}
 	}
-	return removed
+	return left
 }

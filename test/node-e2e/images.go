@@ -25,9 +25,12 @@ var upstreams = []string{
 // tools are what the images and the run are made of.
 type tools struct {
 	k8s     string // e2e_node.test, kubelet, ginkgo, agnhost (build.sh)
+	k8sSrc  string // k8s.io/kubernetes' module directory (agnhost's files)
 	busybox string // static busybox 1.37, upstream's defconfig
 	bash    string // Debian's bash-static
 	nginx   string // critest's nginx stand-in
+	curl    string // the curl stand-in (standins/curl)
+	hostn   string // the hostname stand-in (standins/hostname)
 	nnp     string // k8s.io/kubernetes/test/images/nonewprivs
 	pause   string // berth-pause
 }
@@ -45,6 +48,13 @@ func buildTools(ctx context.Context, o options) (tools, error) {
 	if t.bash, err = scriptPath(ctx, filepath.Join(o.src, "fetch-bash-static.sh"), o.cache); err != nil {
 		return t, fmt.Errorf("fetch bash-static: %w", err)
 	}
+	mod := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "k8s.io/kubernetes")
+	mod.Dir = filepath.Join(o.src, "k8s")
+	out, err := mod.Output()
+	if err != nil {
+		return t, fmt.Errorf("find k8s.io/kubernetes' module directory: %w", err)
+	}
+	t.k8sSrc = strings.TrimSpace(string(out))
 	// Small static programs, built each run (seconds): the nonewprivs
 	// helper from the suite's own module, and critest's nginx stand-in.
 	t.nnp = filepath.Join(o.build, "images", "nnp")
@@ -53,6 +63,14 @@ func buildTools(ctx context.Context, o options) (tools, error) {
 	}
 	t.nginx = filepath.Join(o.build, "images", "nginx")
 	if err := goBuild(ctx, filepath.Join(o.src, "..", "critest", "standins"), t.nginx, "./nginx"); err != nil {
+		return t, err
+	}
+	t.curl = filepath.Join(o.build, "images", "curl")
+	if err := goBuild(ctx, filepath.Join(o.src, "standins"), t.curl, "./curl"); err != nil {
+		return t, err
+	}
+	t.hostn = filepath.Join(o.build, "images", "hostname")
+	if err := goBuild(ctx, filepath.Join(o.src, "standins"), t.hostn, "./hostname"); err != nil {
 		return t, err
 	}
 	return t, nil
@@ -100,25 +118,32 @@ func catalog(t tools) ([]image, error) {
 		b, err := os.ReadFile(p)
 		return string(b), err
 	}
-	var agnhost, bash, nginx, nnp, pause string
+	var agnhost, bash, curl, hostn, nginx, nnp, pause, crt, key string
 	for _, f := range []struct {
 		dst  *string
 		path string
 	}{
-		{&agnhost, filepath.Join(t.k8s, "agnhost")}, {&bash, t.bash}, {&nginx, t.nginx},
+		{&agnhost, filepath.Join(t.k8s, "agnhost")}, {&bash, t.bash}, {&curl, t.curl}, {&hostn, t.hostn}, {&nginx, t.nginx},
 		{&nnp, t.nnp}, {&pause, t.pause},
+		{&crt, filepath.Join(t.k8sSrc, "test/images/agnhost/porter/localhost.crt")},
+		{&key, filepath.Join(t.k8sSrc, "test/images/agnhost/porter/localhost.key")},
 	} {
 		var err error
 		if *f.dst, err = read(f.path); err != nil {
 			return nil, err
 		}
 	}
-	// agnhost's image is Alpine with bash and a user and a group of its
-	// own (test/images/agnhost/Dockerfile); here the base is busybox, as
-	// Alpine's own tools are, plus a static bash.
+	// agnhost's image is Alpine with bash and curl, the test certificate
+	// its servers use for TLS, and a user and a group of its own
+	// (test/images/agnhost/Dockerfile); here the base is busybox, as
+	// Alpine's own tools are, plus a static bash and a curl stand-in.
 	agnhostFiles := []testimage.File{
 		{Path: "/agnhost", Mode: 0o755, Content: agnhost},
+		{Path: "/agnhost-2", Mode: os.ModeSymlink, Content: "agnhost"},
+		{Path: "/localhost.crt", Content: crt},
+		{Path: "/localhost.key", Content: key},
 		{Path: "/bin/bash", Mode: 0o755, Content: bash},
+		{Path: "/usr/bin/curl", Mode: 0o755, Content: curl},
 		{Path: "/uploads/.keep", Content: ""},
 		{Path: "/etc/passwd", Content: testimage.OfficialPasswd +
 			"user-defined-in-image:x:1000:1000:Linux User,,,:/home/user-defined-in-image:/bin/sh\n"},
@@ -146,6 +171,13 @@ func catalog(t tools) ([]image, error) {
 				{Path: "/etc/nginx/conf.d/default.conf", Content: "server {\n    listen       80;\n    server_name  localhost;\n}\n"},
 				{Path: "/usr/share/nginx/html/index.html", Content: "<h1>Welcome to nginx!</h1>\n"},
 			}}},
+		// jessie-dnsutils is Debian with dnsutils; the specs that use it
+		// run `hostname` and `hostname -f` (Debian's, which resolves the
+		// FQDN through /etc/hosts first): busybox plus a stand-in for
+		// Debian's hostname.
+		{refs: []string{e2eImages + "jessie-dnsutils:1.7"}, spec: testimage.Spec{
+			Name: "jessie-dnsutils", Cmd: []string{"sh"},
+			Files: []testimage.File{{Path: "/bin/hostname", Mode: 0o755, Content: hostn}}}},
 		// berth-pause, as the real pause, runs as 65535.
 		{refs: pauseRefs, spec: testimage.Spec{
 			Name: "pause", Entrypoint: []string{"/pause"}, User: "65535:65535",

@@ -11,19 +11,21 @@ import (
 // its kubelet from (--kubelet-config-file): upstream's
 // test/e2e_node/jenkins/default-kubelet-config.yaml, with what this lane
 // and a host like CI's need:
-//   - cgroupRoot is the lane's own cgroup parent, so every pod cgroup
-//     sits below it and test/launch sees what is left there;
 //   - failCgroupV1: false, since kubelet 1.35 refuses cgroup v1 hosts
 //     unless told (CI's Debian 12 runs a hybrid hierarchy);
 //   - oomScoreAdj: 0, since the kubelet cannot lower its own score below
 //     the harness's on a host without CAP_SYS_RESOURCE (-999 is its
 //     default); the pods' scores are berthd's to clamp
 //     (restrict_oom_score_adj, on by default).
-func kubeletConfigYAML(cgroupRoot string) string {
-	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
+//
+// cgroupRoot stays "/", as upstream's: the suite's cgroup specs look for
+// /kubepods/... whatever the root is. teardown checks what is left below
+// /kubepods.
+func kubeletConfigYAML() string {
+	return `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 cgroupDriver: cgroupfs
-cgroupRoot: %s
+cgroupRoot: /
 failCgroupV1: false
 oomScoreAdj: 0
 podCIDR: "10.100.0.0/24"
@@ -32,13 +34,13 @@ fileCheckFrequency: 10s
 evictionPressureTransitionPeriod: 30s
 evictionHard:
   memory.available: 250Mi
-  nodefs.available: 10%%
-  nodefs.inodesFree: 5%%
+  nodefs.available: 10%
+  nodefs.inodesFree: 5%
 evictionMinimumReclaim:
-  nodefs.available: 5%%
-  nodefs.inodesFree: 5%%
+  nodefs.available: 5%
+  nodefs.inodesFree: 5%
 serializeImagePulls: false
-`, cgroupRoot)
+`
 }
 
 // kubeletFlags come last on the kubelet's command line and win. With no

@@ -132,13 +132,10 @@ func run(o options, full bool) (err error) {
 		return err
 	}
 	fmt.Printf("berthd serving on %s (config %s)\n", d.Socket, d.Config)
-	if err := makeCgroupRoot(d.CgroupParent); err != nil {
-		return err
-	}
-	return runSuite(ctx, o, tl, d.Socket, d.CgroupParent, full)
+	return runSuite(ctx, o, tl, d.Socket, full)
 }
 
-func runSuite(ctx context.Context, o options, tl tools, socket, cgroupRoot string, full bool) error {
+func runSuite(ctx context.Context, o options, tl tools, socket string, full bool) error {
 	work := filepath.Join(o.build, "work")
 	report := filepath.Join(o.build, "junit.xml")
 	os.RemoveAll(work)
@@ -147,7 +144,7 @@ func runSuite(ctx context.Context, o options, tl tools, socket, cgroupRoot strin
 		return err
 	}
 	kubeletConfig := filepath.Join(work, "kubelet-base.yaml")
-	if err := os.WriteFile(kubeletConfig, []byte(kubeletConfigYAML(cgroupRoot)), 0o644); err != nil {
+	if err := os.WriteFile(kubeletConfig, []byte(kubeletConfigYAML()), 0o644); err != nil {
 		return err
 	}
 	path, err := pathWithout(filepath.Join(o.build, "path"), os.Getenv("PATH"), hiddenCommands)

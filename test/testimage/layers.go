@@ -38,7 +38,7 @@ var fallbackApplets = []string{
 type File struct {
 	Path    string // absolute, inside the image
 	Content string
-	Mode    os.FileMode // 0644 when zero; with os.ModeNamedPipe a FIFO
+	Mode    os.FileMode // 0644 when zero; with os.ModeNamedPipe a FIFO; with os.ModeSymlink a link to Content
 	UID     int
 	GID     int
 }
@@ -196,6 +196,9 @@ func specLayer(s Spec, arch string) (v1.Layer, error) {
 		if f.Mode&os.ModeNamedPipe != 0 {
 			// A hostile image's FIFO where a file is expected.
 			e = entry{hdr: tar.Header{Name: p, Typeflag: tar.TypeFifo, Mode: mode}}
+		}
+		if f.Mode&os.ModeSymlink != 0 {
+			e = symlink(p, f.Content)
 		}
 		e.hdr.Uid, e.hdr.Gid = f.UID, f.GID
 		entries = append(entries, e)
