@@ -147,4 +147,4 @@ vm-test: build
 	$(VM_RUN) $(VM_FLAGS)
 
 vm-test-ci: build
-	$(VM_RUN) -critest systemd/berth -e2e systemd -e2e-run ci -timeout 60m $(VM_FLAGS)
+	$(VM_RUN) -critest systemd/berth -e2e systemd -e2e-run ci -handlers berth,crun -timeout 60m $(VM_FLAGS)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	_ "embed"
 	"flag"
@@ -54,7 +53,6 @@ type laneOptions struct {
 	timeout        time.Duration
 	critestArgs    string
 	critestVersion string
-	fallbackDriver string
 }
 
 func laneMain(args []string) int {
@@ -72,8 +70,6 @@ func laneMain(args []string) int {
 	fs.StringVar(&o.e2eRun, "e2e-run", defaultE2E, "the e2e tests to run (-test.run); \"ci\" is vm-test-ci's smaller set")
 	fs.DurationVar(&o.e2eTimeout, "e2e-timeout", 60*time.Minute, "-test.timeout of each e2e run")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Hour, "hard limit for the whole VM run")
-	fs.StringVar(&o.fallbackDriver, "fallback-driver", "", "run a driver's entries with this one when this tree's berthd "+
-		"refuses that driver as not built (default: leave them out)")
 	fs.Parse(args)
 
 	if o.e2eRun == "ci" {
@@ -108,37 +104,19 @@ func lane(ctx context.Context, o laneOptions) (counts, error) {
 		fmt.Printf("vm-test: image built in %s\n", img.buildTime.Round(time.Second))
 	}
 	t0 = time.Now()
-	share, selectable, err := prepareShare(ctx, o)
+	share, err := prepareShare(ctx, o)
 	if err != nil {
 		return sum, err
 	}
 	fmt.Printf("vm-test: binaries for the VM built in %s\n", time.Since(t0).Round(time.Second))
 
-	critest, e2e := o.critest, o.e2e
-	if unbuilt := unbuiltDrivers(o.bindir, critest+" "+e2e); len(unbuilt) > 0 {
-		for _, d := range unbuilt {
-			if o.fallbackDriver != "" && o.fallbackDriver != d {
-				fmt.Printf("vm-test: this tree's berthd refuses cgroup_driver = %q (not built): its runs use %s instead\n", d, o.fallbackDriver)
-			} else {
-				fmt.Printf("vm-test: NOT RUN: every %s run: this tree's berthd refuses cgroup_driver = %q (not built)\n", d, d)
-			}
-			critest, e2e = swapDriver(critest, d, o.fallbackDriver), swapDriver(e2e, d, o.fallbackDriver)
-		}
-	}
-	if !selectable && strings.TrimSpace(critest) != "" && strings.TrimSpace(critest) != "cgroupfs/berth" {
-		fmt.Printf("vm-test: the critest harness has no -runtime/-cgroup-driver yet: critest runs cgroupfs/berth only\n")
-		critest = "cgroupfs/berth"
-	}
 	env := []string{
-		"LANE_CRITEST=" + critest,
+		"LANE_CRITEST=" + o.critest,
 		"LANE_CRITEST_ARGS=" + o.critestArgs,
-		"LANE_E2E=" + e2e,
+		"LANE_E2E=" + o.e2e,
 		"LANE_E2E_HANDLERS=" + o.handlers,
 		"LANE_E2E_RUN=" + o.e2eRun,
 		"LANE_E2E_TIMEOUT=" + o.e2eTimeout.String(),
-	}
-	if selectable {
-		env = append(env, "LANE_CRITEST_SELECT=1")
 	}
 	pr, pw := io.Pipe()
 	results := make(chan []laneResult, 1)
@@ -177,52 +155,6 @@ func lane(ctx context.Context, o laneOptions) (counts, error) {
 	return sum, nil
 }
 
-// unbuiltDrivers are the cgroup drivers named in the matrix that this
-// tree's berthd refuses as not built (the systemd driver, before it
-// lands): those runs are left out, loudly. Any other refusal is not
-// caught here: the run fails in the VM.
-func unbuiltDrivers(bindir, matrix string) []string {
-	var out []string
-	for _, d := range []string{"cgroupfs", "systemd"} {
-		if !strings.Contains(matrix, d) {
-			continue
-		}
-		conf, err := os.CreateTemp("", "berth-vm-driver.*.toml")
-		if err != nil {
-			continue
-		}
-		fmt.Fprintf(conf, "[runtime]\ncgroup_driver = %q\n", d)
-		conf.Close()
-		msg, err := exec.Command(filepath.Join(bindir, "berthd"), "--config", conf.Name(), "config").CombinedOutput()
-		os.Remove(conf.Name())
-		if err != nil && strings.Contains(string(msg), "is not supported") {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-// swapDriver replaces a driver's entries ("systemd" or "systemd/crun")
-// in a space-separated matrix with the same runs on another driver, or
-// removes them when that is empty; an entry already there is not doubled.
-func swapDriver(matrix, driver, instead string) string {
-	var out []string
-	seen := map[string]bool{}
-	for _, e := range strings.Fields(matrix) {
-		if e == driver || strings.HasPrefix(e, driver+"/") {
-			if instead == "" {
-				continue
-			}
-			e = instead + strings.TrimPrefix(e, driver)
-		}
-		if !seen[e] {
-			seen[e] = true
-			out = append(out, e)
-		}
-	}
-	return strings.Join(out, " ")
-}
-
 // laneResult is one lane-result line of lane.sh.
 type laneResult struct {
 	name string
@@ -253,30 +185,29 @@ func readResults(r io.Reader, w io.Writer) []laneResult {
 
 // prepareShare builds what the VM runs and lays it out in <work>/share:
 // lane.sh, bin/ (berthd and its helpers), e2e.test, and critest/ (the
-// harness, its scripts and expected list in src/, its tools). It says
-// whether the harness takes -runtime and -cgroup-driver.
-func prepareShare(ctx context.Context, o laneOptions) (string, bool, error) {
+// harness, its scripts and expected list in src/, its tools).
+func prepareShare(ctx context.Context, o laneOptions) (string, error) {
 	share, err := filepath.Abs(filepath.Join(o.work, "share"))
 	if err != nil {
-		return "", false, err
+		return "", err
 	}
 	os.RemoveAll(share)
 	for _, d := range []string{"bin", "critest/src"} {
 		if err := os.MkdirAll(filepath.Join(share, d), 0o755); err != nil {
-			return "", false, err
+			return "", err
 		}
 	}
 	if err := os.WriteFile(filepath.Join(share, "lane.sh"), []byte(laneScript), 0o755); err != nil {
-		return "", false, err
+		return "", err
 	}
 	bins, err := os.ReadDir(o.bindir)
 	if err != nil {
-		return "", false, fmt.Errorf("-bindir: %w (make build first)", err)
+		return "", fmt.Errorf("-bindir: %w (make build first)", err)
 	}
 	for _, b := range bins {
 		if b.Type().IsRegular() {
 			if err := copyInto(filepath.Join(o.bindir, b.Name()), filepath.Join(share, "bin", b.Name()), 0o755); err != nil {
-				return "", false, err
+				return "", err
 			}
 		}
 	}
@@ -287,7 +218,7 @@ func prepareShare(ctx context.Context, o laneOptions) (string, bool, error) {
 	}
 	for _, s := range steps {
 		if err := runHost(ctx, nil, "go", s...); err != nil {
-			return "", false, err
+			return "", err
 		}
 	}
 	// The tools: critest, busybox and the stand-ins, built (or taken from
@@ -295,42 +226,29 @@ func prepareShare(ctx context.Context, o laneOptions) (string, bool, error) {
 	if err := runHost(ctx, nil, filepath.Join(share, "critest", "critest-harness"),
 		"-bindir", o.bindir, "-cache", o.machine.cache, "-build", filepath.Join(o.work, "critest-tools"),
 		"-version", o.critestVersion, "-save-tools", filepath.Join(share, "critest", "tools")); err != nil {
-		return "", false, err
+		return "", err
 	}
 	srcs, err := filepath.Glob("test/critest/*")
 	if err != nil {
-		return "", false, err
+		return "", err
 	}
 	for _, f := range srcs {
 		if st, err := os.Stat(f); err == nil && st.Mode().IsRegular() && !strings.HasSuffix(f, ".go") {
 			if err := copyInto(f, filepath.Join(share, "critest", "src", filepath.Base(f)), st.Mode().Perm()); err != nil {
-				return "", false, err
+				return "", err
 			}
-		}
-	}
-	// Until the framework reads the driver from the environment, an e2e
-	// run "with systemd" would silently be one with berthd's default.
-	if strings.Contains(o.e2e, "systemd") && len(unbuiltDrivers(o.bindir, "systemd")) == 0 {
-		b, err := os.ReadFile(filepath.Join(share, "e2e.test"))
-		if err != nil {
-			return "", false, err
-		}
-		if !bytes.Contains(b, []byte("BERTH_TEST_CGROUP_DRIVER")) {
-			return "", false, fmt.Errorf("-e2e systemd: this tree's test framework does not read BERTH_TEST_CGROUP_DRIVER")
 		}
 	}
 	lists, err := filepath.Glob(filepath.Join(o.machine.src, "expected-*.txt"))
 	if err != nil {
-		return "", false, err
+		return "", err
 	}
 	for _, f := range lists {
 		if err := copyInto(f, filepath.Join(share, "critest", filepath.Base(f)), 0o644); err != nil {
-			return "", false, err
+			return "", err
 		}
 	}
-	help, _ := exec.Command(filepath.Join(share, "critest", "critest-harness"), "-h").CombinedOutput()
-	selectable := strings.Contains(string(help), "-cgroup-driver") && strings.Contains(string(help), "-runtime")
-	return share, selectable, nil
+	return share, nil
 }
 
 func runHost(ctx context.Context, env []string, name string, args ...string) error {

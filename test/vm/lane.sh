@@ -8,8 +8,6 @@
 # Configuration (environment, set by test/vm):
 #   LANE_CRITEST         driver/runtime pairs for critest, space-separated
 #   LANE_CRITEST_ARGS    more flags for the critest harness
-#   LANE_CRITEST_SELECT  1 when the harness takes -runtime and -cgroup-driver
-#                        (else only the pair cgroupfs/berth, its default, runs)
 #   LANE_E2E             cgroup drivers for the e2e part, space-separated
 #   LANE_E2E_HANDLERS    runtime handlers the e2e container tests run with
 #   LANE_E2E_RUN         -test.run pattern for the e2e part
@@ -42,8 +40,7 @@ for pair in ${LANE_CRITEST:-}; do
 	log=$w/critest-$driver-$rt.log
 	echo "lane: === critest, $driver driver, $rt runtime"
 	start=$(date +%s)
-	sel=()
-	[ "${LANE_CRITEST_SELECT:-}" = 1 ] && sel=(-runtime "$rt" -cgroup-driver "$driver")
+	sel=(-runtime "$rt" -cgroup-driver "$driver")
 	# A runtime's own expected list (test/vm/expected-<runtime>.txt) adds
 	# to the harness's.
 	if [ -f "$w/critest/expected-$rt.txt" ]; then

@@ -42,16 +42,3 @@ func TestCommandScriptQuotes(t *testing.T) {
 		t.Errorf("got %q, want %q", out, want)
 	}
 }
-
-func TestSwapDriver(t *testing.T) {
-	for _, c := range []struct{ matrix, driver, instead, want string }{
-		{"systemd/berth systemd/runc cgroupfs/berth", "systemd", "", "cgroupfs/berth"},
-		{"systemd/berth systemd/runc cgroupfs/berth", "systemd", "cgroupfs", "cgroupfs/berth cgroupfs/runc"},
-		{"systemd cgroupfs", "systemd", "cgroupfs", "cgroupfs"},
-		{"systemdx/berth", "systemd", "", "systemdx/berth"},
-	} {
-		if got := swapDriver(c.matrix, c.driver, c.instead); got != c.want {
-			t.Errorf("swapDriver(%q, %q, %q) = %q, want %q", c.matrix, c.driver, c.instead, got, c.want)
-		}
-	}
-}
