@@ -82,6 +82,24 @@ func (d Driver) ValidateParent(p string) error {
 	return nil
 }
 
+// Canonical is cgroup_parent p in this driver's own form. For systemd, a
+// slice may also be named by its path in the cgroup filesystem (critest
+// sends /test.slice; CRI-O and containerd take the path's last element):
+// such a path is taken as the slice's name when it is exactly where
+// systemd puts a slice of that name, so /test.slice is test.slice and
+// /kubepods.slice/kubepods-besteffort.slice is kubepods-besteffort.slice.
+// Anything else is returned as is, for ValidateParent to refuse.
+func (d Driver) Canonical(p string) string {
+	if d != Systemd || !strings.HasPrefix(p, "/") {
+		return p
+	}
+	name := path.Base(p)
+	if where, err := systemd.ExpandSlice(name); err == nil && where == p {
+		return name
+	}
+	return p
+}
+
 // validSlice checks a slice name the way systemd would accept it: unit
 // name characters only, no empty component between dashes.
 func validSlice(s string) error {

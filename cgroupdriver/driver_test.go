@@ -51,6 +51,32 @@ func TestValidateParent(t *testing.T) {
 	}
 }
 
+// critest names its pods' parent /test.slice under the systemd driver.
+func TestCanonicalParent(t *testing.T) {
+	for _, tc := range []struct {
+		d     Driver
+		p     string
+		want  string
+		valid bool
+	}{
+		{Systemd, "/test.slice", "test.slice", true},
+		{Systemd, "/kubepods.slice/kubepods-besteffort.slice", "kubepods-besteffort.slice", true},
+		{Systemd, "kubepods-besteffort-pod1.slice", "kubepods-besteffort-pod1.slice", true},
+		// Not where systemd puts a slice of that name: refused, not moved.
+		{Systemd, "/other.slice/kubepods.slice", "/other.slice/kubepods.slice", false},
+		{Systemd, "/kubepods/besteffort/pod1", "/kubepods/besteffort/pod1", false},
+		{Cgroupfs, "/test.slice", "/test.slice", true},
+	} {
+		got := tc.d.Canonical(tc.p)
+		if got != tc.want {
+			t.Errorf("%s.Canonical(%q) = %q, want %q", tc.d, tc.p, got, tc.want)
+		}
+		if err := tc.d.ValidateParent(got); (err == nil) != tc.valid {
+			t.Errorf("%s.ValidateParent(%q) = %v, want valid=%v", tc.d, got, err, tc.valid)
+		}
+	}
+}
+
 func TestPodAndContainerNames(t *testing.T) {
 	for _, tc := range []struct {
 		parent, pod, cgroupsPath, podPath, ctrPath string

@@ -134,6 +134,7 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Sandbox, erro
 		return nil, err
 	}
 	if pl.cgroupParent != "" {
+		pl.cgroupParent = m.opts.CgroupDriver.Canonical(pl.cgroupParent)
 		if err := m.opts.CgroupDriver.ValidateParent(pl.cgroupParent); err != nil {
 			return nil, errdefs.Invalid(err)
 		}
