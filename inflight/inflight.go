@@ -81,7 +81,11 @@ func (c *Calls[K, R]) Do(ctx context.Context, key K, req R, names Names, create 
 		return "", fmt.Errorf("%v is still being created (a retry with the same request gets it): %w", key, ctx.Err())
 	}
 	c.mu.Lock()
-	if c.calls[key] == f {
+	// Collected only by a caller still there to get the answer: when the
+	// call ends as the caller's deadline passes, select may pick either
+	// case, and a result handed to a caller that has left must wait for
+	// its retry like any other (else the retry finds the name taken).
+	if c.calls[key] == f && ctx.Err() == nil {
 		delete(c.calls, key) // collected
 	}
 	c.mu.Unlock()

@@ -52,6 +52,35 @@ func TestRetryJoinsTheCallInFlight(t *testing.T) {
 	}
 }
 
+// A call that ends as its caller's deadline passes may be answered to a
+// caller already gone (select picks either ready case): its retry still
+// gets the container, never "name taken" by it. Each round's caller has
+// left before its call ends, so before the fix about half the rounds
+// collected the result and the retry found the name taken.
+func TestResultForACallerGoneWaitsForTheRetry(t *testing.T) {
+	c := newCalls()
+	names := Names{
+		Taken: func() error { return errdefs.AlreadyExistsf("name taken") },
+		Alive: func(string) bool { return true },
+	}
+	for i := range 200 {
+		k := key{"r", string(rune('a' + i%26)) + strings.Repeat("x", i/26)}
+		gone, cancel := context.WithCancel(context.Background())
+		ended := make(chan struct{})
+		create := func(context.Context) (string, error) {
+			cancel()
+			defer close(ended)
+			return "id", nil
+		}
+		c.Do(gone, k, "req", Names{Alive: names.Alive}, create)
+		<-ended
+		time.Sleep(time.Millisecond) // the call is done: both cases were ready
+		if id, err := c.Do(context.Background(), k, "req", names, create); err != nil || id != "id" {
+			t.Fatalf("round %d: retry after the caller left got %q, %v; want the call's id", i, id, err)
+		}
+	}
+}
+
 // Keys are compared whole: names that join to the same string with a
 // separator are different keys.
 func TestKeysAreUnambiguous(t *testing.T) {
