@@ -64,7 +64,7 @@ func TestResultForACallerGoneWaitsForTheRetry(t *testing.T) {
 		Alive: func(string) bool { return true },
 	}
 	for i := range 200 {
-		k := key{"r", string(rune('a' + i%26)) + strings.Repeat("x", i/26)}
+		k := key{"r", string(rune('a'+i%26)) + strings.Repeat("x", i/26)}
 		gone, cancel := context.WithCancel(context.Background())
 		ended := make(chan struct{})
 		create := func(context.Context) (string, error) {
