@@ -1,4 +1,4 @@
-package main
+package verdict
 
 import (
 	"os"
@@ -41,31 +41,34 @@ func writeFile(t *testing.T, name, content string) string {
 }
 
 func TestReadJUnit(t *testing.T) {
-	rs, err := readJUnit(writeFile(t, "junit.xml", sampleJUnit))
+	rs, err := ReadJUnit(writeFile(t, "junit.xml", sampleJUnit))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]result{}
+	got := map[string]Result{}
 	for _, r := range rs {
-		got[r.name] = r
+		got[r.Name] = r
 	}
 	if len(rs) != 5 {
 		t.Fatalf("want 5 specs (suite nodes that pass are not specs), got %d: %+v", len(rs), rs)
 	}
-	if r := got["[k8s.io] B fails"]; r.status != "failed" ||
-		r.reason != "failed to exec: rpc error: code = Unimplemented desc = method Exec not implemented" {
+	if r := got["[k8s.io] B fails"]; r.Status != "failed" ||
+		r.Reason != "failed to exec: rpc error: code = Unimplemented desc = method Exec not implemented" {
 		t.Errorf("B: %+v", r)
 	}
-	if r := got["[k8s.io] D skips itself"]; r.status != "skipped" || r.notRun || r.reason != "AppArmor is disabled on this host" {
+	if r := got["[k8s.io] D skips itself"]; r.Status != "skipped" || r.NotRun || r.Reason != "AppArmor is disabled on this host" {
 		t.Errorf("D: %+v", r)
 	}
-	if r := got["[k8s.io] E benchmark"]; !r.notRun {
+	if r := got["[k8s.io] E benchmark"]; !r.NotRun {
 		t.Errorf("E should count as not selected: %+v", r)
 	}
-	if r := got["[k8s.io] A passes"]; r.time != 1500*time.Millisecond {
-		t.Errorf("A time: %v", r.time)
+	if r := got["[k8s.io] A passes"]; r.Time != 1500*time.Millisecond {
+		t.Errorf("A time: %v", r.Time)
 	}
 }
+
+// The reasons critest's list allows.
+var critestReasons = []string{"kernel:", "offline:", "issue:", "runtime:"}
 
 func TestReadExpectedRejectsOtherReasons(t *testing.T) {
 	for _, bad := range []string{
@@ -73,35 +76,35 @@ func TestReadExpectedRejectsOtherReasons(t *testing.T) {
 		"[k8s.io] X without a reason\n",
 		"[k8s.io] X | kernel: no AppArmor\n[k8s.io] X | kernel: twice\n",
 	} {
-		if _, err := readExpected(writeFile(t, "e.txt", bad)); err == nil {
+		if _, err := ReadExpected(writeFile(t, "e.txt", bad), critestReasons); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
 	}
-	e, err := readExpected(writeFile(t, "e.txt", "# comment\n\n[k8s.io] a | b | issue: Streaming\n"))
+	e, err := ReadExpected(writeFile(t, "e.txt", "# comment\n\n[k8s.io] a | b | issue: Streaming\n"), critestReasons)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e["[k8s.io] a | b"].reason != "issue: Streaming" {
+	if e["[k8s.io] a | b"].Reason != "issue: Streaming" {
 		t.Errorf("the last \" | \" splits name from reason: %+v", e)
 	}
 }
 
 func TestVerdict(t *testing.T) {
-	rs, err := readJUnit(writeFile(t, "junit.xml", sampleJUnit))
+	rs, err := ReadJUnit(writeFile(t, "junit.xml", sampleJUnit))
 	if err != nil {
 		t.Fatal(err)
 	}
-	expected, err := readExpected(writeFile(t, "e.txt",
+	expected, err := ReadExpected(writeFile(t, "e.txt",
 		"[k8s.io] C listed fails [Serial] | issue: Streaming\n"+
 			"[k8s.io] A passes | issue: Stats\n"+
-			"[k8s.io] Gone | offline: digest\n"))
+			"[k8s.io] Gone | offline: digest\n"), critestReasons)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	problems := verdict(&out, rs, expected, true)
+	problems := Judge(&out, rs, expected, true)
 	want := []string{"FAILED: [k8s.io] B fails", "SKIPPED but not listed: [k8s.io] D skips itself",
-		"PASSES NOW", "listed but not run by critest (line 3): [k8s.io] Gone"}
+		"PASSES NOW", "listed but not run by the suite (line 3): [k8s.io] Gone"}
 	joined := strings.Join(problems, "\n")
 	for _, w := range want {
 		if !strings.Contains(joined, w) {
@@ -111,24 +114,12 @@ func TestVerdict(t *testing.T) {
 	if len(problems) != len(want) {
 		t.Errorf("want %d problems, got %d:\n%s", len(want), len(problems), joined)
 	}
-	if !strings.HasSuffix(out.String(), "1 passed, 2 failed, 2 skipped\n") {
+	// E was not selected: not counted as skipped.
+	if !strings.HasSuffix(out.String(), "1 passed, 2 failed, 1 skipped\n") {
 		t.Errorf("closing line:\n%s", out.String())
 	}
 	// A focused run does not complain about listed specs it did not run.
-	if p := verdict(&strings.Builder{}, rs, expected, false); len(p) != 3 {
+	if p := Judge(&strings.Builder{}, rs, expected, false); len(p) != 3 {
 		t.Errorf("focused run: %v", p)
-	}
-}
-
-func TestPercentiles(t *testing.T) {
-	var ds []time.Duration
-	for i := 1; i <= 100; i++ {
-		ds = append(ds, time.Duration(i)*time.Millisecond)
-	}
-	if pct(ds, 50) != 50*time.Millisecond || pct(ds, 90) != 90*time.Millisecond || pct(ds, 99) != 99*time.Millisecond {
-		t.Errorf("p50/p90/p99 = %v %v %v", pct(ds, 50), pct(ds, 90), pct(ds, 99))
-	}
-	if one := []time.Duration{7 * time.Millisecond}; pct(one, 99) != 7*time.Millisecond {
-		t.Errorf("one sample: %v", pct(one, 99))
 	}
 }

@@ -1,4 +1,10 @@
-package main
+// Package verdict reads a ginkgo JUnit report and judges it against a
+// lane's expected-failures list, for the lanes that run a ginkgo suite
+// against berthd (test/critest, test/node-e2e; test/vm runs critest's).
+// The list only shrinks: an unlisted failure or skip, a listed spec that
+// passes, and on a full run a listed spec the suite does not have, each
+// fail the run.
+package verdict
 
 import (
 	"bufio"
@@ -35,18 +41,18 @@ type junitCase struct {
 	} `xml:"error"`
 }
 
-// result is one spec's outcome.
-type result struct {
-	name   string // the spec's full text, as in the expected list
-	status string // passed, failed, skipped
-	reason string // first line of the failure or skip message
-	time   time.Duration
-	notRun bool // left out by focus/skip, not skipped by the spec itself
+// Result is one spec's outcome.
+type Result struct {
+	Name   string // the spec's full text, as in the expected list
+	Status string // passed, failed, skipped
+	Reason string // first line of the failure or skip message
+	Time   time.Duration
+	NotRun bool // left out by focus/skip, not skipped by the spec itself
 }
 
-// readJUnit reads ginkgo's report. Suite nodes ([BeforeSuite] and the
+// ReadJUnit reads ginkgo's report. Suite nodes ([BeforeSuite] and the
 // like) count only when they fail: they are not specs.
-func readJUnit(path string) ([]result, error) {
+func ReadJUnit(path string) ([]Result, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -55,33 +61,33 @@ func readJUnit(path string) ([]result, error) {
 	if err := xml.Unmarshal(b, &j); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
-	var out []result
+	var out []Result
 	for _, s := range j.Suites {
 		for _, c := range s.Cases {
-			r := result{name: strings.TrimPrefix(c.Name, "[It] "), time: time.Duration(c.Time * float64(time.Second))}
-			// ginkgo reports a spec that focus or skip left out as
-			// skipped with no reason.
-			r.notRun = c.Status == "skipped" && c.Skipped != nil && c.Skipped.Message == "skipped"
+			r := Result{Name: strings.TrimPrefix(c.Name, "[It] "), Time: time.Duration(c.Time * float64(time.Second))}
+			// ginkgo reports a spec that focus or skip left out (critest
+			// always skips its benchmarks) as skipped with no reason.
+			r.NotRun = c.Status == "skipped" && c.Skipped != nil && c.Skipped.Message == "skipped"
 			switch c.Status {
 			case "passed":
-				r.status = "passed"
+				r.Status = "passed"
 			case "skipped", "pending":
-				r.status = "skipped"
+				r.Status = "skipped"
 				if c.Skipped != nil {
-					r.reason = firstLine(c.Skipped.Message)
+					r.Reason = firstLine(c.Skipped.Message)
 				}
 			default:
-				r.status = "failed"
+				r.Status = "failed"
 				switch {
 				case c.Failure != nil:
-					r.reason = firstLine(failureText(c.Failure.Message, c.Failure.Text))
+					r.Reason = firstLine(failureText(c.Failure.Message, c.Failure.Text))
 				case c.Error != nil:
-					r.reason = firstLine(failureText(c.Error.Message, c.Error.Text))
+					r.Reason = firstLine(failureText(c.Error.Message, c.Error.Text))
 				default:
-					r.reason = c.Status
+					r.Reason = c.Status
 				}
 			}
-			if !strings.HasPrefix(c.Name, "[It] ") && r.status != "failed" {
+			if !strings.HasPrefix(c.Name, "[It] ") && r.Status != "failed" {
 				continue
 			}
 			out = append(out, r)
@@ -125,27 +131,22 @@ func firstLine(s string) string {
 	return s
 }
 
-// Reasons an expected-failures line may give: facts about the host the
-// suite runs on, never about Berth. The kernel lacks a feature or a
-// module; the host lacks something a node has (systemd as PID 1, a
-// capability); the image cannot exist offline; the kubelet cannot do it
-// for a runtime it has no built-in support for.
-var allowedReasons = []string{"kernel:", "host:", "offline:", "kubelet:"}
-
-// expectation is one line of the expected list.
-type expectation struct {
-	reason string
-	line   int
+// Expectation is one line of the expected list.
+type Expectation struct {
+	Reason string
+	Line   int
 }
 
-// readExpected reads "<spec name> | <reason>" lines; # starts a comment.
-func readExpected(path string) (map[string]expectation, error) {
+// ReadExpected reads "<spec name> | <reason>" lines; # starts a comment.
+// Every reason starts with one of allowed ("kernel:", ...): the lane's
+// categories of facts that are not Berth's to fix.
+func ReadExpected(path string, allowed []string) (map[string]Expectation, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	out := map[string]expectation{}
+	out := map[string]Expectation{}
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		l := strings.TrimSpace(sc.Text())
@@ -158,58 +159,59 @@ func readExpected(path string) (map[string]expectation, error) {
 		}
 		name, reason := strings.TrimSpace(l[:i]), strings.TrimSpace(l[i+3:])
 		ok := false
-		for _, a := range allowedReasons {
+		for _, a := range allowed {
 			ok = ok || strings.HasPrefix(reason, a)
 		}
 		if !ok {
-			return nil, fmt.Errorf("%s:%d: reason %q must start with one of %v", path, n, reason, allowedReasons)
+			return nil, fmt.Errorf("%s:%d: reason %q must start with one of %v", path, n, reason, allowed)
 		}
 		if _, dup := out[name]; dup {
 			return nil, fmt.Errorf("%s:%d: %q listed twice", path, n, name)
 		}
-		out[name] = expectation{reason: reason, line: n}
+		out[name] = Expectation{Reason: reason, Line: n}
 	}
 	return out, sc.Err()
 }
 
-// verdict compares results with the expected list and prints the
-// summary. It returns the problems that fail the run: a failure or a
-// skip not listed (a feature Status stops announcing would otherwise
-// hide its specs), a listed spec that passed (the list only shrinks),
-// and, on a full run, a listed name the suite does not have (a typo or a
-// renamed spec).
-func verdict(w io.Writer, results []result, expected map[string]expectation, fullRun bool) []string {
+// Judge compares results with the expected list and prints, to w, the
+// expected failures and skips, the problems and the closing line "N
+// passed, N failed, N skipped" (specs that focus or skip left out are not
+// counted: they did not run). It returns the problems that fail the run:
+// a failure or a skip not listed (a feature Status stops announcing would
+// otherwise hide its specs), a listed spec that passed (the list only
+// shrinks), and, on a full run, a listed name the suite does not have (a
+// typo or a renamed spec).
+func Judge(w io.Writer, results []Result, expected map[string]Expectation, fullRun bool) []string {
 	var passed, failed, skipped, notRun int
 	var problems []string
 	seen := map[string]bool{}
-	sort.Slice(results, func(i, j int) bool { return results[i].name < results[j].name })
+	sort.Slice(results, func(i, j int) bool { return results[i].Name < results[j].Name })
 	for _, r := range results {
-		seen[r.name] = true
-		e, listed := expected[r.name]
-		switch r.status {
+		seen[r.Name] = true
+		e, listed := expected[r.Name]
+		switch r.Status {
 		case "passed":
 			passed++
 			if listed {
-				problems = append(problems, fmt.Sprintf("PASSES NOW, remove it from the list (line %d): %s", e.line, r.name))
+				problems = append(problems, fmt.Sprintf("PASSES NOW, remove it from the list (line %d): %s", e.Line, r.Name))
 			}
 		case "skipped":
-			if r.notRun {
+			if r.NotRun {
 				notRun++
 				continue
 			}
 			skipped++
-			switch {
-			case !listed:
-				problems = append(problems, fmt.Sprintf("SKIPPED but not listed: %s\n    %s", r.name, r.reason))
-			default:
-				fmt.Fprintf(w, "expected skip: %s\n    %s\n", r.name, e.reason)
+			if listed {
+				fmt.Fprintf(w, "expected skip: %s\n    %s\n", r.Name, e.Reason)
+			} else {
+				problems = append(problems, fmt.Sprintf("SKIPPED but not listed: %s\n    %s", r.Name, r.Reason))
 			}
 		case "failed":
 			failed++
 			if listed {
-				fmt.Fprintf(w, "expected failure: %s\n    %s\n", r.name, e.reason)
+				fmt.Fprintf(w, "expected failure: %s\n    %s\n", r.Name, e.Reason)
 			} else {
-				problems = append(problems, fmt.Sprintf("FAILED: %s\n    %s", r.name, r.reason))
+				problems = append(problems, fmt.Sprintf("FAILED: %s\n    %s", r.Name, r.Reason))
 			}
 		}
 	}
@@ -222,7 +224,7 @@ func verdict(w io.Writer, results []result, expected map[string]expectation, ful
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			problems = append(problems, fmt.Sprintf("listed but not run by the suite (line %d): %s", expected[n].line, n))
+			problems = append(problems, fmt.Sprintf("listed but not run by the suite (line %d): %s", expected[n].Line, n))
 		}
 	}
 	for _, p := range problems {
@@ -233,21 +235,21 @@ func verdict(w io.Writer, results []result, expected map[string]expectation, ful
 	return problems
 }
 
-// writeFailures writes every failed spec with its one-line reason (for
+// WriteFailures writes every failed spec with its one-line reason (for
 // people fixing them), and the skipped ones with why.
-func writeFailures(path string, results []result, expected map[string]expectation) error {
+func WriteFailures(path string, results []Result, expected map[string]Expectation) error {
 	var b strings.Builder
 	for _, status := range []string{"failed", "skipped"} {
 		fmt.Fprintf(&b, "# %s\n", status)
 		for _, r := range results {
-			if r.status != status || r.notRun {
+			if r.Status != status || r.NotRun {
 				continue
 			}
 			tag := ""
-			if e, ok := expected[r.name]; ok {
-				tag = " [expected: " + e.reason + "]"
+			if e, ok := expected[r.Name]; ok {
+				tag = " [expected: " + e.Reason + "]"
 			}
-			fmt.Fprintf(&b, "%s%s\n    %s\n", r.name, tag, r.reason)
+			fmt.Fprintf(&b, "%s%s\n    %s\n", r.Name, tag, r.Reason)
 		}
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
