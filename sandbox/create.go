@@ -212,7 +212,7 @@ func (m *Manager) create(ctx context.Context, id string, req CreateRequest, pl *
 	endRecord := steptrace.Begin(ctx, "record")
 	// Durable: the pod's directories and the CNI plugins' IPAM lease
 	// are on disk.
-	err = m.writeRecord(p, sb, true)
+	err = m.writeRecord(p, sb)
 	endRecord()
 	if err != nil {
 		os.RemoveAll(sb.Dir)

@@ -195,18 +195,8 @@ func (m *Manager) setSandbox(p *pod, sb *Sandbox) {
 
 // save writes sb as p's record, then publishes it. The caller holds p.op.
 func (m *Manager) save(ctx context.Context, p *pod, sb *Sandbox) error {
-	return m.saveAs(ctx, p, sb, true)
-}
-
-// saveProgress is save for a step whose record need not survive a
-// machine crash (see writeRecord).
-func (m *Manager) saveProgress(ctx context.Context, p *pod, sb *Sandbox) error {
-	return m.saveAs(ctx, p, sb, false)
-}
-
-func (m *Manager) saveAs(ctx context.Context, p *pod, sb *Sandbox, durable bool) error {
 	defer steptrace.Begin(ctx, "record")()
-	if err := m.writeRecord(p, sb, durable); err != nil {
+	if err := m.writeRecord(p, sb); err != nil {
 		return err
 	}
 	m.setSandbox(p, sb.Clone()) // sb stays the caller's to change

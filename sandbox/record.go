@@ -38,12 +38,11 @@ func (m *Manager) recordPath(id string) string {
 // writeRecord persists the pod as sb says, with p's teardown state. The
 // caller holds p.op.
 //
-// Every record replaces the last atomically. Durable ones are also
-// fsynced: those guarding something a reboot leaves behind on disk (the
-// pod's directories, an IPAM lease of the CNI plugins) and the one an RPC
-// answers with. The others only guard what lives in memory (cgroups,
-// namespaces, mounts, processes), which a machine crash takes with them.
-func (m *Manager) writeRecord(p *pod, sb *Sandbox, durable bool) error {
+// Every record replaces the last atomically and is fsynced: each pod
+// record guards something a reboot leaves behind on disk (the pod's
+// directories, an IPAM lease of the CNI plugins) or is the one an RPC
+// answers with.
+func (m *Manager) writeRecord(p *pod, sb *Sandbox) error {
 	cfg, err := protojson.Marshal(sb.Config)
 	if err != nil {
 		return fmt.Errorf("pod %s: encode config: %w", sb.ID, err)
@@ -58,9 +57,6 @@ func (m *Manager) writeRecord(p *pod, sb *Sandbox, durable bool) error {
 	}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("pod %s: encode record: %w", sb.ID, err)
-	}
-	if !durable {
-		return atomicfile.Replace(m.recordPath(sb.ID), b, 0o600)
 	}
 	return atomicfile.WriteFile(m.recordPath(sb.ID), b, 0o600)
 }

@@ -133,8 +133,9 @@ func (s *Server) podChanged(ch sandbox.Change) {
 	}
 	st := podStatus(sb)
 	var ctrs []*runtimeapi.ContainerStatus
-	// Pods are restored before containers: at restore a pod's event goes
-	// without its containers (the container manager is not there yet).
+	// The container manager is made first (server.New), so a pod's
+	// event carries its containers even at restore; the check keeps a
+	// pod event safe should that order change.
 	if s.ctr.mgr != nil {
 		for _, r := range s.ctr.mgr.List(func(r *oci.Record) bool { return r.PodID == sb.ID }) {
 			ctrs = append(ctrs, containerStatus(&r, r.User))
