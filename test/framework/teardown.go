@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-cri/berth/test/launch"
 )
 
 // teardown stops berthd, then checks that nothing it made outlives the
@@ -38,7 +39,7 @@ func (d *Daemon) teardown(t testing.TB) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	mounts := mountsUnder(d.Dir)
+	mounts := launch.MountsUnder(d.Dir)
 	if len(mounts) > 0 {
 		t.Errorf("mounts left behind: %v", mounts)
 		// Deepest first, detached, so a busy mount does not stop the rest.
@@ -56,24 +57,11 @@ func (d *Daemon) teardown(t testing.TB) {
 	}
 	// Never RemoveAll through a mount that is still there: it would
 	// delete the mounted (host) files.
-	if left := mountsUnder(d.Dir); len(left) > 0 {
+	if left := launch.MountsUnder(d.Dir); len(left) > 0 {
 		t.Errorf("cannot remove %s: still mounted %v", d.Dir, left)
 		return
 	}
 	os.RemoveAll(d.Dir)
-}
-
-// mountsUnder lists mount points at or below dir, in mountinfo order.
-func mountsUnder(dir string) []string {
-	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
-	if err != nil {
-		return nil
-	}
-	out := make([]string, 0, len(infos))
-	for _, m := range infos {
-		out = append(out, m.Mountpoint)
-	}
-	return out
 }
 
 // processesUnder finds processes whose command line mentions dir.

@@ -53,7 +53,7 @@ func (d *Daemon) hostLeftovers() []string {
 	for _, p := range d.processes() {
 		left = append(left, fmt.Sprintf("process %d (%s)", p, procName(p)))
 	}
-	for _, m := range mountsUnder(d.Dir) {
+	for _, m := range MountsUnder(d.Dir) {
 		left = append(left, "mount "+m)
 	}
 	veths, _ := os.ReadDir(filepath.Join("/sys/class/net", d.opts.Network.Bridge, "brif"))
@@ -132,7 +132,8 @@ func procName(pid int) string {
 	return strings.TrimSpace(string(b))
 }
 
-func mountsUnder(dir string) []string {
+// MountsUnder lists mount points at or below dir, in mountinfo order.
+func MountsUnder(dir string) []string {
 	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
 	if err != nil {
 		return nil
@@ -154,7 +155,7 @@ func (d *Daemon) cleanHost() {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	mounts := mountsUnder(d.Dir)
+	mounts := MountsUnder(d.Dir)
 	for i := len(mounts) - 1; i >= 0; i-- {
 		unix.Unmount(mounts[i], unix.MNT_DETACH)
 	}
@@ -170,7 +171,7 @@ func (d *Daemon) cleanHost() {
 		os.Remove(dirs[i])
 	}
 	// Never RemoveAll through a mount: it would delete the host's files.
-	if len(mountsUnder(d.Dir)) == 0 {
+	if len(MountsUnder(d.Dir)) == 0 {
 		os.RemoveAll(d.Dir)
 	} else {
 		fmt.Fprintf(os.Stderr, "launch: %s still has mounts; not removed\n", d.Dir)

@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -61,7 +60,7 @@ func (h *host) release(left []string) []string {
 	// The kubelet bind-mounts its root onto itself (to make it a shared
 	// mount) and leaves that when it stops, on any node; mounts below
 	// the root are the pods' and must be gone.
-	ms := mountsUnder(kubeletRoot)
+	ms := launch.MountsUnder(kubeletRoot)
 	for _, m := range ms {
 		if m != kubeletRoot {
 			left = append(left, "mount "+m)
@@ -75,7 +74,7 @@ func (h *host) release(left []string) []string {
 		left = append(left, "kubelet pod directory "+filepath.Join(kubeletRoot, "pods", p.Name()))
 	}
 	// Never RemoveAll through a mount: it would delete the host's files.
-	if len(mountsUnder(kubeletRoot)) == 0 {
+	if len(launch.MountsUnder(kubeletRoot)) == 0 {
 		os.RemoveAll(kubeletRoot)
 	} else {
 		fmt.Fprintf(os.Stderr, "node-e2e: %s still has mounts; not removed\n", kubeletRoot)
@@ -94,18 +93,6 @@ func (h *host) release(left []string) []string {
 		}
 	}
 	return left
-}
-
-func mountsUnder(dir string) []string {
-	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
-	if err != nil {
-		return nil
-	}
-	out := make([]string, 0, len(infos))
-	for _, m := range infos {
-		out = append(out, m.Mountpoint)
-	}
-	return out
 }
 
 // suiteProcesses are the processes run from the Kubernetes build: the
