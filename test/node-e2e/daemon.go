@@ -8,8 +8,9 @@ import (
 )
 
 // network is the lane's own, named not to collide with contrib's
-// berth0/10.87.0.0/16, critest's berthct0/10.89.0.0/16, the bench's berthbn0/10.91.0.0/16, nor with the e2e
-// tests running on the same machine.
+// berth0/10.87.0.0/16, critest's berthct0/10.89.0.0/16, the bench's
+// berthbn0/10.91.0.0/16, nor with the e2e tests running on the same
+// machine.
 var network = launch.Network{Name: "berthne", Bridge: "berthne0", Subnet: "10.92.0.0/16"}
 
 // newDaemon prepares berthd for the suite: every upstream registry
