@@ -552,11 +552,23 @@ func TestContainerNamesAndBadRequests(t *testing.T) {
 			t.Errorf("failed creates left run directories: %d, want %d", len(entries), before)
 		}
 		// A create spawns its monitor before the root filesystem exists:
-		// a failed one must take its monitor with it.
-		for id := range monitoredIDs() {
-			if !monitorsBefore[id] {
-				t.Errorf("failed creates left monitor for %s: %v", id, monitorsOf(t, id))
+		// a failed one must take its monitor with it. One that is still
+		// on its way out (a loaded machine, a -race berthd) gets a few
+		// seconds; one that stays fails.
+		newMonitors := func() []string {
+			var ids []string
+			for id := range monitoredIDs() {
+				if !monitorsBefore[id] {
+					ids = append(ids, id)
+				}
 			}
+			return ids
+		}
+		for deadline := time.Now().Add(10 * time.Second); len(newMonitors()) > 0 && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+		}
+		for _, id := range newMonitors() {
+			t.Errorf("failed creates left monitor for %s: %v", id, monitorsOf(t, id))
 		}
 	})
 }
