@@ -15,15 +15,8 @@ import (
 var network = launch.Network{Name: "berthct", Bridge: "berthct0", Subnet: "10.89.0.0/16"}
 
 // newDaemon prepares berthd for critest: every upstream registry
-// rewritten to reg by location (no mirror, so no fallback to the real
-// host), and NRI on a private socket.
+// rewritten to reg (Registry.StandIn), and NRI on a private socket.
 func newDaemon(o options, reg *testimage.Registry) (*launch.Daemon, error) {
-	rewrites := map[string]string{}
-	plainHTTP := []string{reg.Host}
-	for _, u := range upstreams {
-		rewrites[u] = reg.Host + "/" + u
-		plainHTTP = append(plainHTTP, rewrites[u])
-	}
 	return launch.New(launch.Options{
 		BinDir:         o.bindir,
 		Log:            filepath.Join(o.build, "berthd.log"),
@@ -32,10 +25,8 @@ func newDaemon(o options, reg *testimage.Registry) (*launch.Daemon, error) {
 		DefaultRuntime: o.runtime,
 		CgroupDriver:   o.cgroupDriver,
 		Debug:          o.debug,
-		Registries: testimage.RegistriesConf(testimage.ConfOptions{
-			Insecure: plainHTTP, Search: []string{"docker.io"}, Rewrites: rewrites,
-		}),
-		Configure: configure,
+		Registries:     reg.StandIn(upstreams),
+		Configure:      configure,
 	})
 }
 

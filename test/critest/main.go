@@ -277,26 +277,9 @@ var reasons = []string{"kernel:", "offline:", "issue:", "runtime:"}
 // judge reads critest's report, writes the failures files and compares
 // the results with the expected list.
 func judge(o options, report string) error {
-	results, err := verdict.ReadJUnit(report)
-	if err != nil {
-		return err
-	}
-	expected, err := verdict.ReadExpected(o.expected, reasons)
-	if err != nil {
-		return err
-	}
-	for _, p := range []string{filepath.Join(o.build, "failures.txt"), o.failuresOut} {
-		if p != "" {
-			if err := verdict.WriteFailures(p, results, expected); err != nil {
-				return err
-			}
-		}
-	}
-	problems := verdict.Judge(os.Stdout, results, expected, o.focus == "" && o.skip == "")
-	if len(problems) > 0 {
-		return fmt.Errorf("%d problem(s) against %s; report %s", len(problems), o.expected, report)
-	}
-	return nil
+	lane := verdict.Lane{Expected: o.expected, Reasons: reasons,
+		FailuresFiles: []string{filepath.Join(o.build, "failures.txt"), o.failuresOut}}
+	return lane.JudgeReport(report, o.focus == "" && o.skip == "")
 }
 
 func runBench(ctx context.Context, o options, critest string, d *launch.Daemon) error {

@@ -211,20 +211,7 @@ var reasons = []string{"kernel:", "host:", "offline:", "kubelet:"}
 // judge reads the suite's report, writes the failures file and compares
 // the results with the expected list.
 func judge(o options, report string, full bool) error {
-	results, err := verdict.ReadJUnit(report)
-	if err != nil {
-		return err
-	}
-	expected, err := verdict.ReadExpected(o.expected, reasons)
-	if err != nil {
-		return err
-	}
-	if err := verdict.WriteFailures(filepath.Join(o.build, "failures.txt"), results, expected); err != nil {
-		return err
-	}
-	problems := verdict.Judge(os.Stdout, results, expected, full)
-	if len(problems) > 0 {
-		return fmt.Errorf("%d problem(s) against %s; report %s", len(problems), o.expected, report)
-	}
-	return nil
+	lane := verdict.Lane{Expected: o.expected, Reasons: reasons,
+		FailuresFiles: []string{filepath.Join(o.build, "failures.txt")}}
+	return lane.JudgeReport(report, full)
 }

@@ -91,6 +91,21 @@ func RegistriesConf(o ConfOptions) string {
 	return b.String()
 }
 
+// StandIn is a registries.conf for a lane whose suite pulls from public
+// registries: each upstream host is rewritten, by location and never as a
+// mirror (so nothing falls back to the real host), to the same path below
+// this registry ("<r.Host>/<upstream>/..."), spoken to over plain HTTP;
+// short names search docker.io, as a node's default does.
+func (r *Registry) StandIn(upstreams []string) string {
+	rewrites := map[string]string{}
+	plainHTTP := []string{r.Host}
+	for _, u := range upstreams {
+		rewrites[u] = r.Host + "/" + u
+		plainHTTP = append(plainHTTP, rewrites[u])
+	}
+	return RegistriesConf(ConfOptions{Insecure: plainHTTP, Search: []string{"docker.io"}, Rewrites: rewrites})
+}
+
 func quoteList(l []string) string {
 	q := make([]string, len(l))
 	for i, s := range l {

@@ -254,3 +254,37 @@ func WriteFailures(path string, results []Result, expected map[string]Expectatio
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
+
+// Lane is one lane's judging of a run: its expected list, the reasons
+// that list may give, and where the failures files go.
+type Lane struct {
+	Expected string
+	Reasons  []string
+	// FailuresFiles each get every failed and skipped spec with its
+	// reason (WriteFailures); empty paths are ignored.
+	FailuresFiles []string
+}
+
+// JudgeReport reads report, writes the failures files and judges the run
+// (Judge) on standard output; problems are an error naming the list.
+func (l Lane) JudgeReport(report string, fullRun bool) error {
+	results, err := ReadJUnit(report)
+	if err != nil {
+		return err
+	}
+	expected, err := ReadExpected(l.Expected, l.Reasons)
+	if err != nil {
+		return err
+	}
+	for _, p := range l.FailuresFiles {
+		if p != "" {
+			if err := WriteFailures(p, results, expected); err != nil {
+				return err
+			}
+		}
+	}
+	if problems := Judge(os.Stdout, results, expected, fullRun); len(problems) > 0 {
+		return fmt.Errorf("%d problem(s) against %s; report %s", len(problems), l.Expected, report)
+	}
+	return nil
+}
