@@ -131,9 +131,11 @@ func attachOn(ctx context.Context, c *net.UnixConn, stdin io.Reader, stdout, std
 			if errors.Is(err, syscall.ECONNRESET) {
 				// The monitor hung up with input of ours still unread
 				// (a stdin close or a resize sent as a short command
-				// ended): its output was all delivered before, so this
-				// is the end of the stream, not a failure.
-				return nil
+				// ended). The kernel reports that reset before the
+				// packets still queued for us, and clears it once
+				// reported: read on, so the container's last output
+				// is delivered, until the zero read of the close.
+				continue
 			}
 			return fmt.Errorf("attach: read: %w", err)
 		}
