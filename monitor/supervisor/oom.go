@@ -29,11 +29,26 @@ import (
 // cgroup's open files read ENODEV. So the counter is also watched: the
 // kernel notifies a change of memory.events (inotify IN_MODIFY), and the
 // value read then, while the cgroup still exists, is kept for the end.
+//
+// The notification can come too late as well: the kernel sends at most one
+// per cgroup file every 10 ms, and on a slow node systemd has seen the
+// scope empty and removed it before the watcher reads. So on cgroup v2 the
+// parent's memory.events (the pod's slice, which berthd removes, not
+// systemd) is opened too: its oom_kill counts the kills of every cgroup
+// below it. When the container's own count is lost, a rise in the parent's
+// while the container ran, with the init killed by SIGKILL (what the OOM
+// killer sends), is its OOM kill. A sibling killed by OOM at the same time
+// as this init is SIGKILLed by something else would be misread as this
+// container's; that needs both races at once, and is said here.
 type oomCounter struct {
 	f *os.File
 	// seen is the largest count read on a change notification.
 	seen   atomic.Uint64
 	notify *os.File // the inotify descriptor, nil when not watched
+	// parent is the parent cgroup's memory.events (v2 only, nil without
+	// one), and parentBefore its count when the counter was opened.
+	parent       *os.File
+	parentBefore uint64
 }
 
 // watch reads the counter on every change the kernel notifies, until
@@ -72,13 +87,53 @@ func openOOMCounter(dir string) (*oomCounter, error) {
 	for _, name := range []string{"memory.oom_control", "memory.events"} {
 		f, err := os.Open(filepath.Join(dir, name))
 		if err == nil {
-			return &oomCounter{f: f}, nil
+			c := &oomCounter{f: f}
+			if name == "memory.events" {
+				c.openParent(filepath.Dir(dir))
+			}
+			return c, nil
 		}
 		if !errors.Is(err, os.ErrNotExist) {
 			return nil, wrap(err, "open oom counter")
 		}
 	}
 	return nil, wrap(os.ErrNotExist, "no memory.oom_control or memory.events in ", dir)
+}
+
+// openParent opens the parent cgroup's memory.events and reads its count;
+// without it (the root cgroup has none) the fallback is off.
+func (c *oomCounter) openParent(dir string) {
+	f, err := os.Open(filepath.Join(dir, "memory.events"))
+	if err != nil {
+		return
+	}
+	n, err := readOOMKills(f)
+	if err != nil {
+		f.Close()
+		return
+	}
+	c.parent, c.parentBefore = f, n
+}
+
+// killed says whether the container was OOM-killed since its count was
+// before: from its own counter while it can be read or a change was seen,
+// else from the parent's (see oomCounter) when the init died of SIGKILL.
+func (c *oomCounter) killed(before uint64, sigkill bool) (bool, error) {
+	n, err := c.read()
+	if err == nil {
+		return max(n, c.seen.Load()) > before, nil
+	}
+	if c.seen.Load() > before {
+		return true, nil
+	}
+	if !sigkill || c.parent == nil {
+		return false, err
+	}
+	pn, perr := readOOMKills(c.parent)
+	if perr != nil {
+		return false, err
+	}
+	return pn > c.parentBefore, nil
 }
 
 // kills reads the counter now; once the cgroup is gone, the last count a
@@ -94,11 +149,14 @@ func (c *oomCounter) kills() (uint64, error) {
 	return max(n, c.seen.Load()), nil
 }
 
-func (c *oomCounter) read() (uint64, error) {
+func (c *oomCounter) read() (uint64, error) { return readOOMKills(c.f) }
+
+// readOOMKills reads the oom_kill count of an open counter file.
+func readOOMKills(f *os.File) (uint64, error) {
 	b := make([]byte, 4096)
-	n, err := c.f.ReadAt(b, 0)
+	n, err := f.ReadAt(b, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return 0, wrap(err, "read ", c.f.Name())
+		return 0, wrap(err, "read ", f.Name())
 	}
 	return parseOOMKills(b[:n])
 }
@@ -106,6 +164,9 @@ func (c *oomCounter) read() (uint64, error) {
 func (c *oomCounter) close() {
 	if c.notify != nil {
 		c.notify.Close()
+	}
+	if c.parent != nil {
+		c.parent.Close()
 	}
 	c.f.Close()
 }

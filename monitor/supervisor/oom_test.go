@@ -119,3 +119,60 @@ func TestFindMemoryCgroup(t *testing.T) {
 		t.Error("v1 memory path without a v1 memory mount: no error")
 	}
 }
+
+// A counter whose cgroup went before any change was seen (the kernel's
+// notification came after systemd removed the scope) falls back to the
+// parent's hierarchical count, for an init killed by SIGKILL only.
+func TestOOMCounterParentFallback(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "berth-1.scope")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(dir, kills string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "memory.events"), []byte("oom 0\noom_kill "+kills+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name          string
+		parentAtExit  string
+		sigkill, want bool
+		wantErr       bool
+	}{
+		{"sibling count unchanged", "5", true, false, false},
+		{"parent rose, init SIGKILLed", "6", true, true, false},
+		{"parent rose, init exited otherwise", "6", false, false, true},
+	} {
+		write(parent, "5")
+		write(dir, "0")
+		c, err := openOOMCounter(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, err := c.kills()
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(parent, tc.parentAtExit)
+		c.f.Close() // the scope is gone: its open file no longer reads
+		got, err := c.killed(before, tc.sigkill)
+		if got != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("%s: killed = %v, %v; want %v (error %v)", tc.name, got, err, tc.want, tc.wantErr)
+		}
+		c.close()
+	}
+	// While the container's own counter reads, the parent is not asked.
+	write(parent, "5")
+	write(dir, "0")
+	c, err := openOOMCounter(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	write(parent, "9")
+	if got, err := c.killed(0, true); got || err != nil {
+		t.Errorf("own counter readable and unchanged: killed = %v, %v; want false", got, err)
+	}
+}

@@ -353,11 +353,12 @@ func (m *monitor) supervise() {
 	rec := <-m.initDone
 	oom := false
 	if m.oom != nil {
-		if n, err := m.oom.kills(); err != nil {
+		sigkill := rec.status.Signaled() && rec.status.Signal() == syscall.SIGKILL
+		killed, err := m.oom.killed(m.oomBefore, sigkill)
+		if err != nil {
 			m.diag.Print("read oom counter: ", err.Error())
-		} else {
-			oom = n > m.oomBefore
 		}
+		oom = killed
 		m.oom.close()
 	}
 	if m.stdin != nil && m.stdin != m.pty {
