@@ -38,12 +38,10 @@ const defaultE2E = `^(TestVersionStatusRuntimeConfig|TestContainerLifecycle|Test
 	`TestSystemdCgroupDriver|TestSystemdKubeletSlice|TestSystemdOOMAndPodResources|TestCgroupDriverFollowsNode)$`
 
 // ciE2E is vm-test-ci's smaller e2e part: the systemd driver's own tests
-// and one test each of limits and their update, stats, pod resources and
-// user namespaces. The OOM tests are make vm-test's only: under the systemd
-// driver an OOM kill can be reported as Error when systemd removes the
-// emptied scope before the monitor reads its memory.events (README, "A
-// systemd node"), a known defect CI would see as a flake.
-const ciE2E = `^(TestSystemdCgroupDriver|TestSystemdKubeletSlice|TestCgroupDriverFollowsNode|` +
+// (OOM kills in a scope systemd removes at once among them) and one test
+// each of limits and their update, stats, pod resources and user
+// namespaces.
+const ciE2E = `^(TestSystemdCgroupDriver|TestSystemdKubeletSlice|TestSystemdOOMAndPodResources|TestCgroupDriverFollowsNode|` +
 	`TestContainerUpdateResources|TestStatsCPU|TestUpdatePodSandboxResources|TestUserNamespacePod)$`
 
 type laneOptions struct {
