@@ -114,6 +114,16 @@ type RuntimeHandler struct {
 	// run.oci.* (crun) or io.katacontainers.* (kata) change what a
 	// runtime does, so a pod must not set them unless the node allows.
 	AllowedAnnotations []string `toml:"allowed_annotations"`
+	// CgroupWritable delegates a container's cgroup to its pod's root in
+	// a user-namespaced pod on cgroup v2: /sys/fs/cgroup is mounted
+	// read-write in the container's cgroup namespace, and the runtime
+	// (berth-runner, runc 1.2+, crun) chowns the cgroup's delegation files
+	// to the container's user, so that systemd or a nested runtime inside
+	// can make cgroups below its own (containerd's cgroup_writable). Off
+	// by default. Containers without a user namespace of their own keep a
+	// read-only cgroupfs: there the container's root is the node's, and
+	// could rewrite its own limits.
+	CgroupWritable bool `toml:"cgroup_writable"`
 }
 
 type ImageConfig struct {

@@ -115,6 +115,8 @@ type Container struct {
 	exited chan struct{}
 	// removing is set once RemoveContainer began: no new exec or start.
 	removing bool
+	// delegation is Generated.Delegation, for launch; not recorded.
+	delegation *Delegation
 	// freed is set once the exit watcher deleted the container from its
 	// runtime: RemoveContainer then need not run the runtime again.
 	freed bool

@@ -157,6 +157,7 @@ func (m *Manager) Create(ctx context.Context, req *CreateRequest) (_ *Container,
 	c.rec.User = gen.User
 	c.rec.Mounts = gen.Mounts
 	c.rec.SharedPID = sharesPIDNamespace(gen.Spec)
+	c.delegation = gen.Delegation
 	if err := m.launch(ctx, c, gen.Spec, req.Monitor); err != nil {
 		return nil, err
 	}
@@ -216,6 +217,12 @@ func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec, ea
 	}
 	steptrace.Add(ctx, "runtime create (in the monitor)", st.RuntimeTime)
 	c.rec.PID, c.rec.MonitorPID = st.ContainerPID, st.MonitorPID
+	if c.delegation != nil {
+		// The cgroup exists now and the container has not run yet.
+		if err := delegateCgroup(c.delegation); err != nil {
+			return fmt.Errorf("create container %s: %w", id, err)
+		}
+	}
 	// The monitor is berthd's child and has just reported: its pid is
 	// not reused before it is reaped.
 	if start, err := procStartTime(st.MonitorPID); err == nil {

@@ -74,6 +74,9 @@ type SpecOptions struct {
 	// the only request annotations the spec carries (see
 	// config.RuntimeHandler).
 	AllowedAnnotations []string
+	// CgroupWritable is the runtime handler's cgroup_writable (see
+	// config.RuntimeHandler and setCgroupDelegation).
+	CgroupWritable bool
 	// ImageVolumes are the request's image mounts (Mount.image), made
 	// ready by the image store, by container path.
 	ImageVolumes map[string]ImageVolume
@@ -95,6 +98,9 @@ type Generated struct {
 	User User
 	// Mounts are the CRI mounts as applied (host paths resolved).
 	Mounts []Mount
+	// Delegation is the container's cgroup to hand to its user (see
+	// setCgroupDelegation); nil when it is not delegated.
+	Delegation *Delegation
 }
 
 // Mount is a CRI mount as the container got it.
@@ -154,6 +160,7 @@ func Generate(o *SpecOptions) (*Generated, error) {
 		setSELinux, // before mounts: volumes are relabelled with its mount label
 		setMounts,
 		setUserNamespace, // after mounts: volumes become idmapped
+		setCgroupDelegation,
 		setDevices,
 		setResources,
 		// Security last: privileged undoes masks and devices set above,

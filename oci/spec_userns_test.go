@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -256,6 +257,55 @@ func TestRootfsOpenedToThePodOnly(t *testing.T) {
 	for _, dir := range []string{overlay, filepath.Join(base, "storage")} {
 		if st, err := os.Stat(dir); err != nil || st.Mode().Perm()&0o001 == 0 || st.Mode().Perm()&0o004 != 0 && dir != overlay {
 			t.Errorf("%s: %v %v, want searchable (o+x) and no more", dir, st.Mode().Perm(), err)
+		}
+	}
+}
+
+// cgroup_writable gives a read-write cgroupfs (the runtime then delegates
+// the cgroup) only to a user-namespaced container on cgroup v2; a
+// container whose root is the node's, or a v1 node, keeps it read-only.
+func TestCgroupDelegationSpec(t *testing.T) {
+	userns := &UserNS{Path: "/run/berth/ns/pod1/user", UIDs: []IDMap{{0, 300000, 65536}}, GIDs: []IDMap{{0, 300000, 65536}}}
+	for _, tc := range []struct {
+		name             string
+		writable, v2, ns bool
+		wantRW           bool
+	}{
+		{"delegated", true, true, true, true},
+		{"handler without cgroup_writable", false, true, true, false},
+		{"no user namespace", true, true, false, false},
+		{"cgroup v1", true, false, true, false},
+	} {
+		pod := testPod()
+		if tc.ns {
+			pod.UserNS = userns
+		}
+		host := testHost()
+		host.CgroupV2 = tc.v2
+		g, err := Generate(&SpecOptions{ID: "ctr1", Config: &runtimeapi.ContainerConfig{
+			Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Command: []string{"sh"},
+		}, Pod: pod, Rootfs: testRootfs(t), Host: host, CgroupWritable: tc.writable})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		found := false
+		for _, m := range g.Spec.Mounts {
+			if m.Type != "cgroup" {
+				continue
+			}
+			found = true
+			if rw := slices.Contains(m.Options, "rw") && !slices.Contains(m.Options, "ro"); rw != tc.wantRW {
+				t.Errorf("%s: cgroup mount options %v, want read-write %v", tc.name, m.Options, tc.wantRW)
+			}
+		}
+		if !found {
+			t.Errorf("%s: no cgroup mount", tc.name)
+		}
+		switch d := g.Delegation; {
+		case tc.wantRW && (d == nil || d.Owner != 300000 || !strings.HasSuffix(d.Dir, "ctr1")):
+			t.Errorf("%s: delegation %+v, want the container's cgroup to node id 300000 (the pod's root)", tc.name, d)
+		case !tc.wantRW && d != nil:
+			t.Errorf("%s: delegation %+v, want none", tc.name, d)
 		}
 	}
 }

@@ -247,3 +247,9 @@ func (s *Server) allowedAnnotations(handler string) []string {
 	}
 	return h.AllowedAnnotations
 }
+
+// cgroupWritable is a runtime handler's cgroup_writable.
+func (s *Server) cgroupWritable(handler string) bool {
+	_, h, err := s.Config().Runtime.Handler(handler)
+	return err == nil && h.CgroupWritable
+}

@@ -166,6 +166,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, req *
 			ImageVolumes: volumes,
 			// The handler's list as the config says now.
 			AllowedAnnotations: s.allowedAnnotations(sb.RuntimeHandler),
+			CgroupWritable:     s.cgroupWritable(sb.RuntimeHandler),
 		},
 		Runtime:  rt,
 		ImageRef: rfs.ImageRef,
