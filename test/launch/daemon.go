@@ -186,12 +186,17 @@ func (d *Daemon) Start() error {
 	}
 	if d.Conn == nil {
 		// Reconnect within a second of a restart; grpc's default backoff
-		// grows to two minutes.
+		// grows to two minutes. MinConnectTimeout is grpc's default: left
+		// zero, an attempt would be cut off at the backoff delay (100ms),
+		// too short on a loaded machine.
 		conn, err := grpc.NewClient("unix://"+d.Socket,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)),
-			grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{
-				BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}}))
+			grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff: backoff.Config{
+					BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+				MinConnectTimeout: 20 * time.Second,
+			}))
 		if err != nil {
 			return err
 		}
