@@ -4,7 +4,8 @@
 // p50/p90/p99 side by side with the ratio Berth/containerd; then the
 // daemons' RSS idle and with running pods, and the per-pod helper
 // processes' RSS and PSS (berth-monitor and berth-pause; the shim and
-// pause). It is a benchmark: it fails only when a runtime does not run,
+// pause). It is a benchmark: it fails when a runtime does not run or
+// berthd leaves something behind (test/launch checks, after the report),
 // never on a number. `make bench` runs it.
 package main
 
