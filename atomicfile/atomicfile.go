@@ -18,12 +18,12 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	return write(path, data, perm, true)
 }
 
-// Replace is WriteFile without the fsyncs: a crash of the process at any
-// moment leaves the old content or the new, but a crash of the machine
-// may lose the change. It is for files whose loss a reboot makes moot:
+// WriteFileNoSync is WriteFile without the fsyncs: a crash of the
+// process at any moment leaves the old content or the new, but a crash of
+// the machine may lose the change. It is for files whose loss a reboot makes moot:
 // what they describe lives in memory (namespaces, cgroups, processes) and
 // is gone after a reboot too. Two fsyncs cost milliseconds on a busy disk.
-func Replace(path string, data []byte, perm os.FileMode) error {
+func WriteFileNoSync(path string, data []byte, perm os.FileMode) error {
 	return write(path, data, perm, false)
 }
 

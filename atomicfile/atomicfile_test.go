@@ -7,7 +7,7 @@ import (
 )
 
 func TestWriteFileReplacesAndLeavesNoTemp(t *testing.T) {
-	for name, write := range map[string]func(string, []byte, os.FileMode) error{"WriteFile": WriteFile, "Replace": Replace} {
+	for name, write := range map[string]func(string, []byte, os.FileMode) error{"WriteFile": WriteFile, "WriteFileNoSync": WriteFileNoSync} {
 		t.Run(name, func(t *testing.T) { testReplaces(t, write) })
 	}
 }
@@ -39,7 +39,7 @@ func TestWriteFileIntoMissingDirFails(t *testing.T) {
 	if err := WriteFile(path, []byte("x"), 0o600); err == nil {
 		t.Fatal("write into a missing directory succeeded")
 	}
-	if err := Replace(path, []byte("x"), 0o600); err == nil {
-		t.Fatal("Replace into a missing directory succeeded")
+	if err := WriteFileNoSync(path, []byte("x"), 0o600); err == nil {
+		t.Fatal("WriteFileNoSync into a missing directory succeeded")
 	}
 }

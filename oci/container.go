@@ -183,7 +183,7 @@ func (c *Container) save() error {
 // moot: a container recorded as created or running is found dead and
 // recorded as exited after a reboot either way (see adopt).
 func (c *Container) saveProgress() error {
-	return c.write(atomicfile.Replace)
+	return c.write(atomicfile.WriteFileNoSync)
 }
 
 func (c *Container) write(replace func(string, []byte, os.FileMode) error) error {

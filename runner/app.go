@@ -38,11 +38,11 @@ type command struct {
 	inOrder  bool // do not look for flags after the first argument
 	minArgs  int
 	maxArgs  int // -1: no maximum
-	run      func(*context) error
+	run      func(*invocation) error
 }
 
-// context is what a command sees: global and own flags, positional args.
-type context struct {
+// invocation is what a command sees: global and own flags, positional args.
+type invocation struct {
 	app     *App
 	global  *flagSet
 	flags   *flagSet
@@ -51,7 +51,7 @@ type context struct {
 }
 
 // Root is the absolute state directory (--root).
-func (c *context) Root() string { return c.global.String("root") }
+func (c *invocation) Root() string { return c.global.String("root") }
 
 // App is one invocation of the runtime.
 type App struct {
@@ -144,13 +144,13 @@ func (a *App) Main(args []string) int {
 		fmt.Fprintf(a.Stderr, "Incorrect Usage: %v\n\n", err)
 		return a.fatal(err, 1)
 	}
-	ctx := &context{app: a, global: global, flags: fs, args: fs.args, command: cmd}
-	if err := checkArgs(ctx); err != nil {
+	inv := &invocation{app: a, global: global, flags: fs, args: fs.args, command: cmd}
+	if err := checkArgs(inv); err != nil {
 		fmt.Fprintf(a.Stdout, "Incorrect Usage.\n\n")
 		a.printCommandHelp(cmd)
 		return a.fatal(err, 1)
 	}
-	err := cmd.run(ctx)
+	err := cmd.run(inv)
 	var code exitCode
 	var coded *codedError
 	switch {
@@ -174,8 +174,8 @@ func lookup(name string) *command {
 	return nil
 }
 
-func checkArgs(ctx *context) error {
-	c, n := ctx.command, len(ctx.args)
+func checkArgs(inv *invocation) error {
+	c, n := inv.command, len(inv.args)
 	prog := filepath.Base(os.Args[0])
 	switch {
 	case c.minArgs == c.maxArgs && n != c.minArgs:

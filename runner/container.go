@@ -18,36 +18,36 @@ var errEmptyID = errors.New("container id cannot be empty")
 
 // loadContainer opens the container named by the first argument from the
 // state directory (--root).
-func loadContainer(ctx *context) (*libcontainer.Container, error) {
+func loadContainer(inv *invocation) (*libcontainer.Container, error) {
 	id := ""
-	if len(ctx.args) > 0 {
-		id = ctx.args[0]
+	if len(inv.args) > 0 {
+		id = inv.args[0]
 	}
 	if id == "" {
 		return nil, errEmptyID
 	}
-	return libcontainer.Load(ctx.Root(), id)
+	return libcontainer.Load(inv.Root(), id)
 }
 
 // newContainer converts the spec to a libcontainer config (specconv does the
 // whole runtime-spec: namespaces by type or path, id mappings, mounts and
 // propagation, masked and readonly paths, devices, cgroup resources, seccomp,
 // hooks, sysctls, rlimits...) and creates the container's state directory.
-func newContainer(ctx *context, id string, spec *specs.Spec) (*libcontainer.Container, error) {
-	rootlessCg, err := rootlessCgroups(ctx)
+func newContainer(inv *invocation, id string, spec *specs.Spec) (*libcontainer.Container, error) {
+	rootlessCg, err := rootlessCgroups(inv)
 	if err != nil {
 		return nil, err
 	}
 	config, err := containerConfig(id, spec, configOpts{
-		noPivot:       ctx.flags.Bool("no-pivot"),
-		noNewKeyring:  ctx.flags.Bool("no-new-keyring"),
+		noPivot:       inv.flags.Bool("no-pivot"),
+		noNewKeyring:  inv.flags.Bool("no-new-keyring"),
 		rootlessCg:    rootlessCg,
-		systemdCgroup: ctx.global.Bool("systemd-cgroup"),
+		systemdCgroup: inv.global.Bool("systemd-cgroup"),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return libcontainer.Create(ctx.Root(), id, config)
+	return libcontainer.Create(inv.Root(), id, config)
 }
 
 // configOpts are the command line's choices that shape a container's
@@ -79,8 +79,8 @@ func containerConfig(id string, spec *specs.Spec, o configOpts) (*configs.Config
 // rootlessCgroups decides, like runc's --rootless, whether cgroup permission
 // errors are ignored: "auto" means yes for a non-root user or root inside a
 // user namespace.
-func rootlessCgroups(ctx *context) (bool, error) {
-	b, err := parseBoolOrAuto(ctx.global.String("rootless"))
+func rootlessCgroups(inv *invocation) (bool, error) {
+	b, err := parseBoolOrAuto(inv.global.String("rootless"))
 	if err != nil {
 		return false, err
 	}

@@ -23,8 +23,8 @@ var createCommand = &command{
 	flags:    createFlags,
 	minArgs:  1,
 	maxArgs:  1,
-	run: func(ctx *context) error {
-		if _, err := startContainer(ctx, actCreate); err != nil {
+	run: func(inv *invocation) error {
+		if _, err := startContainer(inv, actCreate); err != nil {
 			return fmt.Errorf("%s create failed: %w", Name, err)
 		}
 		return nil
@@ -42,8 +42,8 @@ var runCommand = &command{
 	),
 	minArgs: 1,
 	maxArgs: 1,
-	run: func(ctx *context) error {
-		status, err := startContainer(ctx, actRun)
+	run: func(inv *invocation) error {
+		status, err := startContainer(inv, actRun)
 		if err != nil {
 			return fmt.Errorf("%s run failed: %w", Name, err)
 		}
@@ -53,15 +53,15 @@ var runCommand = &command{
 
 // startContainer is create and run: load the bundle, make the container,
 // start its init.
-func startContainer(ctx *context, act action) (int, error) {
-	if p := ctx.flags.String("pid-file"); p != "" {
+func startContainer(inv *invocation, act action) (int, error) {
+	if p := inv.flags.String("pid-file"); p != "" {
 		abs, err := filepath.Abs(p)
 		if err != nil {
 			return -1, err
 		}
-		ctx.flags.Set("pid-file", abs)
+		inv.flags.Set("pid-file", abs)
 	}
-	if bundle := ctx.flags.String("bundle"); bundle != "" {
+	if bundle := inv.flags.String("bundle"); bundle != "" {
 		// libcontainer resolves a relative rootfs against the working
 		// directory, and records the bundle from it, as runc does.
 		if err := os.Chdir(bundle); err != nil {
@@ -72,11 +72,11 @@ func startContainer(ctx *context, act action) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	id := ctx.args[0]
+	id := inv.args[0]
 	if id == "" {
 		return -1, errEmptyID
 	}
-	container, err := newContainer(ctx, id, spec)
+	container, err := newContainer(inv, id, spec)
 	if err != nil {
 		return -1, err
 	}
@@ -84,16 +84,16 @@ func startContainer(ctx *context, act action) (int, error) {
 		container:     container,
 		action:        act,
 		init:          true,
-		detach:        act == actCreate || ctx.flags.Bool("detach"),
-		shouldDestroy: act == actCreate || !ctx.flags.Bool("keep"),
-		consoleSocket: ctx.flags.String("console-socket"),
-		pidfdSocket:   ctx.flags.String("pidfd-socket"),
-		pidFile:       ctx.flags.String("pid-file"),
-		preserveFDs:   ctx.flags.Int("preserve-fds"),
+		detach:        act == actCreate || inv.flags.Bool("detach"),
+		shouldDestroy: act == actCreate || !inv.flags.Bool("keep"),
+		consoleSocket: inv.flags.String("console-socket"),
+		pidfdSocket:   inv.flags.String("pidfd-socket"),
+		pidFile:       inv.flags.String("pid-file"),
+		preserveFDs:   inv.flags.Int("preserve-fds"),
 		listenFDs:     listenFDs(),
 	}
 	if act == actRun {
-		r.subreaper = !ctx.flags.Bool("no-subreaper")
+		r.subreaper = !inv.flags.Bool("no-subreaper")
 	}
 	return r.run(spec.Process)
 }

@@ -20,17 +20,17 @@ var deleteCommand = &command{
 	},
 	minArgs: 1,
 	maxArgs: 1,
-	run: func(ctx *context) error {
-		id := ctx.args[0]
-		force := ctx.flags.Bool("force")
-		c, err := loadContainer(ctx)
+	run: func(inv *invocation) error {
+		id := inv.args[0]
+		force := inv.flags.Bool("force")
+		c, err := loadContainer(inv)
 		if err != nil {
 			if errors.Is(err, libcontainer.ErrNotExist) {
 				// An aborted create can leave a state directory without
 				// state.json, which Load does not see.
-				path := filepath.Join(ctx.Root(), id)
+				path := filepath.Join(inv.Root(), id)
 				if e := os.RemoveAll(path); e != nil {
-					fmt.Fprintf(ctx.app.Stderr, "remove %s: %v\n", path, e)
+					fmt.Fprintf(inv.app.Stderr, "remove %s: %v\n", path, e)
 				}
 				if force {
 					return nil

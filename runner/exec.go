@@ -40,15 +40,15 @@ var execCommand = &command{
 	inOrder: true,
 	minArgs: 1,
 	maxArgs: -1,
-	run: func(ctx *context) error {
-		if p := ctx.flags.String("pid-file"); p != "" {
+	run: func(inv *invocation) error {
+		if p := inv.flags.String("pid-file"); p != "" {
 			abs, err := filepath.Abs(p)
 			if err != nil {
 				return err
 			}
-			ctx.flags.Set("pid-file", abs)
+			inv.flags.Set("pid-file", abs)
 		}
-		status, err := execProcess(ctx)
+		status, err := execProcess(inv)
 		if err != nil {
 			return &codedError{code: 255, err: fmt.Errorf("exec failed: %w", err)}
 		}
@@ -56,8 +56,8 @@ var execCommand = &command{
 	},
 }
 
-func execProcess(ctx *context) (int, error) {
-	c, err := loadContainer(ctx)
+func execProcess(inv *invocation) (int, error) {
+	c, err := loadContainer(inv)
 	if err != nil {
 		return -1, err
 	}
@@ -68,25 +68,25 @@ func execProcess(ctx *context) (int, error) {
 	if status == libcontainer.Stopped {
 		return -1, errors.New("cannot exec in a stopped container")
 	}
-	if status == libcontainer.Paused && !ctx.flags.Bool("ignore-paused") {
+	if status == libcontainer.Paused && !inv.flags.Bool("ignore-paused") {
 		return -1, errors.New("cannot exec in a paused container (use --ignore-paused to override)")
 	}
-	p, err := execSpec(ctx, c)
+	p, err := execSpec(inv, c)
 	if err != nil {
 		return -1, err
 	}
-	cgPaths, err := subCgroupPaths(ctx.flags.Slice("cgroup"))
+	cgPaths, err := subCgroupPaths(inv.flags.Slice("cgroup"))
 	if err != nil {
 		return -1, err
 	}
 	r := &launch{
 		container:      c,
 		action:         actRun,
-		detach:         ctx.flags.Bool("detach"),
-		consoleSocket:  ctx.flags.String("console-socket"),
-		pidfdSocket:    ctx.flags.String("pidfd-socket"),
-		pidFile:        ctx.flags.String("pid-file"),
-		preserveFDs:    ctx.flags.Int("preserve-fds"),
+		detach:         inv.flags.Bool("detach"),
+		consoleSocket:  inv.flags.String("console-socket"),
+		pidfdSocket:    inv.flags.String("pidfd-socket"),
+		pidFile:        inv.flags.String("pid-file"),
+		preserveFDs:    inv.flags.Int("preserve-fds"),
 		subCgroupPaths: cgPaths,
 	}
 	return r.run(p)
@@ -94,8 +94,8 @@ func execProcess(ctx *context) (int, error) {
 
 // execSpec is the process to exec: --process FILE, or the container's own
 // process from its bundle with the command line and flags applied.
-func execSpec(ctx *context, c *libcontainer.Container) (*specs.Process, error) {
-	if path := ctx.flags.String("process"); path != "" {
+func execSpec(inv *invocation, c *libcontainer.Container) (*specs.Process, error) {
+	if path := inv.flags.String("process"); path != "" {
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, err
@@ -116,20 +116,20 @@ func execSpec(ctx *context, c *libcontainer.Container) (*specs.Process, error) {
 		return nil, err
 	}
 	p := spec.Process
-	if len(ctx.args) < 2 {
+	if len(inv.args) < 2 {
 		return nil, errors.New("exec args cannot be empty")
 	}
-	p.Args = ctx.args[1:]
-	if cwd := ctx.flags.String("cwd"); cwd != "" {
+	p.Args = inv.args[1:]
+	if cwd := inv.flags.String("cwd"); cwd != "" {
 		p.Cwd = cwd
 	}
-	if ap := ctx.flags.String("apparmor"); ap != "" {
+	if ap := inv.flags.String("apparmor"); ap != "" {
 		p.ApparmorProfile = ap
 	}
-	if l := ctx.flags.String("process-label"); l != "" {
+	if l := inv.flags.String("process-label"); l != "" {
 		p.SelinuxLabel = l
 	}
-	if caps := ctx.flags.Slice("cap"); len(caps) > 0 {
+	if caps := inv.flags.Slice("cap"); len(caps) > 0 {
 		if p.Capabilities == nil {
 			p.Capabilities = &specs.LinuxCapabilities{}
 		}
@@ -142,12 +142,12 @@ func execSpec(ctx *context, c *libcontainer.Container) (*specs.Process, error) {
 			}
 		}
 	}
-	p.Env = append(p.Env, ctx.flags.Slice("env")...)
-	p.Terminal = ctx.flags.Bool("tty")
-	if ctx.flags.IsSet("no-new-privs") {
-		p.NoNewPrivileges = ctx.flags.Bool("no-new-privs")
+	p.Env = append(p.Env, inv.flags.Slice("env")...)
+	p.Terminal = inv.flags.Bool("tty")
+	if inv.flags.IsSet("no-new-privs") {
+		p.NoNewPrivileges = inv.flags.Bool("no-new-privs")
 	}
-	if user := ctx.flags.String("user"); user != "" {
+	if user := inv.flags.String("user"); user != "" {
 		uids, gids, ok := strings.Cut(user, ":")
 		if ok {
 			gid, err := strconv.Atoi(gids)
@@ -162,7 +162,7 @@ func execSpec(ctx *context, c *libcontainer.Container) (*specs.Process, error) {
 		}
 		p.User.UID = uint32(uid)
 	}
-	for _, g := range ctx.flags.Slice("additional-gids") {
+	for _, g := range inv.flags.Slice("additional-gids") {
 		gid, err := strconv.ParseInt(g, 10, 64)
 		if err != nil {
 			return nil, fmt.Errorf("invalid value %q for flag -additional-gids: %w", g, err)

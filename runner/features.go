@@ -24,10 +24,10 @@ var featuresCommand = &command{
 	name:    "features",
 	usage:   "show the enabled features",
 	maxArgs: 0,
-	run: func(ctx *context) error {
-		enc := json.NewEncoder(ctx.app.Stdout)
+	run: func(inv *invocation) error {
+		enc := json.NewEncoder(inv.app.Stdout)
 		enc.SetIndent("", "    ")
-		return enc.Encode(Features(ctx.app.Version))
+		return enc.Encode(Features(inv.app.Version))
 	},
 }
 

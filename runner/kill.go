@@ -20,20 +20,20 @@ var killCommand = &command{
 	},
 	minArgs: 1,
 	maxArgs: 2,
-	run: func(ctx *context) error {
-		c, err := loadContainer(ctx)
+	run: func(inv *invocation) error {
+		c, err := loadContainer(inv)
 		if err != nil {
 			return err
 		}
 		sigstr := "SIGTERM"
-		if len(ctx.args) > 1 && ctx.args[1] != "" {
-			sigstr = ctx.args[1]
+		if len(inv.args) > 1 && inv.args[1] != "" {
+			sigstr = inv.args[1]
 		}
 		sig, err := parseSignal(sigstr)
 		if err != nil {
 			return err
 		}
-		all := ctx.flags.Bool("all")
+		all := inv.flags.Bool("all")
 		if all && !c.Config().Namespaces.IsPrivate(configs.NEWPID) && sig != unix.SIGKILL {
 			// A shared PID namespace: the init's death does not take the
 			// others with it, so --all reaches every process of the cgroup

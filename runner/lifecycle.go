@@ -16,8 +16,8 @@ var startCommand = &command{
 	argsHelp: "<container-id>",
 	minArgs:  1,
 	maxArgs:  1,
-	run: func(ctx *context) error {
-		c, err := loadContainer(ctx)
+	run: func(inv *invocation) error {
+		c, err := loadContainer(inv)
 		if err != nil {
 			return err
 		}
@@ -84,8 +84,8 @@ var stateCommand = &command{
 	argsHelp: "<container-id>",
 	minArgs:  1,
 	maxArgs:  1,
-	run: func(ctx *context) error {
-		c, err := loadContainer(ctx)
+	run: func(inv *invocation) error {
+		c, err := loadContainer(inv)
 		if err != nil {
 			return err
 		}
@@ -97,7 +97,7 @@ var stateCommand = &command{
 		if err != nil {
 			return err
 		}
-		_, err = ctx.app.Stdout.Write(data)
+		_, err = inv.app.Stdout.Write(data)
 		return err
 	},
 }
@@ -108,8 +108,8 @@ var pauseCommand = &command{
 	argsHelp: "<container-id>",
 	minArgs:  1,
 	maxArgs:  1,
-	run: func(ctx *context) error {
-		c, err := loadContainer(ctx)
+	run: func(inv *invocation) error {
+		c, err := loadContainer(inv)
 		if err != nil {
 			return err
 		}
@@ -123,8 +123,8 @@ var resumeCommand = &command{
 	argsHelp: "<container-id>",
 	minArgs:  1,
 	maxArgs:  1,
-	run: func(ctx *context) error {
-		c, err := loadContainer(ctx)
+	run: func(inv *invocation) error {
+		c, err := loadContainer(inv)
 		if err != nil {
 			return err
 		}

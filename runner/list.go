@@ -25,19 +25,19 @@ var listCommand = &command{
 		flagB("quiet,q", "display only container IDs"),
 	},
 	maxArgs: 0,
-	run: func(ctx *context) error {
-		list, err := listContainers(ctx)
+	run: func(inv *invocation) error {
+		list, err := listContainers(inv)
 		if err != nil {
 			return err
 		}
-		out := ctx.app.Stdout
-		if ctx.flags.Bool("quiet") {
+		out := inv.app.Stdout
+		if inv.flags.Bool("quiet") {
 			for _, s := range list {
 				fmt.Fprintln(out, s.ID)
 			}
 			return nil
 		}
-		switch ctx.flags.String("format") {
+		switch inv.flags.String("format") {
 		case "table":
 			w := tabwriter.NewWriter(out, 12, 1, 3, ' ', 0)
 			fmt.Fprint(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n")
@@ -53,11 +53,11 @@ var listCommand = &command{
 	},
 }
 
-func listContainers(ctx *context) ([]containerState, error) {
-	root := ctx.Root()
+func listContainers(inv *invocation) ([]containerState, error) {
+	root := inv.Root()
 	entries, err := os.ReadDir(root)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) && !ctx.global.IsSet("root") {
+		if errors.Is(err, os.ErrNotExist) && !inv.global.IsSet("root") {
 			return nil, nil
 		}
 		return nil, err
@@ -80,12 +80,12 @@ func listContainers(ctx *context) ([]containerState, error) {
 		}
 		c, err := libcontainer.Load(root, e.Name())
 		if err != nil {
-			fmt.Fprintf(ctx.app.Stderr, "load container %s: %v\n", e.Name(), err)
+			fmt.Fprintf(inv.app.Stderr, "load container %s: %v\n", e.Name(), err)
 			continue
 		}
 		s, err := stateOf(c)
 		if err != nil {
-			fmt.Fprintf(ctx.app.Stderr, "state for %s: %v\n", e.Name(), err)
+			fmt.Fprintf(inv.app.Stderr, "state for %s: %v\n", e.Name(), err)
 			continue
 		}
 		s.Owner = owner
@@ -104,8 +104,8 @@ var psCommand = &command{
 	inOrder: true,
 	minArgs: 1,
 	maxArgs: -1,
-	run: func(ctx *context) error {
-		c, err := loadContainer(ctx)
+	run: func(inv *invocation) error {
+		c, err := loadContainer(inv)
 		if err != nil {
 			return err
 		}
@@ -113,17 +113,17 @@ var psCommand = &command{
 		if err != nil {
 			return err
 		}
-		switch ctx.flags.String("format") {
+		switch inv.flags.String("format") {
 		case "table":
 		case "json":
 			if pids == nil {
 				pids = []int{}
 			}
-			return json.NewEncoder(ctx.app.Stdout).Encode(pids)
+			return json.NewEncoder(inv.app.Stdout).Encode(pids)
 		default:
 			return errors.New("invalid format option")
 		}
-		psArgs := ctx.args[1:]
+		psArgs := inv.args[1:]
 		if len(psArgs) == 0 {
 			psArgs = []string{"-ef"}
 		}
@@ -136,7 +136,7 @@ var psCommand = &command{
 		if pidIndex < 0 {
 			return errors.New("couldn't find PID field in ps output")
 		}
-		fmt.Fprintln(ctx.app.Stdout, lines[0])
+		fmt.Fprintln(inv.app.Stdout, lines[0])
 		for _, line := range lines[1:] {
 			fields := strings.Fields(line)
 			if len(fields) <= pidIndex {
@@ -147,7 +147,7 @@ var psCommand = &command{
 				return fmt.Errorf("unable to parse pid: %w", err)
 			}
 			if slices.Contains(pids, p) {
-				fmt.Fprintln(ctx.app.Stdout, line)
+				fmt.Fprintln(inv.app.Stdout, line)
 			}
 		}
 		return nil

@@ -23,12 +23,12 @@ var specCommand = &command{
 		flagB("rootless", "generate a configuration for a rootless container"),
 	},
 	maxArgs: 0,
-	run: func(ctx *context) error {
+	run: func(inv *invocation) error {
 		spec := specconv.Example()
-		if ctx.flags.Bool("rootless") {
+		if inv.flags.Bool("rootless") {
 			specconv.ToRootless(spec)
 		}
-		path := filepath.Join(ctx.flags.String("bundle"), specConfig)
+		path := filepath.Join(inv.flags.String("bundle"), specConfig)
 		if _, err := os.Stat(path); err == nil {
 			return fmt.Errorf("File %s exists. Remove it first", specConfig)
 		} else if !errors.Is(err, os.ErrNotExist) {

@@ -44,18 +44,18 @@ var updateCommand = &command{
 	},
 	minArgs: 1,
 	maxArgs: 1,
-	run: func(ctx *context) error {
-		c, err := loadContainer(ctx)
+	run: func(inv *invocation) error {
+		c, err := loadContainer(inv)
 		if err != nil {
 			return err
 		}
-		r, err := updateRequest(ctx.flags, os.Stdin)
+		r, err := updateRequest(inv.flags, os.Stdin)
 		if err != nil {
 			return err
 		}
 		config := c.Config()
 		applyUpdate(&config, r)
-		if err := updateIntelRdt(&config, ctx.flags.String("l3-cache-schema"), ctx.flags.String("mem-bw-schema")); err != nil {
+		if err := updateIntelRdt(&config, inv.flags.String("l3-cache-schema"), inv.flags.String("mem-bw-schema")); err != nil {
 			return err
 		}
 		return c.Set(config)

@@ -404,7 +404,7 @@ func (m *Manager) writePodFiles(sb *Sandbox, pl *plan) error {
 	} {
 		// Not fsynced: containers of this boot read them; after a
 		// reboot the pod is torn down.
-		if err := atomicfile.Replace(p, b, 0o644); err != nil {
+		if err := atomicfile.WriteFileNoSync(p, b, 0o644); err != nil {
 			return err
 		}
 		if err := pl.userns.chown(p); err != nil {

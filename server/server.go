@@ -62,7 +62,9 @@ type Server struct {
 	// stats reads cgroups, storage and network namespaces for the stats
 	// and metrics RPCs.
 	stats *stats.Collector
-	str   streamService
+
+	// streams serves Exec, Attach and PortForward.
+	streams streamService
 }
 
 // New builds the server and restores every area's state from disk. Areas
@@ -118,7 +120,7 @@ func (s *Server) Register(g *grpc.Server) {
 // their monitors keep running: they never depend on berthd.
 func (s *Server) Close() error {
 	s.stopNRI()
-	return errors.Join(s.str.close(), s.ctr.close(), s.pod.close(), s.img.close())
+	return errors.Join(s.streams.close(), s.ctr.close(), s.pod.close(), s.img.close())
 }
 
 // Config returns the current configuration. Callers must not modify it.

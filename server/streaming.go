@@ -37,7 +37,7 @@ func (s *Server) StartStreaming() (string, error) {
 		return "", err
 	}
 	srv.Serve()
-	s.str.srv = srv
+	s.streams.srv = srv
 	return srv.URL(), nil
 }
 
@@ -68,7 +68,7 @@ func (s *Server) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (*runtim
 	if err != nil {
 		return nil, err
 	}
-	srv, err := s.str.server()
+	srv, err := s.streams.server()
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +86,7 @@ func (s *Server) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*ru
 	if err != nil {
 		return nil, err
 	}
-	srv, err := s.str.server()
+	srv, err := s.streams.server()
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +110,7 @@ func (s *Server) PortForward(ctx context.Context, req *runtimeapi.PortForwardReq
 	if err != nil {
 		return nil, err
 	}
-	srv, err := s.str.server()
+	srv, err := s.streams.server()
 	if err != nil {
 		return nil, err
 	}

@@ -4,12 +4,14 @@
 // p50/p90/p99 side by side with the ratio Berth/containerd; then the
 // daemons' RSS idle and with running pods, and the per-pod helper
 // processes' RSS and PSS (berth-monitor and berth-pause; the shim and
-// pause). It is a benchmark: it fails only when a runtime does not run,
+// pause). It is a benchmark: it fails when a runtime does not run or
+// berthd leaves something behind (test/launch checks, after the report),
 // never on a number. `make bench` runs it.
 package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -74,6 +76,7 @@ type result struct {
 	soakBefore mem        // daemon before the soak lifecycles
 	soakAfter  mem        // and after them
 	soakErrors int
+	stopErr    error // what the daemon left behind
 }
 
 func run(o options) error {
@@ -84,27 +87,19 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "berthbench.")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	regConf := filepath.Join(tmp, "registries.conf")
-	if err := os.WriteFile(regConf, []byte(testimage.RegistriesConf(testimage.ConfOptions{Insecure: []string{reg.Host}})), 0o644); err != nil {
-		return err
-	}
 
 	var results []result
-	defer removeBridge()
-	berth, err := newBerth(o.bindir, regConf)
+	// What a daemon left behind fails the run, after the report.
+	var left []error
+	berth, err := newBerth(o.bindir, testimage.RegistriesConf(testimage.ConfOptions{Insecure: []string{reg.Host}}))
 	if err != nil {
 		return err
 	}
 	res, err := measure(o, berth, busyboxRef)
 	if err != nil {
-		return err
+		return errors.Join(err, res.stopErr)
 	}
-	results = append(results, res)
+	results, left = append(results, res), append(left, res.stopErr)
 	if o.containerd != "" {
 		ctrd, err := newContainerd(o.containerd, reg.Host, pauseRef)
 		if err != nil {
@@ -112,9 +107,9 @@ func run(o options) error {
 		}
 		res, err := measure(o, ctrd, busyboxRef, pauseRef)
 		if err != nil {
-			return err
+			return errors.Join(err, res.stopErr)
 		}
-		results = append(results, res)
+		results, left = append(results, res), append(left, res.stopErr)
 	}
 	fmt.Printf("\n%d pod lifecycles, %d in flight, per runtime (busybox `sleep 3600` + one ExecSync per pod); %d pods running for memory.\n\n",
 		o.pods, o.parallel, o.running)
@@ -123,7 +118,7 @@ func run(o options) error {
 		reportSteps(os.Stdout, r.name, r.steps)
 	}
 	fmt.Printf("\nwhole run: %s\n", time.Since(began).Round(time.Second))
-	return nil
+	return errors.Join(left...)
 }
 
 // pushImages builds the busybox image and a pause image (berth-pause as
@@ -149,10 +144,15 @@ func pushImages(reg *testimage.Registry, bindir string) (busybox, pause string, 
 	return busybox, pause, err
 }
 
-// measure starts r, times the lifecycles, measures memory, and stops r.
+// measure starts r, times the lifecycles, measures memory, and stops r
+// (the stop's error, what r left behind, in res.stopErr).
 func measure(o options, r *runtime, busybox string, extra ...string) (res result, err error) {
 	res.name = r.name
-	defer r.stop()
+	defer func() {
+		if serr := r.stop(); serr != nil {
+			res.stopErr = fmt.Errorf("%s: %w", r.name, serr)
+		}
+	}()
 	fmt.Fprintf(os.Stderr, "== %s (dir %s)\n", r.name, r.dir)
 	if err := r.start(); err != nil {
 		return res, err

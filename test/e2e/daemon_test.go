@@ -229,7 +229,7 @@ func TestSIGHUPReloadsLogLevel(t *testing.T) {
 	}
 	waitFor(t, func() bool { return strings.Contains(d.Log(), "level=debug") })
 	// A drop-in turns it to warn.
-	os.WriteFile(filepath.Join(d.ConfigPath+".d", "90-reload.toml"), []byte("[log]\nlevel = \"warn\"\n"), 0o644)
+	os.WriteFile(filepath.Join(d.Config+".d", "90-reload.toml"), []byte("[log]\nlevel = \"warn\"\n"), 0o644)
 	syscall.Kill(d.PID(), syscall.SIGHUP)
 	waitFor(t, func() bool { return strings.Contains(d.Log(), "reload: done") })
 	// From now on: no debug line, however many RPCs; a warning still
@@ -248,7 +248,7 @@ func TestSIGHUPReloadsLogLevel(t *testing.T) {
 	}
 
 	// A bad file on reload is logged and the old config kept.
-	os.WriteFile(filepath.Join(d.ConfigPath+".d", "91-bad.toml"), []byte("[log]\nlevel = 7\n"), 0o644)
+	os.WriteFile(filepath.Join(d.Config+".d", "91-bad.toml"), []byte("[log]\nlevel = 7\n"), 0o644)
 	syscall.Kill(d.PID(), syscall.SIGHUP)
 	waitFor(t, func() bool { return strings.Contains(d.Log(), "keeping the running config") })
 	if _, err := d.Runtime.Version(d.Ctx(t), &runtimeapi.VersionRequest{}); err != nil {

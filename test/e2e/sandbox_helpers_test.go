@@ -18,6 +18,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-cri/berth/test/framework"
+	"github.com/berth-cri/berth/test/launch"
 )
 
 // testNet is a CNI bridge network of the test's own: a unique bridge name,
@@ -281,7 +282,7 @@ func requireNothingLeft(t *testing.T, d *framework.Daemon, n *testNet) {
 			t.Errorf("left behind: %s", filepath.Join(dir, e.Name()))
 		}
 	}
-	for _, c := range framework.CgroupsLeft(d.CgroupParent, "pod-*") {
+	for _, c := range launch.CgroupsLeft(d.CgroupParent, "pod-*") {
 		t.Errorf("cgroup left behind: %s", c)
 	}
 	if n != nil {

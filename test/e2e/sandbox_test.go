@@ -20,6 +20,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-cri/berth/test/framework"
+	"github.com/berth-cri/berth/test/launch"
 )
 
 // startPodNet starts berthd with the test's own CNI bridge network
@@ -686,6 +687,11 @@ func TestPodCgroupParent(t *testing.T) {
 	}
 	d, n := startPodNet(t, framework.Options{})
 	ctx := d.Ctx(t)
+	// kubepods is the test's, as a node's is its kubelet's: removed when
+	// the test ends (before the daemon's teardown counts what is left
+	// below its cgroup parent), in every hierarchy, since the pods'
+	// parents were made in those the test did not make it in.
+	t.Cleanup(func() { removeCgroupTree(d.CgroupParent + "/kubepods") })
 	kubeletMade := d.CgroupParent + "/kubepods/podkubelet"
 	for _, dir := range cgroupfsDirs(kubeletMade) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -714,6 +720,24 @@ func TestPodCgroupParent(t *testing.T) {
 		t.Errorf("the Berth-made cgroup %s outlived its pod", ours)
 	}
 	requireNothingLeft(t, d, n)
+}
+
+// removeCgroupTree removes a cgroupfs path and what is below it in every
+// hierarchy, deepest first; rmdir refuses a cgroup that still has
+// processes, so nothing running is touched.
+func removeCgroupTree(path string) {
+	for _, top := range launch.CgroupsLeft(path, "") {
+		var dirs []string
+		filepath.WalkDir(top, func(p string, e os.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			os.Remove(dirs[i])
+		}
+	}
 }
 
 // cgroupfsDirs are a cgroupfs path's directories as kubelet makes them: in

@@ -3,27 +3,35 @@ package launch
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	"github.com/berth-cri/berth/config"
 )
 
-// writeFiles writes berth.toml, registries.conf, the CNI network and
-// crictl.yaml into the daemon's directory.
+// writeFiles writes berth.toml, its drop-in, registries.conf, the CNI
+// network and crictl.yaml into the daemon's directory.
 func (d *Daemon) writeFiles() error {
 	o := d.opts
-	regConf := d.Path("registries.conf")
-	if err := os.WriteFile(regConf, []byte(o.Registries), 0o644); err != nil {
-		return err
+	for _, dir := range []string{d.CNIConfDir, d.Config + ".d"} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
 	}
-	cniDir := d.Path("cni")
-	if err := os.MkdirAll(cniDir, 0o755); err != nil {
-		return err
+	regConf := ""
+	if o.Registries != "" {
+		regConf = d.Path("registries.conf")
+		if err := os.WriteFile(regConf, []byte(o.Registries), 0o644); err != nil {
+			return err
+		}
 	}
-	if err := os.WriteFile(filepath.Join(cniDir, "10-"+o.Network.Name+".conflist"), []byte(d.cniConfig()), 0o644); err != nil {
-		return err
+	if o.Network.Name != "" {
+		conf := filepath.Join(d.CNIConfDir, "10-"+o.Network.Name+".conflist")
+		if err := os.WriteFile(conf, []byte(o.Network.Conflist(d.IPAMDir())), 0o644); err != nil {
+			return err
+		}
 	}
-	c, err := d.berthConfig(regConf, cniDir)
+	c, err := d.berthConfig(regConf)
 	if err != nil {
 		return err
 	}
@@ -34,16 +42,21 @@ func (d *Daemon) writeFiles() error {
 	if err := os.WriteFile(d.Config, b, 0o644); err != nil {
 		return err
 	}
+	if o.DropIn != "" {
+		if err := os.WriteFile(filepath.Join(d.Config+".d", "50-test.toml"), []byte(o.DropIn), 0o644); err != nil {
+			return err
+		}
+	}
 	crictl := fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 60\n", d.Socket, d.Socket)
 	return os.WriteFile(d.CrictlConfig(), []byte(crictl), 0o644)
 }
 
 // berthConfig is berthd's default config on the daemon's private paths.
-func (d *Daemon) berthConfig(regConf, cniDir string) (*config.Config, error) {
+func (d *Daemon) berthConfig(regConf string) (*config.Config, error) {
 	o := d.opts
 	c := config.Default()
 	c.Listen = "unix://" + d.Socket
-	c.Root, c.RunRoot = d.Path("root"), d.Path("run")
+	c.Root, c.RunRoot = d.Root, d.RunRoot
 	if o.Debug {
 		c.Log.Level = "debug"
 	}
@@ -53,10 +66,7 @@ func (d *Daemon) berthConfig(regConf, cniDir string) (*config.Config, error) {
 	// Named, never left to berthd's "follow the node": the parent is in
 	// the form of the lane's driver (cgroupfs unless it says systemd),
 	// and a lane run from a systemd unit would otherwise get systemd.
-	c.Runtime.CgroupDriver = "cgroupfs"
-	if o.CgroupDriver != "" {
-		c.Runtime.CgroupDriver = o.CgroupDriver
-	}
+	c.Runtime.CgroupDriver = d.CgroupDriver
 	// Handlers are written out, not discovered from PATH, so the lane
 	// runs what it names whatever the host's PATH holds.
 	c.Runtime.DiscoverHandlers = false
@@ -73,9 +83,13 @@ func (d *Daemon) berthConfig(regConf, cniDir string) (*config.Config, error) {
 			o.DefaultRuntime, Runtimes["runc"], Runtimes["crun"])
 	}
 	c.Runtime.Default = o.DefaultRuntime
-	c.Image.RegistriesConf = regConf
-	c.Network.ConfDir = cniDir
-	// The lane's network is its own; no fallback to a built-in one.
+	if regConf != "" {
+		c.Image.RegistriesConf = regConf
+	}
+	c.Network.ConfDir = d.CNIConfDir
+	// The network is the lane's or the test's own; no pod may land on
+	// the built-in bridge berth0, which belongs to whoever runs berthd
+	// on this machine.
 	c.Network.FallbackConfig = config.FallbackNone
 	if o.Configure != nil {
 		o.Configure(c, d)
@@ -83,10 +97,21 @@ func (d *Daemon) berthConfig(regConf, cniDir string) (*config.Config, error) {
 	return c, nil
 }
 
-// cniConfig is the lane's bridge network. portmap's snat makes hostPorts
-// answer on 127.0.0.1 (it turns on route_localnet on the bridge).
-func (d *Daemon) cniConfig() string {
-	n := d.opts.Network
+// Conflist is the network's CNI config, its allocations kept in
+// ipamDir. portmap's snat makes hostPorts answer on 127.0.0.1 (it turns
+// on route_localnet on the bridge).
+func (n Network) Conflist(ipamDir string) string {
+	if n.Bare {
+		return fmt.Sprintf(`{
+  "cniVersion": "1.0.0",
+  "name": %q,
+  "plugins": [
+    { "type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": false,
+      "ipam": { "type": "host-local", "dataDir": %q, "ranges": [[{ "subnet": %q }]], "routes": [{ "dst": "0.0.0.0/0" }] } }
+  ]
+}
+`, n.Name, n.Bridge, ipamDir, n.Subnet)
+	}
 	return fmt.Sprintf(`{
   "cniVersion": "1.0.0",
   "name": %q,
@@ -99,5 +124,16 @@ func (d *Daemon) cniConfig() string {
     { "type": "loopback" }
   ]
 }
-`, n.Name, n.Bridge, d.IPAMDir(), n.Subnet)
+`, n.Name, n.Bridge, ipamDir, n.Subnet)
+}
+
+// RemoveBridge deletes the network's bridge, which the CNI bridge plugin
+// leaves behind on purpose (other pods may share it).
+func (n Network) RemoveBridge() {
+	if n.Bridge == "" {
+		return
+	}
+	if _, err := os.Stat(filepath.Join("/sys/class/net", n.Bridge)); err == nil {
+		exec.Command("ip", "link", "del", n.Bridge).Run()
+	}
 }

@@ -1,8 +1,6 @@
 package launch
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -20,33 +19,52 @@ import (
 
 // Network is a lane's own CNI bridge network, named so that lanes and the
 // e2e tests running on one machine never share a bridge or a subnet.
+// The zero Network is none: the caller writes its own into CNIConfDir.
 type Network struct {
 	Name, Bridge, Subnet string
+	// Bare leaves out masquerade, hairpin, portmap and the loopback
+	// plugin (berthd brings lo up itself): the bench's network, the same
+	// for every runtime it compares.
+	Bare bool
 }
 
-// Options says how a lane wants its berthd.
+// Options says how a lane or a test wants its berthd.
 type Options struct {
 	// BinDir holds berthd and its helpers (make build).
 	BinDir string
-	// Log is the file berthd's output goes to.
+	// Log is the file berthd's output goes to; empty: berthd.log in the
+	// daemon's directory (removed by Teardown).
 	Log string
 	// Prefix names the temporary directory (/tmp/<prefix>.XXXX) and the
 	// pod cgroup parent; short, since socket paths live under it.
 	Prefix string
-	// Network is the lane's CNI network.
+	// Network is the lane's CNI network; zero for none.
 	Network Network
-	// Registries is a registries.conf for berthd (testimage.RegistriesConf).
+	// Registries is a registries.conf for berthd
+	// (testimage.RegistriesConf); empty keeps berthd's default.
 	Registries string
 	// DefaultRuntime is the handler used when a request names none:
 	// "berth" (berth-runner), "runc" or "crun". Every runtime found on
 	// the host is configured as a handler of its name either way.
 	DefaultRuntime string
-	// CgroupDriver is "cgroupfs" or "systemd"; empty keeps berthd's default.
+	// CgroupDriver is "cgroupfs" (the default) or "systemd".
 	CgroupDriver string
 	// Debug logs at debug level.
 	Debug bool
 	// Configure, if set, changes the config last (NRI, timeouts, ...).
 	Configure func(c *config.Config, d *Daemon)
+	// DropIn is TOML written as a drop-in (berth.toml.d/50-test.toml)
+	// after the config, so it may override any key: berthd reads it as a
+	// node's drop-ins are read.
+	DropIn string
+	// Env is added to berthd's environment.
+	Env []string
+	// Shell, if set, is a bash script run in ShellDir instead of berthd,
+	// with BERTH_CONFIG naming the daemon's config (the README's
+	// commands, verbatim). It may build first, so the wait until it
+	// serves is long; a stop signals its whole process group and waits
+	// until the group is gone.
+	Shell, ShellDir string
 }
 
 // Runtimes are the handlers a lane can choose as its default, by name.
@@ -59,15 +77,22 @@ var Runtimes = map[string]string{
 type Daemon struct {
 	Dir          string // /tmp/<prefix>.XXXX: roots, socket, config
 	Socket       string
-	Config       string // berth.toml
+	Config       string // berth.toml; drop-ins in berth.toml.d
+	Root         string
+	RunRoot      string
+	CNIConfDir   string
+	BinDir       string
+	LogPath      string
 	CgroupParent string
+	CgroupDriver string
 	opts         Options
 
-	cmd  *exec.Cmd
-	done chan error
-	conn *grpc.ClientConn
-	// Runtime is a connected client once Start returned.
+	proc *Process // nil while berthd is not running
+	// Conn and its clients are made by the first Start and kept over
+	// restarts: they reconnect by themselves.
+	Conn    *grpc.ClientConn
 	Runtime runtimeapi.RuntimeServiceClient
+	Image   runtimeapi.ImageServiceClient
 }
 
 // New makes the daemon's directory and writes its config, registries.conf,
@@ -79,15 +104,27 @@ func New(o Options) (*Daemon, error) {
 	if o.DefaultRuntime == "" {
 		o.DefaultRuntime = "berth"
 	}
+	if o.CgroupDriver == "" {
+		o.CgroupDriver = "cgroupfs"
+	}
 	dir, err := os.MkdirTemp("/tmp", o.Prefix+".")
 	if err != nil {
 		return nil, err
 	}
 	d := &Daemon{
-		Dir:    dir,
-		Socket: filepath.Join(dir, "berth.sock"),
-		Config: filepath.Join(dir, "berth.toml"),
-		opts:   o,
+		Dir:          dir,
+		Socket:       filepath.Join(dir, "berth.sock"),
+		Config:       filepath.Join(dir, "berth.toml"),
+		Root:         filepath.Join(dir, "root"),
+		RunRoot:      filepath.Join(dir, "run"),
+		CNIConfDir:   filepath.Join(dir, "cni"),
+		BinDir:       o.BinDir,
+		LogPath:      o.Log,
+		CgroupDriver: o.CgroupDriver,
+		opts:         o,
+	}
+	if d.LogPath == "" {
+		d.LogPath = d.Path("berthd.log")
 	}
 	// A systemd slice's name is its place in the tree ("a-b.slice" is
 	// inside "a.slice"), so the random part has no dash.
@@ -97,6 +134,11 @@ func New(o Options) (*Daemon, error) {
 		d.CgroupParent = fmt.Sprintf("/%s-%08x", o.Prefix, rand.Uint32())
 	}
 	if err := d.writeFiles(); err != nil {
+		return d, err
+	}
+	// A lane's log may be a fixed path from an earlier run; the daemon's
+	// own restarts append to it.
+	if err := os.WriteFile(d.LogPath, nil, 0o644); err != nil {
 		return d, err
 	}
 	return d, nil
@@ -113,92 +155,97 @@ func (d *Daemon) CrictlConfig() string { return d.Path("crictl.yaml") }
 // IPAMDir is where host-local keeps the lane network's allocations.
 func (d *Daemon) IPAMDir() string { return d.Path("ipam") }
 
-// Start runs berthd and waits until it answers Version.
-func (d *Daemon) Start() error {
-	logf, err := os.OpenFile(d.opts.Log, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	d.cmd = exec.Command(filepath.Join(d.opts.BinDir, "berthd"), "--config", d.Config)
-	d.cmd.Stdout, d.cmd.Stderr = logf, logf
-	// Its own process group: a ^C to the lane reaches the lane, which
-	// then stops berthd in order.
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := d.cmd.Start(); err != nil {
-		return err
-	}
-	d.done = make(chan error, 1)
-	go func() { d.done <- d.cmd.Wait() }()
-	conn, err := grpc.NewClient("unix://"+d.Socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	d.conn = conn
-	d.Runtime = runtimeapi.NewRuntimeServiceClient(conn)
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-d.done:
-			d.done <- err
-			return fmt.Errorf("berthd exited before serving: %v (log: %s)", err, d.opts.Log)
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := d.Runtime.Version(ctx, &runtimeapi.VersionRequest{})
-		cancel()
-		if err == nil {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("berthd not serving on %s after 60s (log: %s)", d.Socket, d.opts.Log)
+// Command is a berthd command on this daemon's config and environment,
+// not started: for tests that run a second berthd or expect it to fail.
+func (d *Daemon) Command(args ...string) *exec.Cmd {
+	cmd := exec.Command(filepath.Join(d.BinDir, "berthd"), append([]string{"--config", d.Config}, args...)...)
+	cmd.Env = append(os.Environ(), d.opts.Env...)
+	return cmd
 }
 
-// Stop sends SIGTERM and waits; SIGKILL after 30s.
-func (d *Daemon) Stop() error {
-	if d.conn != nil {
-		d.conn.Close()
-		d.conn = nil
+// Start runs berthd (again, after Stop or Kill: same roots and socket)
+// and waits until it answers Version.
+func (d *Daemon) Start() error {
+	if d.proc != nil {
+		return fmt.Errorf("berthd is running (pid %d); stop it first", d.proc.PID())
 	}
-	if d.cmd == nil {
+	cmd, limit := d.Command(), 60*time.Second
+	if d.opts.Shell != "" {
+		cmd = exec.Command("bash", "-c", d.opts.Shell+"\nwait\n") // wait: the group's leader stays while what it started runs
+		cmd.Dir = d.opts.ShellDir
+		cmd.Env = append(append(os.Environ(), d.opts.Env...), "BERTH_CONFIG="+d.Config)
+		limit = 15 * time.Minute
+	}
+	p, err := StartProcess(cmd, d.LogPath, d.opts.Shell != "")
+	if err != nil {
+		return err
+	}
+	d.proc = p
+	if err := p.WaitServing(d.Socket, limit); err != nil {
+		return fmt.Errorf("berthd %v (log: %s)", err, d.LogPath)
+	}
+	if d.Conn == nil {
+		// Reconnect within a second of a restart; grpc's default backoff
+		// grows to two minutes. MinConnectTimeout is grpc's default: left
+		// zero, an attempt would be cut off at the backoff delay (100ms),
+		// too short on a loaded machine.
+		conn, err := grpc.NewClient("unix://"+d.Socket,
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)),
+			grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff: backoff.Config{
+					BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+				MinConnectTimeout: 20 * time.Second,
+			}))
+		if err != nil {
+			return err
+		}
+		d.Conn = conn
+		d.Runtime = runtimeapi.NewRuntimeServiceClient(conn)
+		d.Image = runtimeapi.NewImageServiceClient(conn)
+	}
+	return nil
+}
+
+// PID is the running berthd's pid (the Shell's), or 0.
+func (d *Daemon) PID() int {
+	if d.proc == nil {
+		return 0
+	}
+	return d.proc.PID()
+}
+
+// Log is what berthd printed so far.
+func (d *Daemon) Log() string {
+	b, _ := os.ReadFile(d.LogPath)
+	return string(b)
+}
+
+// Stop sends SIGTERM and waits for berthd to exit, SIGKILL after 30s;
+// it returns the exit error.
+func (d *Daemon) Stop() error { return d.signal(syscall.SIGTERM) }
+
+// Kill sends SIGKILL, as a crash would, and waits for the exit.
+func (d *Daemon) Kill() error { return d.signal(syscall.SIGKILL) }
+
+func (d *Daemon) signal(sig syscall.Signal) error {
+	if d.proc == nil {
 		return nil
 	}
-	defer func() { d.cmd = nil }()
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-d.done:
-		return err
-	case <-time.After(30 * time.Second):
-		d.cmd.Process.Kill()
-		<-d.done
-		return errors.New("berthd did not exit 30s after SIGTERM (killed)")
+	defer func() { d.proc = nil }()
+	if err := d.proc.Signal(sig, 30*time.Second); err != nil {
+		return fmt.Errorf("berthd: %w", err)
 	}
+	return nil
 }
 
-// Teardown removes what the suite left through the CRI, stops berthd,
-// checks the host for leftovers and cleans it, so the next run (and the
-// other tests on this machine) start clean. Leftovers are an error,
-// each printed as "LEFT BEHIND: ...".
+// Teardown is Shutdown then Clean for a lane: each leftover printed as
+// "LEFT BEHIND: ...", and an error if there was any.
 func (d *Daemon) Teardown() error {
-	var left []string
-	if d.Runtime != nil && d.cmd != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		left = append(left, d.criLeftovers(ctx)...)
-		cancel()
+	left := d.Shutdown()
+	if err := d.Clean(); err != nil {
+		left = append(left, err.Error())
 	}
-	if err := d.Stop(); err != nil {
-		left = append(left, fmt.Sprintf("berthd did not stop cleanly: %v", err))
-	}
-	// Give exiting monitors a moment before counting them.
-	deadline := time.Now().Add(5 * time.Second)
-	host := d.hostLeftovers()
-	for len(host) > 0 && time.Now().Before(deadline) {
-		time.Sleep(250 * time.Millisecond)
-		host = d.hostLeftovers()
-	}
-	left = append(left, host...)
-	d.cleanHost()
 	if len(left) == 0 {
 		fmt.Println("nothing left behind: no pods, containers, monitors, mounts, veths, cgroups or IP allocations")
 		return nil

@@ -16,6 +16,38 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
+// Shutdown removes what the suite left through the CRI, stops berthd and
+// lists what is left: the pods and containers it still had, a stop that
+// was not clean, a data race a -race berthd reported, and the host's
+// leftovers. Monitors get a moment to exit before they count. It cleans
+// nothing on the host; Clean does.
+func (d *Daemon) Shutdown() []string {
+	var left []string
+	if d.Runtime != nil && d.proc != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		left = append(left, d.criLeftovers(ctx)...)
+		cancel()
+	}
+	if err := d.Stop(); err != nil {
+		left = append(left, fmt.Sprintf("berthd did not stop cleanly: %v", err))
+	}
+	if d.Conn != nil {
+		d.Conn.Close()
+		d.Conn, d.Runtime, d.Image = nil, nil, nil
+	}
+	// A berthd built with -race (make race) reports races in its log.
+	if strings.Contains(d.Log(), "WARNING: DATA RACE") {
+		left = append(left, fmt.Sprintf("berthd found a data race (see its log, %s)", d.LogPath))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	host := d.hostLeftovers()
+	for len(host) > 0 && time.Now().Before(deadline) {
+		time.Sleep(250 * time.Millisecond)
+		host = d.hostLeftovers()
+	}
+	return append(left, host...)
+}
+
 // criLeftovers lists the pods and containers berthd still has after the
 // suite (whose specs remove what they make), then removes them so the
 // host checks that follow see what berthd itself leaves.
@@ -46,8 +78,8 @@ func (d *Daemon) criLeftovers(ctx context.Context) []string {
 
 // hostLeftovers lists what a stopped berthd left on the host: monitors
 // and other processes naming its directory, processes in its cgroups,
-// mounts under its roots, veths on its bridge, cgroups below its parent,
-// and IP allocations.
+// mounts under its directory, veths on its bridge, cgroups below its
+// parent (and systemd units in it), and IP allocations.
 func (d *Daemon) hostLeftovers() []string {
 	var left []string
 	for _, p := range d.processes() {
@@ -56,9 +88,11 @@ func (d *Daemon) hostLeftovers() []string {
 	for _, m := range MountsUnder(d.Dir) {
 		left = append(left, "mount "+m)
 	}
-	veths, _ := os.ReadDir(filepath.Join("/sys/class/net", d.opts.Network.Bridge, "brif"))
-	for _, v := range veths {
-		left = append(left, fmt.Sprintf("veth %s on %s", v.Name(), d.opts.Network.Bridge))
+	if br := d.opts.Network.Bridge; br != "" {
+		veths, _ := os.ReadDir(filepath.Join("/sys/class/net", br, "brif"))
+		for _, v := range veths {
+			left = append(left, fmt.Sprintf("veth %s on %s", v.Name(), br))
+		}
 	}
 	// The parent is the lane's (kubelet's, on a node); what berthd made
 	// below it must be gone.
@@ -67,10 +101,17 @@ func (d *Daemon) hostLeftovers() []string {
 			left = append(left, "cgroup "+dir)
 		}
 	}
-	ips, _ := os.ReadDir(filepath.Join(d.IPAMDir(), d.opts.Network.Name))
-	for _, ip := range ips {
-		if n := ip.Name(); n != "lock" && !strings.HasPrefix(n, "last_reserved_ip") {
-			left = append(left, "IP allocation "+n)
+	if d.CgroupDriver == "systemd" {
+		for _, u := range unitsIn(d.CgroupParent) {
+			left = append(left, "systemd unit "+u)
+		}
+	}
+	if name := d.opts.Network.Name; name != "" {
+		ips, _ := os.ReadDir(filepath.Join(d.IPAMDir(), name))
+		for _, ip := range ips {
+			if n := ip.Name(); n != "lock" && !strings.HasPrefix(n, "last_reserved_ip") {
+				left = append(left, "IP allocation "+n)
+			}
 		}
 	}
 	return left
@@ -107,16 +148,10 @@ func (d *Daemon) processes() []int {
 }
 
 // cgroupDirs lists the daemon's cgroup parent and everything below it in
-// every hierarchy, deepest last.
+// every hierarchy, each hierarchy's deepest last.
 func (d *Daemon) cgroupDirs() []string {
-	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
-	roots = append(roots, "/sys/fs/cgroup")
 	var dirs []string
-	for _, r := range roots {
-		base := filepath.Join(r, d.CgroupParent)
-		if _, err := os.Stat(base); err != nil {
-			continue
-		}
+	for _, base := range CgroupsLeft(d.CgroupParent, "") {
 		filepath.WalkDir(base, func(p string, e os.DirEntry, err error) error {
 			if err == nil && e.IsDir() {
 				dirs = append(dirs, p)
@@ -125,6 +160,53 @@ func (d *Daemon) cgroupDirs() []string {
 		})
 	}
 	return dirs
+}
+
+// cgroupRoot is where cgroup hierarchies are mounted.
+const cgroupRoot = "/sys/fs/cgroup"
+
+// CgroupsLeft lists the cgroups matching pattern (e.g. "pod-*"; empty:
+// parent itself) below parent in every hierarchy of the node: the v1
+// controllers and a hybrid node's unified tree
+// (<root>/<hierarchy>/<parent>), and a pure v2 node's single tree
+// (<root>/<parent>). A leak check that looks at only one layout passes on
+// the other whatever leaks.
+func CgroupsLeft(parent, pattern string) []string {
+	return cgroupsLeft(cgroupRoot, parent, pattern)
+}
+
+func cgroupsLeft(root, parent, pattern string) []string {
+	var out []string
+	for _, layout := range []string{
+		filepath.Join(root, parent, pattern),      // cgroup v2
+		filepath.Join(root, "*", parent, pattern), // v1 controllers, hybrid unified
+	} {
+		m, _ := filepath.Glob(layout)
+		for _, p := range m {
+			if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// unitsIn lists the systemd units (pod slices, container scopes) still
+// loaded inside a slice parent: a pod's slice is named
+// <parent minus .slice>-pod<id>.slice, and its scopes live in it.
+func unitsIn(parent string) []string {
+	base := strings.TrimSuffix(parent, ".slice")
+	out, err := exec.Command("systemctl", "list-units", "--all", "--plain", "--no-legend", "--full", base+"-*").Output()
+	if err != nil {
+		return nil
+	}
+	var units []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			units = append(units, f[0])
+		}
+	}
+	return units
 }
 
 func procName(pid int) string {
@@ -145,24 +227,19 @@ func MountsUnder(dir string) []string {
 	return out
 }
 
-// cleanHost removes whatever is left, even after a failed run, so the
-// next run (and the other tests on this machine) start clean: kill,
-// unmount, drop the bridge and the cgroups, remove the directory.
-func (d *Daemon) cleanHost() {
+// Clean removes whatever is left, even after a failed run, so the next
+// run (and the other tests on this machine) start clean: kill, unmount,
+// drop the bridge and the cgroups, remove the directory. Its error says
+// what it could not remove.
+func (d *Daemon) Clean() error {
 	if pids := d.processes(); len(pids) > 0 {
 		for _, p := range pids {
 			syscall.Kill(p, syscall.SIGKILL)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	mounts := MountsUnder(d.Dir)
-	for i := len(mounts) - 1; i >= 0; i-- {
-		unix.Unmount(mounts[i], unix.MNT_DETACH)
-	}
-	if _, err := os.Stat(filepath.Join("/sys/class/net", d.opts.Network.Bridge)); err == nil {
-		exec.Command("ip", "link", "del", d.opts.Network.Bridge).Run()
-	}
-	if d.opts.CgroupDriver == "systemd" {
+	d.opts.Network.RemoveBridge()
+	if d.CgroupDriver == "systemd" {
 		// systemd owns the slice; rmdir behind its back would race it.
 		exec.Command("systemctl", "stop", d.CgroupParent).Run()
 	}
@@ -170,10 +247,19 @@ func (d *Daemon) cleanHost() {
 	for i := len(dirs) - 1; i >= 0; i-- {
 		os.Remove(dirs[i])
 	}
-	// Never RemoveAll through a mount: it would delete the host's files.
-	if len(MountsUnder(d.Dir)) == 0 {
-		os.RemoveAll(d.Dir)
-	} else {
-		fmt.Fprintf(os.Stderr, "launch: %s still has mounts; not removed\n", d.Dir)
+	return RemoveDir(d.Dir)
+}
+
+// RemoveDir detaches every mount at or below dir, deepest first (a busy
+// mount does not stop the rest), then removes dir, unless a mount is
+// still there: RemoveAll through a mount would delete the host's files.
+func RemoveDir(dir string) error {
+	mounts := MountsUnder(dir)
+	for i := len(mounts) - 1; i >= 0; i-- {
+		unix.Unmount(mounts[i], unix.MNT_DETACH)
 	}
+	if left := MountsUnder(dir); len(left) > 0 {
+		return fmt.Errorf("%s not removed: still mounted %v", dir, left)
+	}
+	return os.RemoveAll(dir)
 }
