@@ -269,6 +269,8 @@ func TestSurvivesCallerDeath(t *testing.T) {
 	if _, ppid := procStat(st.ContainerPID); ppid != st.MonitorPID {
 		t.Fatalf("container init's parent is %d, want the monitor %d", ppid, st.MonitorPID)
 	}
+	// A TERM sent before sh set its trap is ignored (pid 1): wait for it.
+	waitFor(t, "the shell to trap TERM", func() bool { return catches(st.ContainerPID, syscall.SIGTERM) })
 	c.runc("kill", c.cfg.ID, "TERM")
 	if e := c.wait(); e.Signal != 0 || e.ExitCode != 3 {
 		t.Fatalf("exit %+v, want code 3 from the TERM trap", e)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -286,3 +287,24 @@ func removeCgroups(rel string) {
 }
 
 func removeCgroupBase() { removeCgroups(cgroupBase) }
+
+// waitTrapped waits until the container's init has a handler for sig: a
+// pid 1 ignores a signal it has none for, so a signal sent before the
+// shell set its trap would be lost.
+func (c *container) waitTrapped(sig syscall.Signal) {
+	c.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		for _, line := range strings.Split(readFile("/proc/"+itoa(c.pid)+"/status"), "\n") {
+			if v, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+				if mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil && mask&(1<<(uint(sig)-1)) != 0 {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: the container's shell did not trap %v within a minute", c.rt.name, sig)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

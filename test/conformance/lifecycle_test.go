@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,6 +57,7 @@ func TestLifecycleStateKillDelete(t *testing.T) {
 		if r := rt.run("delete", c.id); r.code == 0 {
 			t.Fatalf("delete of a running container without --force succeeded")
 		}
+		c.waitTrapped(syscall.SIGTERM)
 		if r := rt.run("kill", c.id); r.code != 0 { // SIGTERM by default
 			t.Fatalf("kill: %s", r)
 		}
@@ -90,7 +92,7 @@ func TestKillSignalsAndForceDelete(t *testing.T) {
 		c.spec.Process.Args = []string{"sh", "-c", `trap "exit 10" USR1; while :; do sleep 0.05; done`}
 		c.create()
 		c.start()
-		time.Sleep(100 * time.Millisecond) // let the shell set its trap
+		c.waitTrapped(syscall.SIGUSR1)
 		rt.mustRun(t, "kill", c.id, "USR1")
 		if code := c.wait(10 * time.Second); code != 10 {
 			t.Fatalf("exit %d after SIGUSR1, want 10", code)

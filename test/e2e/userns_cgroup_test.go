@@ -38,6 +38,12 @@ func TestUserNamespaceCgroupDelegation(t *testing.T) {
 	_, features := statusFeatures(t, e)
 	// Makes a cgroup below its own, joins it, and says where it is.
 	script := `mkdir /sys/fs/cgroup/inner && echo $$ > /sys/fs/cgroup/inner/cgroup.procs && cat /proc/self/cgroup`
+	// Pods never share node ids: each gets a range of its own.
+	next := uint32(usernsHostID)
+	ids := func() *runtimeapi.UserNamespace {
+		next += 65536
+		return usernsOptions(next, 65536)
+	}
 	for _, h := range handlers {
 		t.Run(h, func(t *testing.T) {
 			if !features[h].GetUserNamespaces() {
@@ -52,9 +58,10 @@ func TestUserNamespaceCgroupDelegation(t *testing.T) {
 				{h, true, ""},
 				{h + "-delegated", false, ""},
 			} {
+				userns := ids()
 				pod, err := e.podWith(t, tc.handler, func(c *runtimeapi.PodSandboxConfig) {
 					if tc.userns {
-						c.Linux.SecurityContext.NamespaceOptions.UsernsOptions = usernsOptions(usernsHostID, 65536)
+						c.Linux.SecurityContext.NamespaceOptions.UsernsOptions = userns
 					}
 				})
 				if err != nil {
@@ -63,7 +70,7 @@ func TestUserNamespaceCgroupDelegation(t *testing.T) {
 				cfg := e.config("delegate", "sh", "-c", script)
 				if tc.userns {
 					cfg.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
-						NamespaceOptions: &runtimeapi.NamespaceOption{UsernsOptions: usernsOptions(usernsHostID, 65536)},
+						NamespaceOptions: &runtimeapi.NamespaceOption{UsernsOptions: userns},
 					}}
 				}
 				id := e.run(t, pod, cfg)
