@@ -109,14 +109,14 @@ func (m *Manager) Create(ctx context.Context, req *CreateRequest) (_ *Container,
 		exited: make(chan struct{}),
 		paths:  m.paths(id),
 	}
-	plugins, told := m.plugins(c), false
+	told := false
 	defer func() {
 		if retErr != nil {
 			if err := m.teardown(context.WithoutCancel(ctx), c); err != nil {
 				logFor(id).Errorf("clean up failed create: %v", err)
 			}
 			if told {
-				plugins.RemoveContainer(context.WithoutCancel(ctx), c)
+				m.changed(context.WithoutCancel(ctx), c, StepCreateFailed)
 			}
 		}
 	}()
@@ -145,13 +145,14 @@ func (m *Manager) Create(ctx context.Context, req *CreateRequest) (_ *Container,
 		return nil, err
 	}
 	endPlugins := steptrace.Begin(ctx, "plugins")
-	err = plugins.CreateContainer(ctx, c, gen.Spec)
+	ch := &Change{Step: StepCreate, Container: c, Spec: gen.Spec}
+	err = m.changing(ctx, ch)
 	endPlugins()
 	if err != nil {
 		return nil, err
 	}
 	told = true
-	if _, none := plugins.(noPlugins); !none {
+	if ch.Adjusted {
 		c.rec.Resources = adjustedResources(id, gen.Spec, req.Spec.Host, c.rec.Resources)
 	}
 	c.rec.User = gen.User
@@ -160,7 +161,6 @@ func (m *Manager) Create(ctx context.Context, req *CreateRequest) (_ *Container,
 	if err := m.launch(ctx, c, gen.Spec, req.Monitor); err != nil {
 		return nil, err
 	}
-	plugins.PostCreateContainer(ctx, c)
 	return c, nil
 }
 
@@ -229,7 +229,7 @@ func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec, ea
 		return err
 	}
 	m.add(c)
-	m.changed(c, false) // before the watcher can announce an exit
+	m.changed(ctx, c, StepCreated) // before the watcher can tell an exit
 	m.watch(c)
 	return nil
 }

@@ -102,11 +102,44 @@ func testID() string {
 	return hex.EncodeToString(b)
 }
 
+// notes is a Notifier that records every step it hears.
+type notes struct {
+	mu    sync.Mutex
+	steps []string
+}
+
+func (n *notes) Changing(_ context.Context, ch *Change) error {
+	n.add(ch.Step, ch.Container)
+	return nil
+}
+
+func (n *notes) Changed(_ context.Context, ch Change) { n.add(ch.Step, ch.Container) }
+
+func (n *notes) add(s Step, c *Container) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.steps = append(n.steps, s.String()+" "+c.Record().Name)
+}
+
+// of returns the steps heard of the container named name.
+func (n *notes) of(name string) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, s := range n.steps {
+		if strings.HasSuffix(s, " "+name) {
+			out = append(out, strings.TrimSuffix(s, " "+name))
+		}
+	}
+	return out
+}
+
 type testEnv struct {
 	m       *Manager
 	opts    Options
 	rt      Runtime
 	rootfs  *fakeRootfs
+	notes   *notes
 	logDir  string
 	cgroups string
 }
@@ -120,11 +153,12 @@ func newTestEnv(t *testing.T) *testEnv {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	host, err := DetectHost(true)
 	must(t, err)
-	e := &testEnv{rt: rt, rootfs: &fakeRootfs{}, logDir: filepath.Join(dir, "logs"), cgroups: "/berth-oci-test-" + testID()[:8]}
+	e := &testEnv{rt: rt, rootfs: &fakeRootfs{}, notes: &notes{}, logDir: filepath.Join(dir, "logs"), cgroups: "/berth-oci-test-" + testID()[:8]}
 	e.opts = Options{Root: filepath.Join(dir, "root"), RunRoot: filepath.Join(dir, "run"), MonitorPath: mon,
-		Host: host, Rootfs: e.rootfs, ExecSyncMaxOutput: 1 << 20}
-	e.m, err = NewManager(context.Background(), e.opts)
+		Host: host, Rootfs: e.rootfs, Notifier: e.notes, ExecSyncMaxOutput: 1 << 20}
+	e.m, _, err = NewManager(context.Background(), e.opts)
 	must(t, err)
+	e.m.Watch()
 	t.Cleanup(func() {
 		for _, c := range e.m.All() {
 			if err := e.m.Remove(context.Background(), c); err != nil {
@@ -202,6 +236,10 @@ func TestLifecycle(t *testing.T) {
 	if len(e.rootfs.removed) != 1 {
 		t.Errorf("rootfs removals = %v", e.rootfs.removed)
 	}
+	want := []string{"create", "created", "start", "started", "exited", "removed"}
+	if got := e.notes.of("c"); !slices.Equal(got, want) {
+		t.Errorf("notifier heard %v, want %v", got, want)
+	}
 }
 
 func TestExecTimeoutKills(t *testing.T) {
@@ -269,9 +307,15 @@ func TestRestoreAdopts(t *testing.T) {
 
 	e.m.Close() // berthd goes away; containers stay
 	time.Sleep(2 * time.Second)
-	m2, err := NewManager(ctx, e.opts)
+	m2, found, err := NewManager(ctx, e.opts)
 	must(t, err)
 	e.m = m2
+	// The exit while away is returned, not told; nothing else changed.
+	if len(found) != 1 || found[0].Step != StepExited || found[0].Container.ID() != dies.ID() {
+		t.Errorf("restore found %v, want dies exited", found)
+	}
+	heard := len(e.notes.of("dies"))
+	m2.Watch()
 	r, err := m2.Get(running.ID())
 	must(t, err)
 	if got := r.Record(); got.State != StateRunning {
@@ -281,6 +325,14 @@ func TestRestoreAdopts(t *testing.T) {
 	must(t, err)
 	if got := waitExited(t, d); got.ExitCode != 4 {
 		t.Errorf("exit while away: code %d", got.ExitCode)
+	}
+	// Watching again tells the exit no second time; a live exit is told.
+	must(t, m2.Stop(ctx, r, 0))
+	if got := e.notes.of("run"); !slices.Equal(got[len(got)-1:], []string{"exited"}) {
+		t.Errorf("steps of the adopted container after its stop: %v", got)
+	}
+	if got := e.notes.of("dies"); len(got) != heard {
+		t.Errorf("steps of the container that exited while away, after Watch: %v", got[heard:])
 	}
 	if _, err := m2.Get(half.rec.ID); err == nil {
 		t.Error("half-created container restored")
@@ -417,11 +469,12 @@ func TestRestoreLeavesUnusableRecordsAlone(t *testing.T) {
 	must(t, err)
 	must(t, os.WriteFile(future.paths.record(), b, 0o600))
 
-	m2, err := NewManager(ctx, e.opts)
+	m2, _, err := NewManager(ctx, e.opts)
 	if err != nil {
 		t.Fatalf("one unusable record stops the restore: %v", err)
 	}
 	e.m = m2
+	m2.Watch()
 	if _, err := m2.Get(running.ID()); err != nil {
 		t.Errorf("the good container was not restored: %v", err)
 	}

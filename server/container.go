@@ -34,19 +34,21 @@ type containerService struct {
 	creates *inflight.Calls[containerKey, *runtimeapi.CreateContainerRequest]
 }
 
-// initContainers restores every container from disk (see oci.NewManager).
-func (s *Server) initContainers(ctx context.Context) error {
+// initContainers restores every container from disk (see oci.NewManager)
+// and returns the steps restoring found, for New to tell once pods are
+// back.
+func (s *Server) initContainers(ctx context.Context) ([]oci.Change, error) {
 	cfg := s.Config()
 	host, err := oci.DetectHost(cfg.Runtime.RestrictOOMScoreAdj)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	host.SeccompDefaultWhenEmpty = cfg.Runtime.SeccompUseDefaultWhenEmpty
 	if err := oci.LoadDefaultAppArmorProfile(ctx, host); err != nil {
-		return err
+		return nil, err
 	}
 	store := s.img.store
-	mgr, err := oci.NewManager(ctx, oci.Options{
+	mgr, found, err := oci.NewManager(ctx, oci.Options{
 		Root:                 cfg.Root,
 		RunRoot:              cfg.RunRoot,
 		MonitorPath:          s.binPath(cfg.Runtime.MonitorPath, "berth-monitor"),
@@ -54,18 +56,17 @@ func (s *Server) initContainers(ctx context.Context) error {
 		Rootfs:               store,
 		ExecSyncMaxOutput:    min(cfg.Runtime.ExecSyncMaxOutput, maxExecOutput),
 		ExecSyncOutputBudget: cfg.Runtime.ExecSyncOutputBudget,
-		Plugins:              s.containerPlugins(),
-		OnChange:             s.containerChanged,
+		Notifier:             containerNotifier{s},
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.ctr = containerService{
 		mgr: mgr, host: host, rootfs: store,
 		stopTimeout: func() time.Duration { return s.Config().Runtime.StopTimeoutDefault.Duration },
 		creates:     newCreates(),
 	}
-	return nil
+	return found, nil
 }
 
 // removeOrphanContainers removes what a crash left without an owner, once

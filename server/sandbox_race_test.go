@@ -28,7 +28,7 @@ func newPodServer(t *testing.T) *Server {
 	cfg.Root, cfg.RunRoot = filepath.Join(dir, "root"), filepath.Join(dir, "run")
 	cfg.Runtime.CgroupParent = fmt.Sprintf("/berth-srv-test-%08x", rand.Uint32())
 	s := &Server{cfg: cfg}
-	mgr, err := oci.NewManager(t.Context(), oci.Options{Root: cfg.Root, RunRoot: cfg.RunRoot, Host: &oci.Host{}})
+	mgr, _, err := oci.NewManager(t.Context(), oci.Options{Root: cfg.Root, RunRoot: cfg.RunRoot, Host: &oci.Host{}})
 	if err != nil {
 		t.Fatal(err)
 	}
