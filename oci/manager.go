@@ -10,18 +10,11 @@ import (
 	"sync"
 
 	"github.com/sirupsen/logrus"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-cri/berth/ids"
+	"github.com/berth-cri/berth/inflight"
 )
-
-// Rootfs is the store of container root filesystems (the storage
-// package): the Manager removes a container's rootfs when the container
-// goes, including after a crash.
-type Rootfs interface {
-	// RemoveContainerRootfs unmounts and removes it; an unknown id is no
-	// error.
-	RemoveContainerRootfs(id string) error
-}
 
 // Options configure a Manager.
 type Options struct {
@@ -31,7 +24,8 @@ type Options struct {
 	// MonitorPath is the berth-monitor binary.
 	MonitorPath string
 	Host        *Host
-	Rootfs      Rootfs
+	// Rootfs is the store of the containers' root filesystems.
+	Rootfs Rootfs
 	// ExecSyncMaxOutput caps the output an ExecSync returns, stdout and
 	// stderr together, and what each stream writes to the run root.
 	ExecSyncMaxOutput int
@@ -53,6 +47,9 @@ type Manager struct {
 
 	// execOut is the node's ExecSync output budget, in bytes.
 	execOut *semaphore.Weighted
+	// creates are the Create calls in flight (kubelet's retries join
+	// them).
+	creates *inflight.Calls[createKey, *runtimeapi.ContainerConfig]
 
 	mu   sync.RWMutex
 	ctrs map[string]*Container
@@ -82,6 +79,7 @@ func NewManager(ctx context.Context, o Options) (*Manager, []Change, error) {
 	m := &Manager{
 		opts:     o,
 		execOut:  semaphore.NewWeighted(o.ExecSyncOutputBudget),
+		creates:  newCreates(),
 		dir:      filepath.Join(o.Root, "containers"),
 		runDir:   filepath.Join(o.RunRoot, "containers"),
 		exitsDir: filepath.Join(o.RunRoot, "exits"),

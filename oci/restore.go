@@ -87,6 +87,9 @@ func (m *Manager) restore(ctx context.Context) ([]Change, error) {
 		m.add(c)
 	}
 	m.sweep()
+	if err := m.sweepRootfs(); err != nil {
+		return nil, err
+	}
 	return found, nil
 }
 

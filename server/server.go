@@ -102,10 +102,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		containerNotifier{s}.Changed(ctx, ch)
 	}
 	s.ctr.mgr.Watch()
-	if err := s.removeOrphanContainers(ctx); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("containers: %w", err)
-	}
+	s.removeOrphanContainers(ctx)
 	s.events.Open()
 	s.initStats()
 	if err := s.startNRI(); err != nil {
