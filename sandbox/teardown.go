@@ -47,8 +47,8 @@ func (m *Manager) Stop(ctx context.Context, id string, containers Containers) er
 	return m.teardown(ctx, p, false)
 }
 
-// tellStop tells plugins, once, that the pod stops, after its containers
-// stopped. The caller holds p.op.
+// tellStop tells the notifier (NRI plugins), once, that the pod stops,
+// after its containers stopped. The caller holds p.op.
 func (m *Manager) tellStop(ctx context.Context, p *pod) error {
 	if p.stopTold {
 		return nil
