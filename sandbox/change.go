@@ -48,10 +48,10 @@ type Change struct {
 }
 
 // Notifier hears of every step of every pod, in the order the steps
-// happen, under the pod's op lock (so one pod's steps are heard in
-// order) and with no Manager lock held (it may call Get). server
-// implements it: each step reaches NRI plugins and the CRI event stream
-// from the same call.
+// happen: under the pod's op lock (or, at start, before anything else
+// reaches the pod), so one pod's steps are heard in order, and with no
+// Manager lock held (it may call Get). server implements it: each step
+// reaches NRI plugins and the CRI event stream from the same call.
 type Notifier interface {
 	// Changing is told of a step about to happen (StepRun, StepStop); an
 	// error refuses it.
