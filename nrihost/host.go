@@ -4,7 +4,8 @@
 // their resources. It owns the NRI adaptation (the plugin socket and the
 // pre-installed plugins), converts Berth's pods and containers to NRI's
 // types, and applies what plugins ask for through the sandbox and oci
-// managers, which call it through their Plugins hooks.
+// managers. server's lifecycle notifiers call its hooks at each step the
+// managers tell them.
 package nrihost
 
 import (
@@ -24,8 +25,8 @@ import (
 // runtimeName is how Berth introduces itself to plugins.
 const runtimeName = "berth"
 
-// Host is the NRI runtime side of berthd. It implements sandbox.Plugins
-// and oci.Plugins.
+// Host is the NRI runtime side of berthd: one hook per NRI event, called
+// by server's notifiers of the oci and sandbox managers' steps.
 type Host struct {
 	nri *adaptation.Adaptation
 

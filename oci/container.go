@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -209,7 +210,7 @@ func loadRecord(path string) (*Record, error) {
 	return &r, nil
 }
 
-// recordExit records an exit under c.mu; the caller announces it with
+// recordExit records an exit under c.mu; the caller tells it with
 // Manager.exited once c.mu is released. It reports false (and does
 // nothing) for a container already exited.
 func (c *Container) recordExit(e *monitor.Exit, message string) (bool, error) {
@@ -239,11 +240,12 @@ func (c *Container) recordExit(e *monitor.Exit, message string) (bool, error) {
 	return true, c.save()
 }
 
-// exited announces a recorded exit, first to OnChange and then to
+// exited tells a recorded exit, first to the notifier and then to
 // whoever waits on Exited: so the record is written before Remove (woken
-// by Exited) deletes its directory, and a removal is announced after the
-// exit it waited for.
-func (m *Manager) exited(c *Container) {
-	m.changed(c, false)
+// by Exited) deletes its directory, and NRI plugins and the event stream
+// hear of the exit before a StopContainer or RemoveContainer waiting for
+// it returns (and before the removal is told).
+func (m *Manager) exited(ctx context.Context, c *Container) {
+	m.changed(ctx, c, StepExited)
 	close(c.exited)
 }

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,7 +36,7 @@ func TestExitedClosesAfterTheRecordIsSaved(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.exited(c)
+		m.exited(context.Background(), c)
 		if r := <-got; r == nil || r.State != StateExited || r.ExitCode != 3 {
 			t.Fatalf("record on disk when Exited closed: %+v", r)
 		}

@@ -11,6 +11,7 @@ import (
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/ids"
@@ -18,21 +19,18 @@ import (
 	"github.com/berth-cri/berth/steptrace"
 )
 
-// CreateRequest is one container to create. Create takes ownership of the
-// container's rootfs (already made and mounted at Spec.Rootfs): a failed
-// Create removes it.
+// CreateRequest is one container to create.
 type CreateRequest struct {
-	// Spec holds the id, the CRI config, the pod, the image config and
-	// the rootfs.
+	// Spec holds the CRI config, the pod and the node. Its ID, Rootfs,
+	// Image, ImageName, ImageVolumes and TargetPIDNS are Create's to
+	// fill: it names the container and makes its root filesystem from the
+	// config's image.
 	Spec    SpecOptions
 	Runtime Runtime
-	// ImageRef and ImageID are the resolved image (digest reference, id).
-	ImageRef string
-	ImageID  string
-	// Monitor, when set, is the container's monitor spawned ahead by
-	// SpawnMonitor; Create uses it (and it is then the caller's only to
-	// Discard, which does nothing once used).
-	Monitor *EarlyMonitor
+	// Begin, if set, is called in the create's own work (see Create)
+	// before anything is made: an error refuses the create (server: the
+	// pod is no longer ready), and end is called once the work is done.
+	Begin func() (end func(), err error)
 }
 
 // EarlyMonitor is a container's monitor started before its root
@@ -75,31 +73,80 @@ func (e *EarlyMonitor) Discard() {
 	os.RemoveAll(e.run)
 }
 
-// Create generates the spec, writes the bundle and has a monitor run the
-// runtime's create. The record is on disk as "creating" before anything
-// else exists, so a crash at any point is cleaned on the next start; a
-// failure leaves nothing: no bundle, no runtime state, no monitor, no
-// rootfs, no record.
-func (m *Manager) Create(ctx context.Context, req *CreateRequest) (_ *Container, retErr error) {
-	id := req.Spec.ID
-	if !ids.Valid(id) {
-		return nil, fmt.Errorf("create container: malformed id %q", id)
+// Create creates a container in a pod under a new id: its root
+// filesystem from the image, its OCI spec and bundle, and the runtime's
+// container under a monitor, ready for Start.
+//
+// kubelet retries a CreateContainer whose deadline passed while the first
+// call still works. The work therefore does not stop with its caller (it
+// runs under the kubelet-retry rule, package inflight): a retry (same
+// pod, name, attempt and config) waits for it and gets its container,
+// even if it finished after the first caller gave up. Another container
+// with the same name and attempt in the pod is AlreadyExists.
+func (m *Manager) Create(ctx context.Context, req *CreateRequest) (*Container, error) {
+	md := req.Spec.Config.GetMetadata()
+	key := createKey{podID: req.Spec.Pod.ID, name: md.GetName(), attempt: md.GetAttempt()}
+	id, err := m.creates.Do(ctx, key, req.Spec.Config, m.createNames(key), func(ctx context.Context) (string, error) {
+		if req.Begin != nil {
+			end, err := req.Begin()
+			if err != nil {
+				return "", err
+			}
+			defer end()
+		}
+		c, err := m.create(ctx, req)
+		if err != nil {
+			return "", err
+		}
+		return c.ID(), nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	cfg := req.Spec.Config
+	m.mu.RLock()
+	c := m.ctrs[id]
+	m.mu.RUnlock()
+	if c == nil {
+		return nil, errdefs.NotFoundf("container %s was removed as it was created", id)
+	}
+	return c, nil
+}
+
+// create is one Create's work. The record is on disk as "creating"
+// before anything but the monitor exists, so a crash at any point is
+// cleaned on the next start; a failure leaves nothing: no bundle, no
+// runtime state, no monitor, no rootfs, no record.
+func (m *Manager) create(ctx context.Context, req *CreateRequest) (_ *Container, retErr error) {
+	spec := req.Spec
+	spec.ID = ids.New()
+	id := spec.ID
+	cfg := spec.Config
+	if ns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions(); ns.GetPid() == runtimeapi.NamespaceMode_TARGET {
+		nsFile, err := m.targetPIDNamespace(spec.Pod.ID, ns.GetTargetId())
+		if err != nil {
+			return nil, err
+		}
+		// Held until the runtime has created the container in it.
+		defer nsFile.Close()
+		spec.TargetPIDNS = fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), nsFile.Fd())
+	}
+	// The monitor starts now, while the image store makes the root
+	// filesystem; launch hands it its config.
+	early, err := m.SpawnMonitor(id)
+	if err != nil {
+		return nil, err
+	}
+	defer early.Discard()
 	c := &Container{
 		rec: Record{
 			ID:          id,
 			PodID:       req.Spec.Pod.ID,
 			Name:        cfg.GetMetadata().GetName(),
 			Attempt:     cfg.GetMetadata().GetAttempt(),
-			Runtime:     req.Runtime.forPod(req.Spec.Pod.CgroupParent),
-			Image:       req.Spec.ImageName,
-			ImageRef:    req.ImageRef,
-			ImageID:     req.ImageID,
+			Runtime:     req.Runtime.forPod(spec.Pod.CgroupParent),
 			Labels:      cloneMap(cfg.GetLabels()),
 			Annotations: cloneMap(cfg.GetAnnotations()),
 			Resources:   cfg.GetLinux().GetResources(),
-			StopSignal:  stopSignal(cfg.GetStopSignal().String(), req.Spec.Image.StopSignal),
 			Tty:         cfg.GetTty(),
 			Stdin:       cfg.GetStdin(),
 			StdinOnce:   cfg.GetStdinOnce(),
@@ -109,24 +156,24 @@ func (m *Manager) Create(ctx context.Context, req *CreateRequest) (_ *Container,
 		exited: make(chan struct{}),
 		paths:  m.paths(id),
 	}
-	plugins, told := m.plugins(c), false
+	told := false
 	defer func() {
 		if retErr != nil {
 			if err := m.teardown(context.WithoutCancel(ctx), c); err != nil {
 				logFor(id).Errorf("clean up failed create: %v", err)
 			}
 			if told {
-				plugins.RemoveContainer(context.WithoutCancel(ctx), c)
+				m.changed(context.WithoutCancel(ctx), c, StepCreateFailed)
 			}
 		}
 	}()
-	logPath, err := containerLogPath(req.Spec.Pod.LogDirectory, cfg.GetLogPath())
+	logPath, err := containerLogPath(spec.Pod.LogDirectory, cfg.GetLogPath())
 	if err != nil {
 		return nil, err
 	}
 	c.rec.LogPath = logPath
 	if logPath != "" {
-		c.rec.LogDir = filepath.Clean(req.Spec.Pod.LogDirectory)
+		c.rec.LogDir = filepath.Clean(spec.Pod.LogDirectory)
 	}
 	if err := os.MkdirAll(c.paths.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create container %s: %w", id, err)
@@ -137,31 +184,37 @@ func (m *Manager) Create(ctx context.Context, req *CreateRequest) (_ *Container,
 	if err != nil {
 		return nil, err
 	}
+	img, err := m.makeRootfs(ctx, &spec)
+	if err != nil {
+		return nil, err
+	}
+	c.rec.Image, c.rec.ImageRef, c.rec.ImageID = spec.ImageName, img.Ref, img.ID
+	c.rec.StopSignal = stopSignal(cfg.GetStopSignal().String(), spec.Image.StopSignal)
 
 	endSpec := steptrace.Begin(ctx, "spec")
-	gen, err := Generate(&req.Spec)
+	gen, err := Generate(&spec)
 	endSpec()
 	if err != nil {
 		return nil, err
 	}
 	endPlugins := steptrace.Begin(ctx, "plugins")
-	err = plugins.CreateContainer(ctx, c, gen.Spec)
+	ch := &Change{Step: StepCreate, Container: c, Spec: gen.Spec}
+	err = m.changing(ctx, ch)
 	endPlugins()
 	if err != nil {
 		return nil, err
 	}
 	told = true
-	if _, none := plugins.(noPlugins); !none {
-		c.rec.Resources = adjustedResources(id, gen.Spec, req.Spec.Host, c.rec.Resources)
+	if ch.Adjusted {
+		c.rec.Resources = adjustedResources(id, gen.Spec, spec.Host, c.rec.Resources)
 	}
 	c.rec.User = gen.User
 	c.rec.Mounts = gen.Mounts
 	c.rec.SharedPID = sharesPIDNamespace(gen.Spec)
 	c.delegation = gen.Delegation
-	if err := m.launch(ctx, c, gen.Spec, req.Monitor); err != nil {
+	if err := m.launch(ctx, c, gen.Spec, early); err != nil {
 		return nil, err
 	}
-	plugins.PostCreateContainer(ctx, c)
 	return c, nil
 }
 
@@ -236,9 +289,33 @@ func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec, ea
 		return err
 	}
 	m.add(c)
-	m.changed(c, false) // before the watcher can announce an exit
+	m.changed(ctx, c, StepCreated) // before the watcher can tell an exit
 	m.watch(c)
 	return nil
+}
+
+// targetPIDNamespace opens, for PID mode TARGET (ephemeral debug
+// containers), the PID namespace of a running CRI container of the same
+// pod. The runtime is given berthd's own descriptor of it
+// (/proc/<berthd>/fd/N), never the target's pid, which the kernel may
+// have given to another process by the time the runtime opens it; the
+// caller closes the file once the runtime has joined the namespace.
+func (m *Manager) targetPIDNamespace(podID, target string) (*os.File, error) {
+	t, err := m.Get(target)
+	if err == nil && t.Record().Infra {
+		err = errdefs.NotFoundf("container %q not found", target)
+	}
+	if err != nil {
+		return nil, errdefs.Invalidf("PID mode TARGET: %v", err)
+	}
+	if r := t.Record(); r.PodID != podID {
+		return nil, errdefs.Invalidf("PID mode TARGET: container %s is in another pod", r.ID)
+	}
+	ns, err := OpenPIDNamespace(t)
+	if err != nil {
+		return nil, fmt.Errorf("PID mode TARGET: %w", err)
+	}
+	return ns, nil
 }
 
 // containerLogPath joins the pod's log directory and the container's

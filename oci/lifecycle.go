@@ -72,10 +72,7 @@ func (m *Manager) watch(c *Container) {
 			logFor(id).Errorf("record exit: %v", err)
 		}
 		if first {
-			// Plugins hear of the stop before a StopContainer or
-			// RemoveContainer waiting for the exit returns.
-			m.plugins(c).StopContainer(ctx, c)
-			m.exited(c)
+			m.exited(ctx, c)
 		}
 	}()
 }
@@ -94,8 +91,7 @@ func (m *Manager) Start(ctx context.Context, c *Container) error {
 		return errdefs.FailedPreconditionf("container %s is %s, not created", id, state)
 	}
 	started := time.Now()
-	plugins := m.plugins(c)
-	if err := plugins.StartContainer(ctx, c); err != nil {
+	if err := m.changing(ctx, &Change{Step: StepStart, Container: c}); err != nil {
 		return err
 	}
 	endStart := steptrace.Begin(ctx, "runtime start")
@@ -116,8 +112,7 @@ func (m *Manager) Start(ctx context.Context, c *Container) error {
 	if err != nil {
 		return err
 	}
-	m.changed(c, false) // still under c.ops: before the exit is announced
-	plugins.PostStartContainer(ctx, c)
+	m.changed(ctx, c, StepStarted) // still under c.ops: before the exit is told
 	return nil
 }
 
@@ -195,8 +190,7 @@ func (m *Manager) Remove(ctx context.Context, c *Container) error {
 		return err
 	}
 	m.forget(c.rec.ID)
-	m.plugins(c).RemoveContainer(ctx, c)
-	m.changed(c, true)
+	m.changed(ctx, c, StepRemoved)
 	return nil
 }
 

@@ -10,18 +10,11 @@ import (
 	"sync"
 
 	"github.com/sirupsen/logrus"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-cri/berth/ids"
+	"github.com/berth-cri/berth/inflight"
 )
-
-// Rootfs is the store of container root filesystems (the storage
-// package): the Manager removes a container's rootfs when the container
-// goes, including after a crash.
-type Rootfs interface {
-	// RemoveContainerRootfs unmounts and removes it; an unknown id is no
-	// error.
-	RemoveContainerRootfs(id string) error
-}
 
 // Options configure a Manager.
 type Options struct {
@@ -31,7 +24,8 @@ type Options struct {
 	// MonitorPath is the berth-monitor binary.
 	MonitorPath string
 	Host        *Host
-	Rootfs      Rootfs
+	// Rootfs is the store of the containers' root filesystems.
+	Rootfs Rootfs
 	// ExecSyncMaxOutput caps the output an ExecSync returns, stdout and
 	// stderr together, and what each stream writes to the run root.
 	ExecSyncMaxOutput int
@@ -39,13 +33,8 @@ type Options struct {
 	// memory at once, every call together (DefaultExecSyncOutputBudget
 	// when 0).
 	ExecSyncOutputBudget int64
-	// Plugins are told of every CRI container's steps (NRI); nil for none.
-	Plugins Plugins
-	// OnChange, if set, hears of every change of a CRI container's state
-	// (created, started, exited, removed) once it is recorded, in order
-	// for each container, on the goroutine that made it (an RPC, or the
-	// exit watcher) and with no container lock held. It must not block.
-	OnChange func(Change)
+	// Notifier hears of every step of every CRI container; nil for none.
+	Notifier Notifier
 }
 
 // Manager owns every container: their records, their monitors and the
@@ -58,12 +47,15 @@ type Manager struct {
 
 	// execOut is the node's ExecSync output budget, in bytes.
 	execOut *semaphore.Weighted
+	// creates are the Create calls in flight (kubelet's retries join
+	// them).
+	creates *inflight.Calls[createKey, *runtimeapi.ContainerConfig]
 
 	mu   sync.RWMutex
 	ctrs map[string]*Container
-	// restoring holds changes in pending until every container is back.
-	restoring bool
-	pending   []Change
+	// unwatched are the CRI containers restored whose exits Watch is to
+	// watch.
+	unwatched []*Container
 	// kept are containers whose records could not be used at start:
 	// left alone, never swept.
 	kept map[string]bool
@@ -76,33 +68,51 @@ type Manager struct {
 
 // NewManager creates the directories and restores every container from
 // disk: running ones are adopted, exits that happened while berthd was
-// down are recorded, and half-created ones are torn down.
-func NewManager(ctx context.Context, o Options) (*Manager, error) {
+// down are recorded, and half-created ones are torn down. The steps found
+// (exits, and starts berthd did not record) are returned, in the order
+// found, not told to the notifier: the caller tells them when it can,
+// then calls Watch.
+func NewManager(ctx context.Context, o Options) (*Manager, []Change, error) {
 	if o.ExecSyncOutputBudget <= 0 {
 		o.ExecSyncOutputBudget = DefaultExecSyncOutputBudget
 	}
 	m := &Manager{
-		opts:      o,
-		execOut:   semaphore.NewWeighted(o.ExecSyncOutputBudget),
-		dir:       filepath.Join(o.Root, "containers"),
-		runDir:    filepath.Join(o.RunRoot, "containers"),
-		exitsDir:  filepath.Join(o.RunRoot, "exits"),
-		ctrs:      map[string]*Container{},
-		restoring: true,
-		kept:      map[string]bool{},
+		opts:     o,
+		execOut:  semaphore.NewWeighted(o.ExecSyncOutputBudget),
+		creates:  newCreates(),
+		dir:      filepath.Join(o.Root, "containers"),
+		runDir:   filepath.Join(o.RunRoot, "containers"),
+		exitsDir: filepath.Join(o.RunRoot, "exits"),
+		ctrs:     map[string]*Container{},
+		kept:     map[string]bool{},
 	}
 	for _, d := range []string{m.dir, m.runDir, m.exitsDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("create %s: %w", d, err)
+			return nil, nil, fmt.Errorf("create %s: %w", d, err)
 		}
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	if err := m.restore(ctx); err != nil {
+	found, err := m.restore(ctx)
+	if err != nil {
 		m.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	m.restored()
-	return m, nil
+	return m, found, nil
+}
+
+// Watch starts watching the exits of the CRI containers NewManager
+// restored (infra containers are watched from the start: pods restore
+// through them). Until then an exit of one is not recorded, so no step
+// of it reaches the notifier before the caller told the steps NewManager
+// returned.
+func (m *Manager) Watch() {
+	m.mu.Lock()
+	cs := m.unwatched
+	m.unwatched = nil
+	m.mu.Unlock()
+	for _, c := range cs {
+		m.watch(c)
+	}
 }
 
 // Close stops the exit watchers. Containers and monitors keep running.

@@ -84,16 +84,51 @@ func busyboxRootfs(t *testing.T) string {
 	return root
 }
 
+// fakeRootfs is a store whose root filesystems are busybox directories.
 type fakeRootfs struct {
+	t       *testing.T
 	mu      sync.Mutex
+	roots   map[string]string
 	removed []string
+}
+
+func (f *fakeRootfs) CreateRootfs(_ context.Context, id, _, image string, _ *UserNS) (*RootfsImage, error) {
+	root := busyboxRootfs(f.t)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.roots[id] = root
+	return &RootfsImage{Name: image, Ref: image, ID: "sha256:busybox"}, nil
+}
+
+func (f *fakeRootfs) MountContainerRootfs(id string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r, ok := f.roots[id]; ok {
+		return r, nil
+	}
+	return "", fmt.Errorf("no root filesystem %s", id)
+}
+
+func (f *fakeRootfs) CreateImageVolume(context.Context, string, int, string, string) (ImageVolume, error) {
+	return ImageVolume{}, fmt.Errorf("no image volumes here")
 }
 
 func (f *fakeRootfs) RemoveContainerRootfs(id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	delete(f.roots, id)
 	f.removed = append(f.removed, id)
 	return nil
+}
+
+func (f *fakeRootfs) ListContainerRootfs() ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for id := range f.roots {
+		ids = append(ids, id)
+	}
+	return ids, nil
 }
 
 func testID() string {
@@ -102,11 +137,44 @@ func testID() string {
 	return hex.EncodeToString(b)
 }
 
+// notes is a Notifier that records every step it hears.
+type notes struct {
+	mu    sync.Mutex
+	steps []string
+}
+
+func (n *notes) Changing(_ context.Context, ch *Change) error {
+	n.add(ch.Step, ch.Container)
+	return nil
+}
+
+func (n *notes) Changed(_ context.Context, ch Change) { n.add(ch.Step, ch.Container) }
+
+func (n *notes) add(s Step, c *Container) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.steps = append(n.steps, s.String()+" "+c.Record().Name)
+}
+
+// of returns the steps heard of the container named name.
+func (n *notes) of(name string) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, s := range n.steps {
+		if strings.HasSuffix(s, " "+name) {
+			out = append(out, strings.TrimSuffix(s, " "+name))
+		}
+	}
+	return out
+}
+
 type testEnv struct {
 	m       *Manager
 	opts    Options
 	rt      Runtime
 	rootfs  *fakeRootfs
+	notes   *notes
 	logDir  string
 	cgroups string
 }
@@ -120,11 +188,12 @@ func newTestEnv(t *testing.T) *testEnv {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	host, err := DetectHost(true)
 	must(t, err)
-	e := &testEnv{rt: rt, rootfs: &fakeRootfs{}, logDir: filepath.Join(dir, "logs"), cgroups: "/berth-oci-test-" + testID()[:8]}
+	e := &testEnv{rt: rt, rootfs: &fakeRootfs{t: t, roots: map[string]string{}}, notes: &notes{}, logDir: filepath.Join(dir, "logs"), cgroups: "/berth-oci-test-" + testID()[:8]}
 	e.opts = Options{Root: filepath.Join(dir, "root"), RunRoot: filepath.Join(dir, "run"), MonitorPath: mon,
-		Host: host, Rootfs: e.rootfs, ExecSyncMaxOutput: 1 << 20}
-	e.m, err = NewManager(context.Background(), e.opts)
+		Host: host, Rootfs: e.rootfs, Notifier: e.notes, ExecSyncMaxOutput: 1 << 20}
+	e.m, _, err = NewManager(context.Background(), e.opts)
 	must(t, err)
+	e.m.Watch()
 	t.Cleanup(func() {
 		for _, c := range e.m.All() {
 			if err := e.m.Remove(context.Background(), c); err != nil {
@@ -146,7 +215,7 @@ func (e *testEnv) create(t *testing.T, cfg *runtimeapi.ContainerConfig) *Contain
 	}
 	cfg.LogPath = cfg.Metadata.Name + ".log"
 	c, err := e.m.Create(context.Background(), &CreateRequest{
-		Spec: SpecOptions{ID: testID(), Config: cfg, Rootfs: busyboxRootfs(t), Host: e.opts.Host,
+		Spec: SpecOptions{Config: cfg, Host: e.opts.Host,
 			Pod: &Pod{ID: "pod", CgroupParent: e.cgroups, LogDirectory: e.logDir}},
 		Runtime: e.rt,
 	})
@@ -201,6 +270,10 @@ func TestLifecycle(t *testing.T) {
 	}
 	if len(e.rootfs.removed) != 1 {
 		t.Errorf("rootfs removals = %v", e.rootfs.removed)
+	}
+	want := []string{"create", "created", "start", "started", "exited", "removed"}
+	if got := e.notes.of("c"); !slices.Equal(got, want) {
+		t.Errorf("notifier heard %v, want %v", got, want)
 	}
 }
 
@@ -269,9 +342,15 @@ func TestRestoreAdopts(t *testing.T) {
 
 	e.m.Close() // berthd goes away; containers stay
 	time.Sleep(2 * time.Second)
-	m2, err := NewManager(ctx, e.opts)
+	m2, found, err := NewManager(ctx, e.opts)
 	must(t, err)
 	e.m = m2
+	// The exit while away is returned, not told; nothing else changed.
+	if len(found) != 1 || found[0].Step != StepExited || found[0].Container.ID() != dies.ID() {
+		t.Errorf("restore found %v, want dies exited", found)
+	}
+	heard := len(e.notes.of("dies"))
+	m2.Watch()
 	r, err := m2.Get(running.ID())
 	must(t, err)
 	if got := r.Record(); got.State != StateRunning {
@@ -281,6 +360,14 @@ func TestRestoreAdopts(t *testing.T) {
 	must(t, err)
 	if got := waitExited(t, d); got.ExitCode != 4 {
 		t.Errorf("exit while away: code %d", got.ExitCode)
+	}
+	// Watching again tells the exit no second time; a live exit is told.
+	must(t, m2.Stop(ctx, r, 0))
+	if got := e.notes.of("run"); !slices.Equal(got[len(got)-1:], []string{"exited"}) {
+		t.Errorf("steps of the adopted container after its stop: %v", got)
+	}
+	if got := e.notes.of("dies"); len(got) != heard {
+		t.Errorf("steps of the container that exited while away, after Watch: %v", got[heard:])
 	}
 	if _, err := m2.Get(half.rec.ID); err == nil {
 		t.Error("half-created container restored")
@@ -326,26 +413,50 @@ func TestExecLeavesBackgroundProcess(t *testing.T) {
 // record, no bundle, no runtime state, no cgroup; the rootfs is removed.
 func TestFailedCreateLeavesNothing(t *testing.T) {
 	e := newTestEnv(t)
-	id := testID()
 	_, err := e.m.Create(context.Background(), &CreateRequest{
-		Spec: SpecOptions{ID: id, Config: &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "x"}, Command: []string{"/no/such/binary"}},
-			Rootfs: busyboxRootfs(t), Host: e.opts.Host, Pod: &Pod{ID: "pod", CgroupParent: e.cgroups}},
+		Spec: SpecOptions{Config: &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "x"}, Command: []string{"/no/such/binary"}},
+			Host: e.opts.Host, Pod: &Pod{ID: "pod", CgroupParent: e.cgroups}},
 		Runtime: e.rt,
 	})
 	if err == nil || !strings.Contains(err.Error(), "/no/such/binary") {
 		t.Fatalf("create with a missing command: %v, want the runtime's error naming it", err)
 	}
+	if len(e.rootfs.removed) != 1 {
+		t.Fatalf("rootfs removals = %v, want the failed container's", e.rootfs.removed)
+	}
+	id := e.rootfs.removed[0]
 	p := e.m.paths(id)
 	for _, path := range []string{p.dir, p.run, p.exit, filepath.Join(e.rt.Root, id), filepath.Join("/sys/fs/cgroup/memory", e.cgroups, "berth-"+id)} {
 		if _, err := os.Stat(path); !os.IsNotExist(err) {
 			t.Errorf("%s left behind (%v)", path, err)
 		}
 	}
-	if len(e.rootfs.removed) != 1 || e.rootfs.removed[0] != id {
-		t.Errorf("rootfs removals = %v, want [%s]", e.rootfs.removed, id)
-	}
 	if e.m.Known(id) {
 		t.Error("the failed container is known")
+	}
+	if got := e.notes.of("x"); !slices.Equal(got, []string{"create", "create failed"}) {
+		t.Errorf("notifier heard %v of the failed create, want create, create failed", got)
+	}
+}
+
+// A root filesystem no container owns (a crash between its creation and
+// the container's first record) is removed at start; the others stay.
+func TestRestoreSweepsRootfsNoContainerOwns(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.create(t, &runtimeapi.ContainerConfig{Command: []string{"sleep", "60"}})
+	orphan := testID()
+	_, err := e.rootfs.CreateRootfs(context.Background(), orphan, "", "busybox", nil)
+	must(t, err)
+	e.m.Close()
+	m2, _, err := NewManager(context.Background(), e.opts)
+	must(t, err)
+	e.m = m2
+	m2.Watch()
+	if !slices.Equal(e.rootfs.removed, []string{orphan}) {
+		t.Errorf("removed at start: %v, want only the orphan %s", e.rootfs.removed, orphan)
+	}
+	if _, err := e.rootfs.MountContainerRootfs(c.ID()); err != nil {
+		t.Errorf("the container's own: %v", err)
 	}
 }
 
@@ -417,11 +528,12 @@ func TestRestoreLeavesUnusableRecordsAlone(t *testing.T) {
 	must(t, err)
 	must(t, os.WriteFile(future.paths.record(), b, 0o600))
 
-	m2, err := NewManager(ctx, e.opts)
+	m2, _, err := NewManager(ctx, e.opts)
 	if err != nil {
 		t.Fatalf("one unusable record stops the restore: %v", err)
 	}
 	e.m = m2
+	m2.Watch()
 	if _, err := m2.Get(running.ID()); err != nil {
 		t.Errorf("the good container was not restored: %v", err)
 	}

@@ -15,12 +15,15 @@ import (
 	"github.com/berth-cri/berth/monitor"
 )
 
-// restore rebuilds the container table from the records on disk.
-func (m *Manager) restore(ctx context.Context) error {
+// restore rebuilds the container table from the records on disk. It
+// returns the steps of CRI containers it found taken while berthd was
+// down.
+func (m *Manager) restore(ctx context.Context) ([]Change, error) {
 	entries, err := os.ReadDir(m.dir)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", m.dir, err)
+		return nil, fmt.Errorf("read %s: %w", m.dir, err)
 	}
+	var found []Change
 	for _, e := range entries {
 		id := e.Name()
 		if !ids.Valid(id) {
@@ -67,8 +70,12 @@ func (m *Manager) restore(ctx context.Context) error {
 		case StateExited:
 			close(c.exited)
 		case StateCreated, StateRunning:
-			if err := m.adopt(ctx, c); err != nil {
-				return fmt.Errorf("adopt container %s: %w", id, err)
+			step, err := m.adopt(ctx, c)
+			if err != nil {
+				return nil, fmt.Errorf("adopt container %s: %w", id, err)
+			}
+			if step != 0 && !rec.Infra {
+				found = append(found, Change{Step: step, Container: c})
 			}
 		default:
 			// A newer berthd's state, or a damaged record: one container
@@ -80,13 +87,17 @@ func (m *Manager) restore(ctx context.Context) error {
 		m.add(c)
 	}
 	m.sweep()
-	return nil
+	if err := m.sweepRootfs(); err != nil {
+		return nil, err
+	}
+	return found, nil
 }
 
 // adopt takes a container that was created or running when berthd went
 // down: its exit is recorded if it happened meanwhile, else its monitor
-// is watched again.
-func (m *Manager) adopt(ctx context.Context, c *Container) error {
+// is watched again (an infra's now, a CRI container's from Watch). It
+// returns the step the container took while berthd was away, if any.
+func (m *Manager) adopt(ctx context.Context, c *Container) (Step, error) {
 	id := c.rec.ID
 	if e, err := monitor.ReadExitFile(c.paths.exit); err == nil {
 		// It exited while berthd was away: free the runtime's state, as
@@ -94,7 +105,7 @@ func (m *Manager) adopt(ctx context.Context, c *Container) error {
 		if err := c.rec.Runtime.Delete(ctx, id); err != nil {
 			logFor(id).Warnf("free the exited container in the runtime: %v", err)
 		}
-		return m.adoptExit(c, e, "")
+		return StepExited, m.adoptExit(c, e, "")
 	}
 	if !isMonitor(c.rec.MonitorPID, c.rec.MonitorStart, m.opts.MonitorPath, id) {
 		// No monitor and no exit file: the node rebooted (the run root
@@ -103,9 +114,10 @@ func (m *Manager) adopt(ctx context.Context, c *Container) error {
 		if err := c.rec.Runtime.Delete(ctx, id); err != nil {
 			logFor(id).Warnf("delete orphaned container: %v", err)
 		}
-		return m.adoptExit(c, &monitor.Exit{ExitCode: 255, ExitedAt: time.Now()},
+		return StepExited, m.adoptExit(c, &monitor.Exit{ExitCode: 255, ExitedAt: time.Now()},
 			"container state lost: its berth-monitor is gone (node rebooted, or the monitor was killed)")
 	}
+	var step Step
 	if c.rec.State == StateCreated {
 		// berthd may have died between the runtime's start and saving
 		// the record: the runtime knows.
@@ -113,27 +125,29 @@ func (m *Manager) adopt(ctx context.Context, c *Container) error {
 			c.rec.State = StateRunning
 			c.rec.StartedAt = time.Now()
 			if err := c.save(); err != nil {
-				return err
+				return 0, err
 			}
-			m.changed(c, false)
+			step = StepStarted
 		}
 	}
-	m.watch(c)
+	if c.rec.Infra {
+		m.watch(c)
+	} else {
+		m.unwatched = append(m.unwatched, c)
+	}
 	logFor(id).Debugf("adopted %s container (monitor %d)", c.rec.State, c.rec.MonitorPID)
-	return nil
+	return step, nil
 }
 
-// adoptExit records an exit found at restore and announces it.
+// adoptExit records an exit found at restore; restore returns it.
 func (m *Manager) adoptExit(c *Container, e *monitor.Exit, message string) error {
 	c.mu.Lock()
-	changed, err := c.recordExit(e, message)
+	_, err := c.recordExit(e, message)
 	c.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	if changed {
-		m.exited(c)
-	}
+	close(c.exited)
 	return nil
 }
 

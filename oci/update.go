@@ -16,8 +16,8 @@ import (
 )
 
 // UpdateResources applies new cgroup limits to a created or running
-// container through the runtime's update, then records them. Plugins see
-// the request first and may change it.
+// container through the runtime's update, then records them. The
+// notifier (NRI plugins) sees the request first and may change it.
 func (m *Manager) UpdateResources(ctx context.Context, c *Container, res *runtimeapi.LinuxContainerResources) error {
 	lr, err := Resources(res, m.opts.Host)
 	if err != nil {
@@ -26,11 +26,12 @@ func (m *Manager) UpdateResources(ctx context.Context, c *Container, res *runtim
 	if err := c.checkUpdatable(); err != nil {
 		return err
 	}
-	plugins := m.plugins(c)
 	requested, _ := json.Marshal(lr)
-	if lr, err = plugins.UpdateContainer(ctx, c, lr); err != nil {
+	ch := &Change{Step: StepUpdate, Container: c, Resources: lr}
+	if err := m.changing(ctx, ch); err != nil {
 		return err
 	}
+	lr = ch.Resources
 	rec := proto.Clone(res).(*runtimeapi.LinuxContainerResources)
 	if got, _ := json.Marshal(lr); !bytes.Equal(got, requested) {
 		if err := CheckResources(lr, m.opts.Host); err != nil {
@@ -41,7 +42,7 @@ func (m *Manager) UpdateResources(ctx context.Context, c *Container, res *runtim
 	if err := m.applyResources(ctx, c, lr, rec); err != nil {
 		return err
 	}
-	plugins.PostUpdateContainer(ctx, c)
+	m.changed(ctx, c, StepUpdated)
 	return nil
 }
 

@@ -252,9 +252,8 @@ func (m *Manager) setUp(ctx context.Context, p *pod, sb *Sandbox, pl *plan, appl
 	}
 	// Plugins come before the infra process: a plugin's refusal then has
 	// no process to undo, only what teardown removes.
-	plugins := m.plugins()
 	endPlugins := steptrace.Begin(ctx, "plugins")
-	err = plugins.RunPodSandbox(ctx, sb.Clone())
+	err = m.changing(ctx, StepRun, sb)
 	endPlugins()
 	if err != nil {
 		return nil, nil, err
@@ -268,13 +267,13 @@ func (m *Manager) setUp(ctx context.Context, p *pod, sb *Sandbox, pl *plan, appl
 		exited, err = m.startInfra(ctx, sb)
 		endInfra()
 		if err != nil {
-			plugins.RemovePodSandbox(ctx, told)
+			m.changed(ctx, StepRunFailed, told)
 			return nil, nil, err
 		}
 	}
 	sb.State = StateReady
 	if err := m.save(ctx, p, sb); err != nil {
-		plugins.RemovePodSandbox(ctx, told)
+		m.changed(ctx, StepRunFailed, told)
 		return nil, nil, err
 	}
 	return sb, exited, nil
@@ -364,7 +363,7 @@ func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan, ap
 	}
 	// Published (not yet recorded: the ready record follows) for
 	// plugins and the infra, which read the pod's IPs and paths.
-	m.setSandbox(p, sb.Clone())
+	m.setSandbox(ctx, p, sb.Clone())
 	return sb, nil
 }
 

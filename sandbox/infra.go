@@ -134,7 +134,7 @@ func (m *Manager) watchInfra(p *pod, exited <-chan struct{}) {
 		if err := m.save(context.Background(), p, sb); err != nil {
 			// Published anyway: CreateContainer must not use the pod.
 			log.Errorf("record the NOTREADY pod: %v", err)
-			m.setSandbox(p, sb)
+			m.setSandbox(context.Background(), p, sb)
 		}
 	}()
 }
@@ -157,7 +157,7 @@ func (m *Manager) restoreInfra(p *pod) {
 		sb.State = StateNotReady
 		if err := m.save(context.Background(), p, sb); err != nil {
 			log.Errorf("record the NOTREADY pod: %v", err)
-			m.setSandbox(p, sb)
+			m.setSandbox(context.Background(), p, sb)
 		}
 		return
 	}

@@ -33,12 +33,8 @@ type Options struct {
 	// HostResolvConf is copied into pods whose request sets no DNS.
 	HostResolvConf string
 	Network        NetworkOptions
-	// Plugins are told of every pod's steps (NRI); nil for none.
-	Plugins Plugins
-	// OnChange, if set, hears of every change of a pod's state (ready,
-	// not ready, removed) once it is recorded, in order for each pod, with
-	// no Manager lock held. It must not block.
-	OnChange func(Change)
+	// Notifier hears of every step of every pod; nil for none.
+	Notifier Notifier
 	// Infra runs the infra processes of the pods that need one.
 	Infra InfraRunner
 	// UsernsMinHostID is the lowest node id a pod's user namespace may
@@ -183,14 +179,14 @@ func (m *Manager) lookupLocked(ref string) (*pod, error) {
 	return ids.Lookup(m.pods, ref, "pod sandbox", nil)
 }
 
-// setSandbox publishes a new state of p, and announces it if the pod's
+// setSandbox publishes a new state of p, and tells it if the pod's
 // State changed: every change of a pod passes here, or through Remove.
-func (m *Manager) setSandbox(p *pod, sb *Sandbox) {
+func (m *Manager) setSandbox(ctx context.Context, p *pod, sb *Sandbox) {
 	m.mu.Lock()
 	before := p.sb.State
 	p.sb = sb
 	m.mu.Unlock()
-	m.announce(before, sb, false)
+	m.stateChanged(ctx, before, sb)
 }
 
 // save writes sb as p's record, then publishes it. The caller holds p.op.
@@ -199,6 +195,6 @@ func (m *Manager) save(ctx context.Context, p *pod, sb *Sandbox) error {
 	if err := m.writeRecord(p, sb); err != nil {
 		return err
 	}
-	m.setSandbox(p, sb.Clone()) // sb stays the caller's to change
+	m.setSandbox(ctx, p, sb.Clone()) // sb stays the caller's to change
 	return nil
 }

@@ -47,8 +47,8 @@ func (m *Manager) Stop(ctx context.Context, id string, containers Containers) er
 	return m.teardown(ctx, p, false)
 }
 
-// tellStop tells plugins, once, that the pod stops, after its containers
-// stopped. The caller holds p.op.
+// tellStop tells the notifier (NRI plugins), once, that the pod stops,
+// after its containers stopped. The caller holds p.op.
 func (m *Manager) tellStop(ctx context.Context, p *pod) error {
 	if p.stopTold {
 		return nil
@@ -56,7 +56,7 @@ func (m *Manager) tellStop(ctx context.Context, p *pod) error {
 	m.mu.Lock()
 	sb := p.sb.Clone()
 	m.mu.Unlock()
-	if err := m.plugins().StopPodSandbox(ctx, sb); err != nil {
+	if err := m.changing(ctx, StepStop, sb); err != nil {
 		return err
 	}
 	p.stopTold = true
@@ -90,8 +90,7 @@ func (m *Manager) Remove(ctx context.Context, id string, containers Containers) 
 	delete(m.pods, p.sb.ID)
 	m.releaseLocked(p.sb.Metadata, p.sb.ID)
 	m.mu.Unlock()
-	m.plugins().RemovePodSandbox(ctx, sb)
-	m.announce(sb.State, sb, true)
+	m.changed(ctx, StepRemoved, sb)
 	return nil
 }
 

@@ -3,22 +3,19 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-cri/berth/errdefs"
-	"github.com/berth-cri/berth/inflight"
 	"github.com/berth-cri/berth/oci"
 	"github.com/berth-cri/berth/sandbox"
 	"github.com/berth-cri/berth/storage"
 )
 
 // containerService is the container state: an oci.Manager, which does
-// the work, and the CreateContainer calls in flight. The RPCs are in
+// the work (and keeps the CreateContainer calls in flight). The RPCs are in
 // container_create.go, container_lifecycle.go, container_status.go and
 // container_exec.go.
 type containerService struct {
@@ -27,52 +24,46 @@ type containerService struct {
 	rootfs *storage.Store // the image store, which holds root filesystems
 	// stopTimeout is the configured runtime.stop_timeout_default.
 	stopTimeout func() time.Duration
-
-	// creates are the CreateContainer calls in flight, or finished after
-	// their caller gave up (so kubelet's retry gets the container instead
-	// of "name is reserved"): the same rule as RunPodSandbox's.
-	creates *inflight.Calls[containerKey, *runtimeapi.CreateContainerRequest]
 }
 
-// initContainers restores every container from disk (see oci.NewManager).
-func (s *Server) initContainers(ctx context.Context) error {
+// initContainers restores every container from disk (see oci.NewManager)
+// and returns the steps restoring found, for New to tell once pods are
+// back.
+func (s *Server) initContainers(ctx context.Context) ([]oci.Change, error) {
 	cfg := s.Config()
 	host, err := oci.DetectHost(cfg.Runtime.RestrictOOMScoreAdj)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	host.SeccompDefaultWhenEmpty = cfg.Runtime.SeccompUseDefaultWhenEmpty
 	if err := oci.LoadDefaultAppArmorProfile(ctx, host); err != nil {
-		return err
+		return nil, err
 	}
 	store := s.img.store
-	mgr, err := oci.NewManager(ctx, oci.Options{
+	mgr, found, err := oci.NewManager(ctx, oci.Options{
 		Root:                 cfg.Root,
 		RunRoot:              cfg.RunRoot,
 		MonitorPath:          s.binPath(cfg.Runtime.MonitorPath, "berth-monitor"),
 		Host:                 host,
-		Rootfs:               store,
+		Rootfs:               rootfsStore{store},
 		ExecSyncMaxOutput:    min(cfg.Runtime.ExecSyncMaxOutput, maxExecOutput),
 		ExecSyncOutputBudget: cfg.Runtime.ExecSyncOutputBudget,
-		Plugins:              s.containerPlugins(),
-		OnChange:             s.containerChanged,
+		Notifier:             containerNotifier{s},
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.ctr = containerService{
 		mgr: mgr, host: host, rootfs: store,
 		stopTimeout: func() time.Duration { return s.Config().Runtime.StopTimeoutDefault.Duration },
-		creates:     newCreates(),
 	}
-	return nil
+	return found, nil
 }
 
-// removeOrphanContainers removes what a crash left without an owner, once
-// pods are restored: containers (infra included) whose pod is gone and
-// root filesystems no container has.
-func (s *Server) removeOrphanContainers(ctx context.Context) error {
-	mgr, store := s.ctr.mgr, s.ctr.rootfs
+// removeOrphanContainers removes, once pods are restored, the containers
+// (infra included) whose pod a crash left gone.
+func (s *Server) removeOrphanContainers(ctx context.Context) {
+	mgr := s.ctr.mgr
 	for _, c := range mgr.All() {
 		rec := c.Record()
 		if _, err := s.pod.get(rec.PodID); !errdefs.IsNotFound(err) {
@@ -83,19 +74,6 @@ func (s *Server) removeOrphanContainers(ctx context.Context) error {
 			logrus.WithField("container", rec.ID).Errorf("remove: %v", err)
 		}
 	}
-	ids, err := store.ListContainerRootfs()
-	if err != nil {
-		return err
-	}
-	for _, id := range ids {
-		if !mgr.Known(id) {
-			logrus.WithField("container", id).Info("removing a root filesystem no container owns")
-			if err := store.RemoveContainerRootfs(id); err != nil {
-				logrus.WithField("container", id).Errorf("remove root filesystem: %v", err)
-			}
-		}
-	}
-	return nil
 }
 
 func (c *containerService) close() error {
@@ -150,10 +128,13 @@ func stopGrace(ctx context.Context, def time.Duration, now time.Time) time.Durat
 // It first waits for the pod's CreateContainer calls still at work (they
 // outlive their callers): a container they made after the removal would
 // be left running in a pod that is gone. The pod is NOTREADY by now, so
-// no create for it begins any more (see createIn).
+// no create for it begins any more (see beginCreate).
 func (c *containerService) removePodContainers(ctx context.Context, podID string) error {
-	if err := c.creates.Wait(ctx, func(k containerKey) bool { return k.podID == podID }); err != nil {
-		return fmt.Errorf("pod %s: %w", podID, err)
+	if c.mgr == nil {
+		return nil
+	}
+	if err := c.mgr.WaitCreates(ctx, podID); err != nil {
+		return err
 	}
 	return c.eachPodContainer(podID, func(ctr *oci.Container) error {
 		return c.mgr.Remove(ctx, ctr)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -51,96 +50,59 @@ func (s *Server) GetContainerEvents(req *runtimeapi.GetEventsRequest, stream grp
 	}
 }
 
-// heldChanges keeps container changes made while berthd starts, before
-// the pods they belong to are restored (containers come back first).
-type heldChanges struct {
-	mu      sync.Mutex
-	open    bool
-	changes []oci.Change
-}
-
-// containerChanged is oci's OnChange: one event per container change.
-func (s *Server) containerChanged(ch oci.Change) {
-	s.held.mu.Lock()
-	if !s.held.open {
-		s.held.changes = append(s.held.changes, ch)
-		s.held.mu.Unlock()
+// publishContainerEvent publishes the CRI event of a container's step,
+// with the pod's status and its containers' as the step left them.
+func (s *Server) publishContainerEvent(ch oci.Change) {
+	var typ runtimeapi.ContainerEventType
+	switch ch.Step {
+	case oci.StepCreated:
+		typ = runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT
+	case oci.StepStarted:
+		typ = runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT
+	case oci.StepExited:
+		typ = runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT
+	case oci.StepRemoved:
+		typ = runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT
+		s.forgetStats(ch.Container.ID())
+	default:
 		return
 	}
-	s.held.mu.Unlock()
-	s.publishContainerChange(ch)
-}
-
-// releaseContainerChanges publishes the held changes, in order, and
-// lets later ones through.
-func (s *Server) releaseContainerChanges() {
-	s.held.mu.Lock()
-	defer s.held.mu.Unlock()
-	for _, ch := range s.held.changes {
-		s.publishContainerChange(ch)
-	}
-	s.held.changes, s.held.open = nil, true
-}
-
-func (s *Server) publishContainerChange(ch oci.Change) {
-	if ch.Removed {
-		s.forgetStats(ch.Container.ID)
-	}
-	typ := runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT
-	if !ch.Removed {
-		switch ch.Container.State {
-		case oci.StateCreated:
-			typ = runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT
-		case oci.StateRunning:
-			typ = runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT
-		case oci.StateExited:
-			typ = runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT
-		default:
-			return
-		}
-	}
+	podID := ch.Container.Record().PodID
 	ev := &runtimeapi.ContainerEventResponse{
-		ContainerId:        ch.Container.ID,
+		ContainerId:        ch.Container.ID(),
 		ContainerEventType: typ,
 		CreatedAt:          time.Now().UnixNano(),
 	}
-	if sb, err := s.pod.mgr.Get(ch.Container.PodID); err == nil {
+	if sb, err := s.pod.get(podID); err == nil {
 		ev.PodSandboxStatus = podStatus(sb)
 	}
-	for i := range ch.Pod {
-		ev.ContainersStatuses = append(ev.ContainersStatuses, containerStatus(&ch.Pod[i], ch.Pod[i].User))
-	}
+	ev.ContainersStatuses = s.podContainerStatuses(podID)
 	s.events.Publish(ev)
 }
 
-// podChanged is sandbox's OnChange: a pod that became ready was created
-// and started; one removed without a stop is stopped, then deleted.
-func (s *Server) podChanged(ch sandbox.Change) {
+// publishPodEvents publishes the CRI events of a pod's step: a pod that
+// became ready was created and started; one removed without a stop is
+// stopped, then deleted. A pod never listed has none.
+func (s *Server) publishPodEvents(ch sandbox.Change) {
 	sb := ch.Sandbox
-	if ch.Removed {
-		s.forgetStats(sb.ID)
-	}
 	var types []runtimeapi.ContainerEventType
 	switch {
-	case ch.Removed && sb.State == sandbox.StateReady:
-		types = append(types, runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT)
-	case ch.Removed:
-		types = append(types, runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT)
-	case sb.State == sandbox.StateReady:
+	case ch.Step == sandbox.StepReady:
 		types = append(types, runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
-	default:
+	case ch.Step == sandbox.StepNotReady:
 		types = append(types, runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT)
+	case ch.Step != sandbox.StepRemoved || sb.State == sandbox.StateCreating:
+		return
+	case sb.State == sandbox.StateReady:
+		types = append(types, runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT)
+	default:
+		types = append(types, runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT)
+	}
+	if ch.Step == sandbox.StepRemoved {
+		s.forgetStats(sb.ID)
 	}
 	st := podStatus(sb)
-	var ctrs []*runtimeapi.ContainerStatus
-	// The container manager is made first (server.New), so a pod's
-	// event carries its containers even at restore; the check keeps a
-	// pod event safe should that order change.
-	if s.ctr.mgr != nil {
-		for _, r := range s.ctr.mgr.List(func(r *oci.Record) bool { return r.PodID == sb.ID }) {
-			ctrs = append(ctrs, containerStatus(&r, r.User))
-		}
-	}
+	ctrs := s.podContainerStatuses(sb.ID)
 	for _, typ := range types {
 		s.events.Publish(&runtimeapi.ContainerEventResponse{
 			ContainerId:        sb.ID,
@@ -150,4 +112,18 @@ func (s *Server) podChanged(ch sandbox.Change) {
 			ContainersStatuses: ctrs,
 		})
 	}
+}
+
+// podContainerStatuses are the statuses of the pod's CRI containers now.
+// The container manager is made first (server.New), so pods restoring
+// have it; the check keeps an event safe should that order change.
+func (s *Server) podContainerStatuses(podID string) []*runtimeapi.ContainerStatus {
+	if s.ctr.mgr == nil {
+		return nil
+	}
+	var out []*runtimeapi.ContainerStatus
+	for _, r := range s.ctr.mgr.List(func(r *oci.Record) bool { return r.PodID == podID }) {
+		out = append(out, containerStatus(&r, r.User))
+	}
+	return out
 }

@@ -4,14 +4,12 @@ import (
 	"fmt"
 
 	"github.com/berth-cri/berth/nrihost"
-	"github.com/berth-cri/berth/oci"
-	"github.com/berth-cri/berth/sandbox"
 )
 
-// NRI plugins ([nri] enable) see pods and containers through hooks the
-// sandbox and oci managers call (see nrihost). The server only makes the
-// host, hands it to the managers and starts it once they restored their
-// state.
+// NRI plugins ([nri] enable) see pods and containers through the steps
+// the sandbox and oci managers tell server's notifiers (lifecycle.go),
+// which call the host (see nrihost). The server makes the host and starts
+// it once the managers restored their state.
 
 // newNRI makes the NRI host if the config enables it.
 func (s *Server) newNRI() error {
@@ -44,22 +42,6 @@ func (s *Server) stopNRI() {
 	if s.nri != nil {
 		s.nri.Stop()
 	}
-}
-
-// podPlugins and containerPlugins are the managers' hooks: nil (not a
-// nil *Host) when NRI is off.
-func (s *Server) podPlugins() sandbox.Plugins {
-	if s.nri == nil {
-		return nil
-	}
-	return s.nri
-}
-
-func (s *Server) containerPlugins() oci.Plugins {
-	if s.nri == nil {
-		return nil
-	}
-	return s.nri
 }
 
 // blockPluginSync is held across RunPodSandbox and CreateContainer: a

@@ -34,8 +34,7 @@ func (s *Server) initPods(ctx context.Context) error {
 			CacheDir:   cfg.Network.CacheDir,
 			Fallback:   fallbackNetwork(cfg.Network.FallbackConfig),
 		},
-		Plugins:  s.podPlugins(),
-		OnChange: s.podChanged,
+		Notifier: podNotifier{s},
 		Infra:    infraRunner{s},
 	})
 	if err != nil {

@@ -28,11 +28,11 @@ func newPodServer(t *testing.T) *Server {
 	cfg.Root, cfg.RunRoot = filepath.Join(dir, "root"), filepath.Join(dir, "run")
 	cfg.Runtime.CgroupParent = fmt.Sprintf("/berth-srv-test-%08x", rand.Uint32())
 	s := &Server{cfg: cfg}
-	mgr, err := oci.NewManager(t.Context(), oci.Options{Root: cfg.Root, RunRoot: cfg.RunRoot, Host: &oci.Host{}})
+	mgr, _, err := oci.NewManager(t.Context(), oci.Options{Root: cfg.Root, RunRoot: cfg.RunRoot, Host: &oci.Host{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.ctr = containerService{mgr: mgr, creates: newCreates(), stopTimeout: func() time.Duration { return 0 }}
+	s.ctr = containerService{mgr: mgr, stopTimeout: func() time.Duration { return 0 }}
 	pods, err := sandbox.New(t.Context(), sandbox.Options{
 		Root: cfg.Root, RunRoot: cfg.RunRoot, CgroupParent: cfg.Runtime.CgroupParent, HostResolvConf: "/etc/resolv.conf",
 		Network: sandbox.NetworkOptions{ConfDir: filepath.Join(dir, "cni"), CacheDir: filepath.Join(dir, "cache")},
@@ -83,11 +83,21 @@ func TestCreateAfterPodStopOrRemoveMakesNothing(t *testing.T) {
 		}}
 	}
 
+	// The create as CreateContainer makes it, after its own read of the
+	// pod.
+	create := func(pod string) error {
+		_, err := s.ctr.mgr.Create(t.Context(), &oci.CreateRequest{
+			Spec:  oci.SpecOptions{Config: req(pod).Config, Pod: &oci.Pod{ID: pod}},
+			Begin: func() (func(), error) { return s.beginCreate(pod) },
+		})
+		return err
+	}
+
 	stopped := hostNetPod(t, s, "stopped")
 	if _, err := s.StopPodSandbox(t.Context(), &runtimeapi.StopPodSandboxRequest{PodSandboxId: stopped}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.createIn(t.Context(), stopped, req(stopped)); !errdefs.Is(err, errdefs.KindFailedPrecondition) {
+	if err := create(stopped); !errdefs.Is(err, errdefs.KindFailedPrecondition) {
 		t.Errorf("create registered after StopPodSandbox: %v, want FailedPrecondition", err)
 	}
 
@@ -95,7 +105,7 @@ func TestCreateAfterPodStopOrRemoveMakesNothing(t *testing.T) {
 	if _, err := s.RemovePodSandbox(t.Context(), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: removed}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.createIn(t.Context(), removed, req(removed)); !errdefs.IsNotFound(err) {
+	if err := create(removed); !errdefs.IsNotFound(err) {
 		t.Errorf("create registered after RemovePodSandbox: %v, want NotFound", err)
 	}
 	if n := len(s.ctr.mgr.List(nil)); n != 0 {

@@ -58,7 +58,6 @@ type Server struct {
 
 	// events fans container and pod changes out to GetContainerEvents.
 	events *containerEvents
-	held   heldChanges
 	// stats reads cgroups, storage and network namespaces for the stats
 	// and metrics RPCs.
 	stats *stats.Collector
@@ -69,7 +68,9 @@ type Server struct {
 
 // New builds the server and restores every area's state from disk. Areas
 // start in dependency order: images, containers (which pods run their
-// infra through), pods; then containers whose pod is gone are removed.
+// infra through), pods; then the container steps restoring found are
+// told, the containers' exits watched again, and containers whose pod is
+// gone removed.
 func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
 	s := &Server{opts: opts, cfg: cfg, events: events.NewBroker[*runtimeapi.ContainerEventResponse](eventBuffer)}
 	cg, err := chooseCgroups(cfg)
@@ -83,7 +84,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	if err := s.initImages(ctx); err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
-	if err := s.initContainers(ctx); err != nil {
+	found, err := s.initContainers(ctx)
+	if err != nil {
 		s.img.close()
 		return nil, fmt.Errorf("containers: %w", err)
 	}
@@ -92,15 +94,17 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		s.img.close()
 		return nil, fmt.Errorf("pods: %w", err)
 	}
-	if err := s.removeOrphanContainers(ctx); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("containers: %w", err)
+	// The container steps restoring found (exits and starts while berthd
+	// was down) are told once the pods, whose status their events carry,
+	// are back; then the containers' exits are watched again, so a later
+	// exit is told after them. NRI is not started yet: plugins learn of
+	// these in their synchronization. The events wait in the broker for
+	// the first subscribers.
+	for _, ch := range found {
+		containerNotifier{s}.Changed(ctx, ch)
 	}
-	// Container changes restoring found (exits while berthd was down)
-	// waited for the pods, whose status their events carry; they are
-	// kept for the first subscribers, and from here on events go to
-	// those subscribed.
-	s.releaseContainerChanges()
+	s.ctr.mgr.Watch()
+	s.removeOrphanContainers(ctx)
 	s.events.Open()
 	s.initStats()
 	if err := s.startNRI(); err != nil {

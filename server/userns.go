@@ -3,7 +3,6 @@ package server
 import (
 	"github.com/berth-cri/berth/oci"
 	"github.com/berth-cri/berth/sandbox"
-	"github.com/berth-cri/berth/storage"
 )
 
 // ociUserNS is the pod's own user namespace for its containers; nil when
@@ -20,20 +19,4 @@ func ociUserNS(sb *sandbox.Sandbox) *oci.UserNS {
 		return out
 	}
 	return &oci.UserNS{Path: sb.UserNSPath, UIDs: conv(sb.UIDMappings), GIDs: conv(sb.GIDMappings)}
-}
-
-// rootfsOptions makes a container's root filesystem in a user-namespaced
-// pod through idmapped layers with the pod's mappings.
-func rootfsOptions(sb *sandbox.Sandbox) []storage.RootfsOption {
-	if sb.UserNSPath == "" {
-		return nil
-	}
-	conv := func(in []sandbox.IDMap) []storage.IDMap {
-		out := make([]storage.IDMap, len(in))
-		for i, m := range in {
-			out[i] = storage.IDMap{ContainerID: m.ContainerID, HostID: m.HostID, Size: m.Size}
-		}
-		return out
-	}
-	return []storage.RootfsOption{storage.WithIDMappings(conv(sb.UIDMappings), conv(sb.GIDMappings))}
 }

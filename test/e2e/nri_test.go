@@ -616,3 +616,64 @@ func TestNRIDefaultValidatorConfig(t *testing.T) {
 		}
 	})
 }
+
+// TestNRIExitWhileDownToldOnce: an exit that happened while berthd was
+// down reaches NRI plugins and the CRI event stream once each after the
+// restart: plugins in their synchronization (the container STOPPED, with
+// its exit code), never again as a StopContainer event; subscribers as
+// one STOPPED event. A live stop after the restart reaches both.
+func TestNRIExitWhileDownToldOnce(t *testing.T) {
+	e := startNRIEnv(t)
+	handler := handlerNames(t)
+	if len(handler) == 0 {
+		t.Skip("no runtime handler")
+	}
+	pod := e.pod(t, handler[0], runtimeapi.NamespaceMode_CONTAINER)
+	gone := e.run(t, pod, e.config("gone", "sh", "-c", "sleep 2; exit 4"))
+	stay := e.run(t, pod, e.config("stay", "sleep", "3600"))
+	e.d.Kill(t)
+	time.Sleep(3 * time.Second)
+	e.d.Restart(t)
+	s := e.followEvents(t)
+	p := e.startPlugin(t, "restarted", "10", nil)
+
+	p.mu.Lock()
+	ctrs := p.syncCtrs
+	p.mu.Unlock()
+	i := slices.IndexFunc(ctrs, func(c *api.Container) bool { return c.GetId() == gone })
+	if i < 0 {
+		t.Fatalf("Synchronize containers lack the container that exited while berthd was down")
+	}
+	if c := ctrs[i]; c.GetState() != api.ContainerState_CONTAINER_STOPPED || c.GetExitCode() != 4 {
+		t.Errorf("synchronized container: state %v exit code %d, want STOPPED 4", c.GetState(), c.GetExitCode())
+	}
+
+	// The live stop is the marker: every event about the earlier exit
+	// comes before it.
+	e.stop(t, stay, 0)
+	stopped := 0
+	for {
+		ev := s.next(t, gone, stay)
+		if ev.ContainerId == stay {
+			if ev.ContainerEventType == runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT {
+				break
+			}
+			continue
+		}
+		if ev.ContainerEventType != runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT {
+			t.Errorf("event about the container that exited while down: %v", ev.ContainerEventType)
+		}
+		stopped++
+	}
+	if stopped != 1 {
+		t.Errorf("%d STOPPED events for the exit while down, want 1", stopped)
+	}
+	waitFor(t, func() bool {
+		return slices.ContainsFunc(p.eventsOf(pod), func(ev nriEvent) bool { return ev.kind == "StopContainer" && ev.ctrID == stay })
+	})
+	for _, ev := range p.eventsOf(pod) {
+		if ev.ctrID == gone {
+			t.Errorf("plugin heard %s of the container it was synchronized with as stopped", ev.kind)
+		}
+	}
+}
