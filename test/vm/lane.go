@@ -34,15 +34,15 @@ const defaultE2E = `^(TestVersionStatusRuntimeConfig|TestContainerLifecycle|Test
 	`TestContainerStopSignalAndGrace|TestContainerUpdateResources|TestContainerSecurity|` +
 	`TestContainersSurviveDaemonKill|TestSharedPIDNamespace|TestStatsCPU|TestStatsMemoryAndWritableLayer|` +
 	`TestStatsNetworkAndMetrics|TestUpdatePodSandboxResources|TestPodCgroupParent|` +
-	`TestUserNamespacePod|TestUserNamespacePodSurvivesDaemonKill|TestUserNamespaceRejections|` +
+	`TestUserNamespacePod|TestUserNamespacePodSurvivesDaemonKill|TestUserNamespaceRejections|TestUserNamespaceCgroupDelegation|` +
 	`TestSystemdCgroupDriver|TestSystemdKubeletSlice|TestSystemdOOMAndPodResources|TestCgroupDriverFollowsNode)$`
 
 // ciE2E is vm-test-ci's smaller e2e part: the systemd driver's own tests
 // (OOM kills in a scope systemd removes at once among them) and one test
-// each of limits and their update, stats, pod resources and user
-// namespaces.
+// each of limits and their update, stats, pod resources, user namespaces
+// and their cgroup delegation.
 const ciE2E = `^(TestSystemdCgroupDriver|TestSystemdKubeletSlice|TestSystemdOOMAndPodResources|TestCgroupDriverFollowsNode|` +
-	`TestContainerUpdateResources|TestStatsCPU|TestUpdatePodSandboxResources|TestUserNamespacePod)$`
+	`TestContainerUpdateResources|TestStatsCPU|TestUpdatePodSandboxResources|TestUserNamespacePod|TestUserNamespaceCgroupDelegation)$`
 
 type laneOptions struct {
 	machine        machineFlags
