@@ -153,3 +153,13 @@ vm-test: build
 
 vm-test-ci: build
 	$(VM_RUN) -critest systemd/berth -e2e systemd -e2e-run ci -handlers berth,crun -timeout 60m $(VM_FLAGS)
+
+# CRIU for checkpoint/restore (CheckpointContainer): 4.1.1 from the
+# upstream tarball of Debian 13's source package, built once into
+# build/cache/criu-4.1.1/criu (rebuilt when contrib/criu/build-criu.sh
+# changes; about 75 s cold on 2 cores). Debian 12's criu 3.17 fails on
+# recent kernels. berthd finds it through runtime.criu_path or PATH; the
+# e2e tests through BERTH_TEST_CRIU or this path.
+.PHONY: criu
+criu:
+	bash contrib/criu/build-criu.sh build/cache
