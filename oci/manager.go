@@ -97,6 +97,7 @@ func NewManager(ctx context.Context, o Options) (*Manager, error) {
 		}
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.sweepCheckpointStages()
 	if err := m.restore(ctx); err != nil {
 		m.Close()
 		return nil, err

@@ -1,0 +1,298 @@
+package e2e
+
+import (
+	"archive/tar"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// criuBinary is the CRIU the checkpoint tests give berthd: $BERTH_TEST_CRIU,
+// or what `make criu` built into build/cache/criu-*/criu of this tree.
+// Debian 12's criu 3.17 does not work on recent kernels, so the host's is
+// not used; without a built one the tests skip, saying so.
+func criuBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("BERTH_TEST_CRIU"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("BERTH_TEST_CRIU: %v", err)
+		}
+		return p
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		if dir == filepath.Dir(dir) {
+			t.Skip("CRIU is not built: run `make criu` (or set BERTH_TEST_CRIU to a criu binary)")
+		}
+	}
+	found, _ := filepath.Glob(filepath.Join(dir, "build", "cache", "criu-*", "criu"))
+	if len(found) == 0 {
+		t.Skip("CRIU is not built: run `make criu` (or set BERTH_TEST_CRIU to a criu binary)")
+	}
+	return found[len(found)-1]
+}
+
+func startCheckpointEnv(t *testing.T) *ctrEnv {
+	t.Helper()
+	criu := criuBinary(t)
+	return startContainerEnvWith(t, fmt.Sprintf("[runtime]\ncriu_path = %q\n", criu))
+}
+
+// counter is a container that counts in its shell's memory, one number a
+// line, after changing its writable layer: a file added, one deleted.
+func (e *ctrEnv) counter(t *testing.T, podID, name string) (id, logPath string) {
+	t.Helper()
+	id = e.run(t, podID, e.config(name, "sh", "-c",
+		`echo kept > /added-by-counter; rm /etc/group; i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done`))
+	return id, e.status(t, id).LogPath
+}
+
+// lastCount is the counter's last number in its log.
+func lastCount(t *testing.T, logPath string) int {
+	t.Helper()
+	lines := strings.Fields(logText(readLog(t, logPath), "stdout"))
+	if len(lines) == 0 {
+		return 0
+	}
+	n, err := strconv.Atoi(lines[len(lines)-1])
+	if err != nil {
+		t.Fatalf("counter wrote %q", lines[len(lines)-1])
+	}
+	return n
+}
+
+func TestCheckpointContainerLeavesItRunning(t *testing.T) {
+	e := startCheckpointEnv(t)
+	forEachHandler(t, e.d, func(t *testing.T, handler string) {
+		pod := e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
+		id, logPath := e.counter(t, pod, "counter")
+		waitFor(t, func() bool { return lastCount(t, logPath) >= 3 })
+		pidBefore := e.info(t, id).Pid
+
+		dir := t.TempDir()
+		loc := filepath.Join(dir, "counter.tar")
+		if _, err := e.d.Runtime.CheckpointContainer(e.d.Ctx(t), &runtimeapi.CheckpointContainerRequest{
+			ContainerId: id, Location: loc}); err != nil {
+			t.Fatalf("CheckpointContainer: %v\nberthd log:\n%s", err, tail(e.d.Log(), 30))
+		}
+		at := lastCount(t, logPath)
+
+		// It keeps running, the same process, still counting.
+		if st := e.status(t, id); st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+			t.Fatalf("after checkpoint: %v, want running", st.State)
+		}
+		if pid := e.info(t, id).Pid; pid != pidBefore {
+			t.Errorf("after checkpoint: pid %d, was %d", pid, pidBefore)
+		}
+		waitFor(t, func() bool { return lastCount(t, logPath) >= at+5 })
+
+		// The archive: root's only, alone in its directory (no temporary
+		// left), with CRI-O's layout.
+		st, err := os.Stat(loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("archive mode %v, want 0600", st.Mode().Perm())
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+			t.Errorf("archive directory holds %d entries, want the archive alone", len(ents))
+		}
+		files := readTar(t, loc)
+		for _, want := range []string{"checkpoint/inventory.img", "checkpoint/pstree.img", "config.dump", "spec.dump",
+			"dump.log", "rootfs-diff.tar", "deleted.files", "container.log"} {
+			if _, ok := files[want]; !ok {
+				t.Errorf("archive has no %s; it has %v", want, names(files))
+			}
+		}
+		if !hasPrefix(files, "checkpoint/pages-") {
+			t.Errorf("archive has no memory pages; it has %v", names(files))
+		}
+		var cfg struct {
+			ID, Name, Runtime string
+		}
+		if err := json.Unmarshal(files["config.dump"], &cfg); err != nil || cfg.ID != id || cfg.Name != "counter" || cfg.Runtime != handler {
+			t.Errorf("config.dump %s (%v): want id %s, name counter, runtime %s", files["config.dump"], err, id, handler)
+		}
+		var spec struct {
+			Annotations map[string]string
+		}
+		if err := json.Unmarshal(files["spec.dump"], &spec); err != nil || spec.Annotations["io.kubernetes.cri.container-name"] != "counter" {
+			t.Errorf("spec.dump annotations %v (%v): want the container's name", spec.Annotations, err)
+		}
+		diff := tarNames(t, files["rootfs-diff.tar"])
+		if !diff["added-by-counter"] {
+			t.Errorf("rootfs-diff.tar has %v, want added-by-counter", diff)
+		}
+		if diff["etc/passwd"] || diff["bin/busybox"] {
+			t.Errorf("rootfs-diff.tar has unchanged image files: %v", diff)
+		}
+		var deleted []string
+		if err := json.Unmarshal(files["deleted.files"], &deleted); err != nil || len(deleted) != 1 || deleted[0] != "/etc/group" {
+			t.Errorf("deleted.files %s (%v), want [/etc/group]", files["deleted.files"], err)
+		}
+		if !strings.Contains(string(files["container.log"]), " stdout F 3\n") {
+			t.Errorf("container.log lacks the count so far:\n%s", files["container.log"])
+		}
+
+		// A second checkpoint replaces the first archive.
+		if _, err := e.d.Runtime.CheckpointContainer(e.d.Ctx(t), &runtimeapi.CheckpointContainerRequest{
+			ContainerId: id, Location: loc}); err != nil {
+			t.Fatalf("second CheckpointContainer: %v", err)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+			t.Errorf("after a second checkpoint the directory holds %d entries", len(ents))
+		}
+	})
+}
+
+func TestCheckpointContainerCRIURefuses(t *testing.T) {
+	e := startCheckpointEnv(t)
+	forEachHandler(t, e.d, func(t *testing.T, handler string) {
+		pod := e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
+		// An open file that was deleted and is larger than CRIU's
+		// limit for such ("ghost") files, 1 MiB by default: CRIU
+		// cannot dump it.
+		id := e.run(t, pod, e.config("ghost", "sh", "-c",
+			`dd if=/dev/zero of=/big bs=1M count=4 2>/dev/null; exec 3</big; rm /big; echo ready; while :; do sleep 0.1; done`))
+		e.waitLog(t, id, "ready")
+		dir := t.TempDir()
+		_, err := e.d.Runtime.CheckpointContainer(e.d.Ctx(t), &runtimeapi.CheckpointContainerRequest{
+			ContainerId: id, Location: filepath.Join(dir, "ghost.tar")})
+		if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "CRIU cannot dump it") ||
+			!strings.Contains(strings.ToLower(err.Error()), "ghost") {
+			t.Fatalf("CheckpointContainer: %v, want FailedPrecondition with CRIU's reason (a ghost file)", err)
+		}
+		t.Logf("CRIU's refusal, as the caller sees it: %v", err)
+		if st := e.status(t, id); st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+			t.Errorf("after a refused checkpoint: %v, want running", st.State)
+		}
+		// Not frozen either: it still runs commands.
+		if r := e.exec(t, id, 10, "echo", "alive"); strings.TrimSpace(string(r.Stdout)) != "alive" {
+			t.Errorf("exec after a refused checkpoint: %q", r.Stdout)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("a refused checkpoint left %d files in the archive's directory", len(ents))
+		}
+	})
+}
+
+func TestCheckpointContainerBadRequests(t *testing.T) {
+	e := startCheckpointEnv(t)
+	handler := handlerNames(t)[0]
+	pod := e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
+	running := e.run(t, pod, e.config("sleeper", "sleep", "1000"))
+	created := e.create(t, pod, e.config("created", "sleep", "1000"))
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "adir"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		what, id, loc string
+		code          codes.Code
+	}{
+		{"empty location", running, "", codes.InvalidArgument},
+		{"relative location", running, "ck.tar", codes.InvalidArgument},
+		{"missing directory", running, filepath.Join(dir, "none", "ck.tar"), codes.InvalidArgument},
+		{"a directory", running, filepath.Join(dir, "adir"), codes.InvalidArgument},
+		{"not started", created, filepath.Join(dir, "ck.tar"), codes.FailedPrecondition},
+		{"unknown container", "no-such-container", filepath.Join(dir, "ck.tar"), codes.NotFound},
+	} {
+		_, err := e.d.Runtime.CheckpointContainer(e.d.Ctx(t), &runtimeapi.CheckpointContainerRequest{ContainerId: tc.id, Location: tc.loc})
+		wantCode(t, tc.what, err, tc.code)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("bad requests left files: %d entries", len(ents))
+	}
+	if st := e.status(t, running); st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Errorf("after bad requests: %v, want running", st.State)
+	}
+}
+
+// readTar reads every regular file of an archive (they are small here but
+// for the memory pages, which a counting shell keeps few of).
+func readTar(t *testing.T, path string) map[string][]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return readTarFrom(t, f)
+}
+
+func readTarFrom(t *testing.T, r io.Reader) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("read archive: %v", err)
+		}
+		name := strings.TrimPrefix(filepath.Clean(h.Name), "./")
+		if h.Typeflag != tar.TypeReg {
+			out[name+"/"] = nil
+			continue
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = b
+	}
+}
+
+func tarNames(t *testing.T, b []byte) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for n := range readTarFrom(t, strings.NewReader(string(b))) {
+		out[strings.TrimSuffix(n, "/")] = true
+	}
+	return out
+}
+
+func names(m map[string][]byte) []string {
+	out := make([]string, 0, len(m))
+	for n := range m {
+		out = append(out, n)
+	}
+	return out
+}
+
+func hasPrefix(m map[string][]byte, prefix string) bool {
+	for n := range m {
+		if strings.HasPrefix(n, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
