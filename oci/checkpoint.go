@@ -42,10 +42,9 @@ type rootfsChanges interface {
 // spec.dump, dump.log and stats-dump, the writable layer's changes as
 // rootfs-diff.tar (and deleted.files), and the CRI log as container.log.
 //
-// The container is frozen (the runtime's pause) from before CRIU dumps it
-// until its layer's changes are read, so its memory and files are one
-// moment; it is thawed on every path out, and its monitor, stdio, exit
-// status and log are not touched. The archive is written beside its
+// The container's monitor, stdio, exit status and log are not touched:
+// CRIU dumps the processes in place (the pipes to the monitor included)
+// and lets them go on. The archive is written beside its
 // destination under a temporary name and renamed into place: it appears
 // whole or not at all.
 func (m *Manager) Checkpoint(ctx context.Context, c *Container, o CheckpointOptions) error {
@@ -79,7 +78,7 @@ func (m *Manager) Checkpoint(ctx context.Context, c *Container, o CheckpointOpti
 	if err := writeCheckpointMetadata(stage, &rec, spec); err != nil {
 		return err
 	}
-	if err := m.dumpFrozen(ctx, c, &rec, criu, stage, changes, spec); err != nil {
+	if err := m.dumpAndDiff(ctx, &rec, criu, stage, changes, spec); err != nil {
 		return err
 	}
 	if rec.LogPath != "" {
@@ -94,23 +93,19 @@ func (m *Manager) Checkpoint(ctx context.Context, c *Container, o CheckpointOpti
 	return nil
 }
 
-// dumpFrozen freezes c, has CRIU dump it into stage/checkpoint (leaving
-// it running), writes its layer's changes, and thaws it.
-func (m *Manager) dumpFrozen(ctx context.Context, c *Container, rec *Record, criu, stage string, changes rootfsChanges, spec []byte) (err error) {
+// dumpAndDiff has CRIU dump c into stage/checkpoint, leaving it running,
+// then writes its layer's changes.
+//
+// CRIU freezes the container (its cgroup freezer) for the dump and thaws
+// it when done, whether it succeeded or not and whether berthd still
+// waits for it or not: Berth never freezes a container itself, so no
+// end of berthd's can leave one frozen. The price is that the layer's
+// changes are read just after the dump, while the container runs again:
+// a file it writes in between is newer in the archive than in the memory
+// image (CRI-O freezes the container across both, and a crash in between
+// leaves it frozen).
+func (m *Manager) dumpAndDiff(ctx context.Context, rec *Record, criu, stage string, changes rootfsChanges, spec []byte) error {
 	rt, id := rec.Runtime, rec.ID
-	if err := rt.Pause(ctx, id); err != nil {
-		return fmt.Errorf("checkpoint container %s: freeze: %w", id, err)
-	}
-	defer func() {
-		// Thawed even when the caller gave up: a container is never
-		// left frozen by a checkpoint.
-		if rerr := rt.Resume(context.WithoutCancel(ctx), id); rerr != nil {
-			logFor(id).Warnf("checkpoint: thaw: %v", rerr)
-			if err == nil {
-				err = fmt.Errorf("checkpoint container %s: thaw: %w", id, rerr)
-			}
-		}
-	}()
 	if err := rt.checkpointDump(ctx, id, criu, filepath.Join(stage, metadata.CheckpointDirectory), stage); err != nil {
 		return err
 	}

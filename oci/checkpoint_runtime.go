@@ -15,18 +15,6 @@ import (
 	"github.com/berth-cri/berth/errdefs"
 )
 
-// Pause freezes the container's processes (`pause ID`, the cgroup freezer).
-func (r *Runtime) Pause(ctx context.Context, id string) error {
-	_, err := r.run(ctx, nil, "pause", id)
-	return err
-}
-
-// Resume thaws what Pause froze (`resume ID`).
-func (r *Runtime) Resume(ctx context.Context, id string) error {
-	_, err := r.run(ctx, nil, "resume", id)
-	return err
-}
-
 // checkpointDump runs `checkpoint --leave-running` with the images
 // written to imageDir and CRIU's dump.log and stats-dump to workDir. criu
 // is the CRIU binary: runc since 1.2 (and berth-runner, through

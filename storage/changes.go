@@ -18,10 +18,11 @@ import (
 // Paths at or below skip (the container's mount points, whose files the
 // runtime made and whose contents are not the layer's) are left out.
 //
-// The caller keeps the container frozen meanwhile: the change list and the
-// files read are then the same tree. The tar is read through an
-// os.Root of the root filesystem (go.podman.io/storage's archive), so a
-// symlink in the container never leads the walk out of it.
+// The container may be running and changing its files meanwhile, so what
+// is read is never trusted to be what was listed: the tar is read through
+// an os.Root of the root filesystem (go.podman.io/storage's archive), so
+// a symlink the container puts in a listed path's place never leads the
+// walk out of it.
 func (s *Store) WriteContainerChanges(id string, skip []string, w io.Writer) (deleted []string, err error) {
 	if err := checkContainerID(id); err != nil {
 		return nil, err

@@ -21,7 +21,7 @@ import (
 // or what `make criu` built into build/cache/criu-*/criu of this tree.
 // Debian 12's criu 3.17 does not work on recent kernels, so the host's is
 // not used; without a built one the tests skip, saying so.
-func criuBinary(t *testing.T) string {
+func criuBinary(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("BERTH_TEST_CRIU"); p != "" {
 		if _, err := os.Stat(p); err != nil {
@@ -48,10 +48,23 @@ func criuBinary(t *testing.T) string {
 	return found[len(found)-1]
 }
 
-func startCheckpointEnv(t *testing.T) *ctrEnv {
+func startCheckpointEnv(t testing.TB) *ctrEnv {
 	t.Helper()
 	criu := criuBinary(t)
 	return startContainerEnvWith(t, fmt.Sprintf("[runtime]\ncriu_path = %q\n", criu))
+}
+
+// bigCounter counts like counter, after filling ~100 MB of its shell's
+// memory with a string (its length goes to stderr: bigFilled).
+const bigCounter = `x=$(head -c 100000000 /dev/zero | tr '\0' a); echo ${#x} >&2; i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done`
+
+// bigFilled waits until a bigCounter holds its 100 MB and counts.
+func bigFilled(t testing.TB, logPath string) {
+	t.Helper()
+	waitFor(t, func() bool { return lastCount(t, logPath) >= 2 })
+	if got := strings.TrimSpace(logText(readLog(t, logPath), "stderr")); got != "100000000" {
+		t.Fatalf("the big counter holds a string of %q bytes, want 100000000", got)
+	}
 }
 
 // counter is a container that counts in its shell's memory, one number a
@@ -64,7 +77,7 @@ func (e *ctrEnv) counter(t *testing.T, podID, name string) (id, logPath string) 
 }
 
 // lastCount is the counter's last number in its log.
-func lastCount(t *testing.T, logPath string) int {
+func lastCount(t testing.TB, logPath string) int {
 	t.Helper()
 	lines := strings.Fields(logText(readLog(t, logPath), "stdout"))
 	if len(lines) == 0 {
@@ -191,6 +204,70 @@ func TestCheckpointContainerCRIURefuses(t *testing.T) {
 			t.Errorf("a refused checkpoint left %d files in the archive's directory", len(ents))
 		}
 	})
+}
+
+// SIGKILL of berthd while CRIU dumps: the container goes on running (CRIU,
+// not berthd, froze it, and thaws it), no archive appears, and the
+// restarted berthd removes the half-made checkpoint.
+func TestCheckpointContainerDaemonKilled(t *testing.T) {
+	e := startCheckpointEnv(t)
+	handler := handlerNames(t)[0]
+	pod := e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
+	id := e.run(t, pod, e.config("big", "sh", "-c", bigCounter))
+	logPath := e.status(t, id).LogPath
+	bigFilled(t, logPath)
+	dir := t.TempDir()
+	stages := filepath.Join(e.d.Root, "checkpoints")
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.d.Runtime.CheckpointContainer(e.d.Ctx(t), &runtimeapi.CheckpointContainerRequest{
+			ContainerId: id, Location: filepath.Join(dir, "big.tar")})
+		done <- err
+	}()
+	waitFor(t, func() bool {
+		m, _ := filepath.Glob(filepath.Join(stages, "*", "checkpoint", "*"))
+		return len(m) > 0
+	})
+	e.d.Kill(t)
+	if err := <-done; err == nil {
+		t.Fatal("CheckpointContainer succeeded although berthd was killed during the dump")
+	}
+	e.d.Restart(t)
+	if st := e.status(t, id); st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Fatalf("after berthd's restart: %v, want running", st.State)
+	}
+	at := lastCount(t, logPath)
+	waitFor(t, func() bool { return lastCount(t, logPath) >= at+5 })
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("the killed checkpoint left %d files in the archive's directory", len(ents))
+	}
+	if ents, _ := os.ReadDir(stages); len(ents) != 0 {
+		t.Errorf("the restarted berthd left %d checkpoint stages", len(ents))
+	}
+}
+
+// BenchmarkCheckpointContainer100MB: a checkpoint of a running container
+// whose shell holds ~100 MB, archive written to a temporary directory (on
+// the test's disk), the container left running.
+func BenchmarkCheckpointContainer100MB(b *testing.B) {
+	e := startCheckpointEnv(b)
+	handler := handlerNames(b)[0]
+	pod := e.pod(b, handler, runtimeapi.NamespaceMode_CONTAINER)
+	id := e.run(b, pod, e.config("big", "sh", "-c", bigCounter))
+	logPath := e.status(b, id).LogPath
+	bigFilled(b, logPath)
+	loc := filepath.Join(b.TempDir(), "big.tar")
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := e.d.Runtime.CheckpointContainer(e.d.Ctx(b), &runtimeapi.CheckpointContainerRequest{
+			ContainerId: id, Location: loc}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if st, err := os.Stat(loc); err == nil {
+		b.ReportMetric(float64(st.Size())/1e6, "archive-MB")
+	}
 }
 
 func TestCheckpointContainerBadRequests(t *testing.T) {
