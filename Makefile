@@ -163,3 +163,14 @@ vm-test-ci: build
 .PHONY: criu
 criu:
 	bash contrib/criu/build-criu.sh build/cache
+
+# checkpointctl, the CRIU project's reader of checkpoint archives, built
+# from its source through the Go module proxy into build/cache: the e2e
+# checkpoint tests run `checkpointctl show` on Berth's archives when it is
+# there. v1.6.0: v1.7.0 needs a go-criu release the proxy does not serve.
+CHECKPOINTCTL_VERSION := v1.6.0
+.PHONY: checkpointctl
+checkpointctl:
+	test -x build/cache/checkpointctl-$(CHECKPOINTCTL_VERSION)/checkpointctl || \
+		GOBIN=$(CURDIR)/build/cache/checkpointctl-$(CHECKPOINTCTL_VERSION) GOFLAGS=-mod=mod \
+		$(GO) install github.com/checkpoint-restore/checkpointctl@$(CHECKPOINTCTL_VERSION)

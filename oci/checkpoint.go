@@ -175,7 +175,7 @@ func writeCheckpointMetadata(stage string, rec *Record, spec []byte) error {
 		Name:            rec.Name,
 		RootfsImage:     rec.Image,
 		RootfsImageRef:  rec.ImageID,
-		RootfsImageName: rec.ImageRef,
+		RootfsImageName: rec.Image,
 		OCIRuntime:      rec.Runtime.Handler,
 		CreatedTime:     rec.CreatedAt,
 		CheckpointedAt:  time.Now(),

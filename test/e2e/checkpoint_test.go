@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,9 +24,20 @@ import (
 // not used; without a built one the tests skip, saying so.
 func criuBinary(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("BERTH_TEST_CRIU"); p != "" {
+	p := cachedTool(t, "criu")
+	if p == "" {
+		t.Skip("CRIU is not built: run `make criu` (or set BERTH_TEST_CRIU to a criu binary)")
+	}
+	return p
+}
+
+// cachedTool is $BERTH_TEST_<NAME> or the newest build/cache/<name>-*/<name>
+// of this tree, "" if neither is there.
+func cachedTool(t testing.TB, name string) string {
+	t.Helper()
+	if p := os.Getenv("BERTH_TEST_" + strings.ToUpper(name)); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("BERTH_TEST_CRIU: %v", err)
+			t.Fatalf("BERTH_TEST_%s: %v", strings.ToUpper(name), err)
 		}
 		return p
 	}
@@ -38,12 +50,12 @@ func criuBinary(t testing.TB) string {
 			break
 		}
 		if dir == filepath.Dir(dir) {
-			t.Skip("CRIU is not built: run `make criu` (or set BERTH_TEST_CRIU to a criu binary)")
+			return ""
 		}
 	}
-	found, _ := filepath.Glob(filepath.Join(dir, "build", "cache", "criu-*", "criu"))
+	found, _ := filepath.Glob(filepath.Join(dir, "build", "cache", name+"-*", name))
 	if len(found) == 0 {
-		t.Skip("CRIU is not built: run `make criu` (or set BERTH_TEST_CRIU to a criu binary)")
+		return ""
 	}
 	return found[len(found)-1]
 }
@@ -162,6 +174,16 @@ func TestCheckpointContainerLeavesItRunning(t *testing.T) {
 		}
 		if !strings.Contains(string(files["container.log"]), " stdout F 3\n") {
 			t.Errorf("container.log lacks the count so far:\n%s", files["container.log"])
+		}
+
+		// checkpointctl (the CRIU project's reader of these archives)
+		// shows it, when built (make checkpointctl).
+		if ctl := cachedTool(t, "checkpointctl"); ctl != "" {
+			out, err := exec.Command(ctl, "show", loc).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "counter") || !strings.Contains(string(out), e.image) {
+				t.Errorf("checkpointctl show: %v\n%s", err, out)
+			}
+			t.Logf("checkpointctl show:\n%s", out)
 		}
 
 		// A second checkpoint replaces the first archive.
