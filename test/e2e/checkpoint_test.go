@@ -24,16 +24,16 @@ import (
 // not used; without a built one the tests skip, saying so.
 func criuBinary(t testing.TB) string {
 	t.Helper()
-	p := cachedTool(t, "criu")
+	p := cachedTool(t, "criu", "criu-*/criu")
 	if p == "" {
 		t.Skip("CRIU is not built: run `make criu` (or set BERTH_TEST_CRIU to a criu binary)")
 	}
 	return p
 }
 
-// cachedTool is $BERTH_TEST_<NAME> or the newest build/cache/<name>-*/<name>
-// of this tree, "" if neither is there.
-func cachedTool(t testing.TB, name string) string {
+// cachedTool is $BERTH_TEST_<NAME> or the newest build/cache/<glob> of
+// this tree, "" if neither is there.
+func cachedTool(t testing.TB, name, glob string) string {
 	t.Helper()
 	if p := os.Getenv("BERTH_TEST_" + strings.ToUpper(name)); p != "" {
 		if _, err := os.Stat(p); err != nil {
@@ -53,7 +53,7 @@ func cachedTool(t testing.TB, name string) string {
 			return ""
 		}
 	}
-	found, _ := filepath.Glob(filepath.Join(dir, "build", "cache", name+"-*", name))
+	found, _ := filepath.Glob(filepath.Join(dir, "build", "cache", glob))
 	if len(found) == 0 {
 		return ""
 	}
@@ -178,12 +178,24 @@ func TestCheckpointContainerLeavesItRunning(t *testing.T) {
 
 		// checkpointctl (the CRIU project's reader of these archives)
 		// shows it, when built (make checkpointctl).
-		if ctl := cachedTool(t, "checkpointctl"); ctl != "" {
+		if ctl := cachedTool(t, "checkpointctl", "checkpointctl-*/checkpointctl"); ctl != "" {
 			out, err := exec.Command(ctl, "show", loc).CombinedOutput()
 			if err != nil || !strings.Contains(string(out), "counter") || !strings.Contains(string(out), e.image) {
 				t.Errorf("checkpointctl show: %v\n%s", err, out)
 			}
 			t.Logf("checkpointctl show:\n%s", out)
+		}
+
+		// crictl's checkpoint (make critest builds crictl) writes one too.
+		if crictl := cachedTool(t, "crictl", "cri-tools-*/crictl"); crictl != "" {
+			viaCrictl := filepath.Join(t.TempDir(), "crictl.tar")
+			out, err := exec.Command(crictl, "--runtime-endpoint", "unix://"+e.d.Socket,
+				"checkpoint", "--export="+viaCrictl, id).CombinedOutput()
+			if err != nil {
+				t.Errorf("crictl checkpoint: %v\n%s", err, out)
+			} else if _, ok := readTar(t, viaCrictl)["checkpoint/inventory.img"]; !ok {
+				t.Errorf("crictl checkpoint wrote no CRIU images")
+			}
 		}
 
 		// A second checkpoint replaces the first archive.
