@@ -198,6 +198,16 @@ func TestCheckpointContainerLeavesItRunning(t *testing.T) {
 			}
 		}
 
+		// berthctl's checkpoint, with a path relative to its directory.
+		ctlDir := t.TempDir()
+		ctl := exec.Command(filepath.Join(e.d.BinDir, "berthctl"), "--endpoint", e.d.Socket, "checkpoint", "-o", "viactl.tar", id)
+		ctl.Dir = ctlDir
+		if out, err := ctl.CombinedOutput(); err != nil {
+			t.Errorf("berthctl checkpoint: %v\n%s", err, out)
+		} else if _, ok := readTar(t, filepath.Join(ctlDir, "viactl.tar"))["config.dump"]; !ok {
+			t.Errorf("berthctl checkpoint wrote no config.dump")
+		}
+
 		// A second checkpoint replaces the first archive.
 		if _, err := e.d.Runtime.CheckpointContainer(e.d.Ctx(t), &runtimeapi.CheckpointContainerRequest{
 			ContainerId: id, Location: loc}); err != nil {
