@@ -59,26 +59,13 @@ func (m *Manager) Checkpoint(ctx context.Context, c *Container, o CheckpointOpti
 	if !ok {
 		return errdefs.Internal(errors.New("checkpoint: the root filesystem store cannot list a container's changes"))
 	}
-	c.ops.Lock()
-	defer c.ops.Unlock()
-	rec := c.Record()
-	if rec.State != StateRunning {
-		return errdefs.FailedPreconditionf("container %s is %s: only a running container can be checkpointed", rec.ID, rec.State)
-	}
-	stage, err := m.checkpointStage(rec.ID)
+	stage, err := m.checkpointStage(c.ID())
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(stage)
-
-	spec, err := c.Spec()
+	rec, err := m.dumpRunning(ctx, c, criu, stage, changes)
 	if err != nil {
-		return err
-	}
-	if err := writeCheckpointMetadata(stage, &rec, spec); err != nil {
-		return err
-	}
-	if err := m.dumpAndDiff(ctx, &rec, criu, stage, changes, spec); err != nil {
 		return err
 	}
 	if rec.LogPath != "" {
@@ -91,6 +78,27 @@ func (m *Manager) Checkpoint(ctx context.Context, c *Container, o CheckpointOpti
 	}
 	logFor(rec.ID).Infof("checkpointed to %s", o.Location)
 	return nil
+}
+
+// dumpRunning writes the checkpoint's metadata, dump and layer changes
+// into stage under c.ops, so that no start, update or exit's delete meets
+// the dump (an exit is recorded once it is done); the archive is written
+// after, without the lock.
+func (m *Manager) dumpRunning(ctx context.Context, c *Container, criu, stage string, changes rootfsChanges) (Record, error) {
+	c.ops.Lock()
+	defer c.ops.Unlock()
+	rec := c.Record()
+	if rec.State != StateRunning {
+		return rec, errdefs.FailedPreconditionf("container %s is %s: only a running container can be checkpointed", rec.ID, rec.State)
+	}
+	spec, err := c.Spec()
+	if err != nil {
+		return rec, err
+	}
+	if err := writeCheckpointMetadata(stage, &rec, spec); err != nil {
+		return rec, err
+	}
+	return rec, m.dumpAndDiff(ctx, &rec, criu, stage, changes, spec)
 }
 
 // dumpAndDiff has CRIU dump c into stage/checkpoint, leaving it running,
