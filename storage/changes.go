@@ -2,27 +2,29 @@ package storage
 
 import (
 	"archive/tar"
+	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"strings"
 
+	cstorage "go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
 )
 
 // WriteContainerChanges writes what container id changed over its image
-// as a tar of the added and modified files (taken from its mounted root
-// filesystem) and returns the paths it deleted: a checkpoint archive's
-// rootfs-diff.tar and deleted.files, in the layout CRI-O and Podman use.
-// Paths at or below skip (the container's mount points, whose files the
-// runtime made and whose contents are not the layer's) are left out.
+// as a tar of the added and modified entries and returns the paths it
+// deleted: a checkpoint archive's rootfs-diff.tar and deleted.files, in the
+// layout CRI-O and Podman use. Entries at or below skip (the container's
+// mount points, whose files the runtime made and whose contents are not
+// the layer's) are left out.
 //
-// The container may be running and changing its files meanwhile, so what
-// is read is never trusted to be what was listed: the tar is read through
-// an os.Root of the root filesystem (go.podman.io/storage's archive), so
-// a symlink the container puts in a listed path's place never leads the
-// walk out of it.
+// The entries are the store's own diff of the writable layer (what a
+// commit would make into a layer: read from the layer, symlinks as links,
+// never followed), less its whiteouts, which deleted.files stands for; the
+// deletions are the store's change list. The container may be running
+// and writing meanwhile: the archive is one pass over the layer, not a
+// snapshot.
 func (s *Store) WriteContainerChanges(id string, skip []string, w io.Writer) (deleted []string, err error) {
 	if err := checkContainerID(id); err != nil {
 		return nil, err
@@ -35,53 +37,47 @@ func (s *Store) WriteContainerChanges(id string, skip []string, w io.Writer) (de
 	if err != nil {
 		return nil, fmt.Errorf("changes of container %s: %w", id, err)
 	}
-	root, err := s.MountContainerRootfs(id)
-	if err != nil {
-		return nil, err
-	}
-	fsRoot, err := os.OpenRoot(root)
-	if err != nil {
-		return nil, fmt.Errorf("changes of container %s: %w", id, err)
-	}
-	defer fsRoot.Close()
-	var include []string
 	for _, ch := range changes {
-		p := path.Clean("/" + ch.Path)
-		if under(p, skip) {
-			continue
-		}
-		rel := strings.TrimPrefix(p, "/")
-		switch ch.Kind {
-		case archive.ChangeDelete:
+		if p := path.Clean("/" + ch.Path); ch.Kind == archive.ChangeDelete && !under(p, skip) {
 			deleted = append(deleted, p)
-			continue
-		case archive.ChangeModify:
-			// A modified directory is listed because something in it
-			// changed, which is listed on its own; the tar walks what
-			// it includes, so including the directory would take its
-			// unchanged image files too.
-			if fi, err := fsRoot.Lstat(rel); err != nil || fi.IsDir() {
-				continue
-			}
 		}
-		include = append(include, rel)
 	}
-	if len(include) == 0 {
-		// An empty archive, still a tar.
-		return deleted, tar.NewWriter(w).Close()
-	}
-	rd, err := archive.TarWithOptions(root, &archive.TarOptions{
-		Compression:  archive.Uncompressed,
-		IncludeFiles: include,
-	})
+	uncompressed := archive.Uncompressed
+	rc, err := s.store.Diff("", c.LayerID, &cstorage.DiffOptions{Compression: &uncompressed})
 	if err != nil {
 		return nil, fmt.Errorf("changes of container %s: %w", id, err)
 	}
-	defer rd.Close()
-	if _, err := io.Copy(w, rd); err != nil {
+	defer rc.Close()
+	if err := copyLayerEntries(rc, w, skip); err != nil {
 		return nil, fmt.Errorf("changes of container %s: %w", id, err)
 	}
 	return deleted, nil
+}
+
+// copyLayerEntries copies a layer tar's entries to w, less whiteouts and
+// what is under skip.
+func copyLayerEntries(r io.Reader, w io.Writer, skip []string) error {
+	tr, tw := tar.NewReader(r), tar.NewWriter(w)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		p := path.Clean("/" + h.Name)
+		if p == "/" || strings.HasPrefix(path.Base(p), archive.WhiteoutPrefix) || under(p, skip) {
+			continue
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
 }
 
 // under reports whether p is one of dirs or beneath one.

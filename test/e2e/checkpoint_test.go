@@ -84,7 +84,7 @@ func bigFilled(t testing.TB, logPath string) {
 func (e *ctrEnv) counter(t *testing.T, podID, name string) (id, logPath string) {
 	t.Helper()
 	id = e.run(t, podID, e.config(name, "sh", "-c",
-		`echo kept > /added-by-counter; rm /etc/group; i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done`))
+		`echo kept > /added-by-counter; rm /etc/group; ln -s / /escape; ln -s /etc/shadow /leak; i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done`))
 	return id, e.status(t, id).LogPath
 }
 
@@ -164,6 +164,20 @@ func TestCheckpointContainerLeavesItRunning(t *testing.T) {
 		diff := tarNames(t, files["rootfs-diff.tar"])
 		if !diff["added-by-counter"] {
 			t.Errorf("rootfs-diff.tar has %v, want added-by-counter", diff)
+		}
+		// The container's symlinks are kept as links, never followed
+		// out of its root filesystem.
+		raw := readTarFrom(t, strings.NewReader(string(files["rootfs-diff.tar"])))
+		for n := range raw {
+			if strings.HasPrefix(n, "escape/") && n != "escape/" {
+				t.Errorf("rootfs-diff.tar followed the container's symlink to /: %s", n)
+			}
+		}
+		if _, regular := raw["leak"]; regular {
+			t.Errorf("rootfs-diff.tar holds the target of the container's symlink to /etc/shadow")
+		}
+		if _, ok := raw["escape/"]; !ok || raw["leak/"] != nil {
+			t.Errorf("rootfs-diff.tar lacks the container's symlinks: %v", names(raw))
 		}
 		if diff["etc/passwd"] || diff["bin/busybox"] {
 			t.Errorf("rootfs-diff.tar has unchanged image files: %v", diff)
