@@ -153,3 +153,24 @@ vm-test: build
 
 vm-test-ci: build
 	$(VM_RUN) -critest systemd/berth -e2e systemd -e2e-run ci -handlers berth,crun -timeout 60m $(VM_FLAGS)
+
+# CRIU for checkpoint/restore (CheckpointContainer): 4.1.1 from the
+# upstream tarball of Debian 13's source package, built once into
+# build/cache/criu-4.1.1/criu (rebuilt when contrib/criu/build-criu.sh
+# changes; about 75 s cold on 2 cores). Debian 12's criu 3.17 fails on
+# recent kernels. berthd finds it through runtime.criu_path or PATH; the
+# e2e tests through BERTH_TEST_CRIU or this path.
+.PHONY: criu
+criu:
+	bash contrib/criu/build-criu.sh build/cache
+
+# checkpointctl, the CRIU project's reader of checkpoint archives, built
+# from its source through the Go module proxy into build/cache: the e2e
+# checkpoint tests run `checkpointctl show` on Berth's archives when it is
+# there. v1.6.0: v1.7.0 needs a go-criu release the proxy does not serve.
+CHECKPOINTCTL_VERSION := v1.6.0
+.PHONY: checkpointctl
+checkpointctl:
+	test -x build/cache/checkpointctl-$(CHECKPOINTCTL_VERSION)/checkpointctl || \
+		GOBIN=$(CURDIR)/build/cache/checkpointctl-$(CHECKPOINTCTL_VERSION) GOFLAGS=-mod=mod \
+		$(GO) install github.com/checkpoint-restore/checkpointctl@$(CHECKPOINTCTL_VERSION)

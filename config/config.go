@@ -55,6 +55,10 @@ type RuntimeConfig struct {
 	Handlers map[string]RuntimeHandler `toml:"handlers"`
 	// MonitorPath is berth-monitor; empty means next to berthd.
 	MonitorPath string `toml:"monitor_path"`
+	// CriuPath is the CRIU binary CheckpointContainer has the runtime
+	// run (it must be named criu: runtimes run criu from PATH); empty
+	// means criu from berthd's PATH.
+	CriuPath string `toml:"criu_path"`
 	// PausePath is the pause program used as a pod's infra process; empty
 	// means berth-pause next to berthd.
 	PausePath string `toml:"pause_path"`

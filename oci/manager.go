@@ -92,6 +92,7 @@ func NewManager(ctx context.Context, o Options) (*Manager, []Change, error) {
 		}
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.sweepCheckpointStages()
 	found, err := m.restore(ctx)
 	if err != nil {
 		m.Close()

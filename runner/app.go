@@ -81,15 +81,15 @@ var globalFlags = []flagDef{
 	flagS("root", defaultRoot, "root directory for storage of container state (this should be located in tmpfs)"),
 	flagB("systemd-cgroup", "enable systemd cgroup support, expects cgroupsPath to be of form \"slice:prefix:name\" for e.g. \"system.slice:runc:434234\""),
 	flagS("rootless", "auto", "ignore cgroup permission errors ('true', 'false', or 'auto')"),
-	flagS("criu", "criu", "path to the criu binary (checkpoint/restore is not supported by berth-runner)"),
+	flagS("criu", "criu", "path to the criu binary used for checkpoint and restore (default: criu from PATH)"),
 	flagB("version,v", "print the version"),
 }
 
 func commands() []*command {
 	return []*command{
-		createCommand, deleteCommand, execCommand, featuresCommand, killCommand,
-		listCommand, pauseCommand, psCommand, resumeCommand, runCommand,
-		specCommand, startCommand, stateCommand, updateCommand,
+		checkpointCommand, createCommand, deleteCommand, execCommand, featuresCommand,
+		killCommand, listCommand, pauseCommand, psCommand, restoreCommand, resumeCommand,
+		runCommand, specCommand, startCommand, stateCommand, updateCommand,
 	}
 }
 

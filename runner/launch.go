@@ -17,8 +17,9 @@ import (
 type action int
 
 const (
-	actCreate action = iota + 1 // start the init, leave it waiting on the exec fifo
-	actRun                      // start a process and run it (run, exec)
+	actCreate  action = iota + 1 // start the init, leave it waiting on the exec fifo
+	actRun                       // start a process and run it (run, exec)
+	actRestore                   // restore the init's process tree from CRIU images
 )
 
 // launch starts one process in a container: the init (create, run) or an
@@ -37,6 +38,7 @@ type launch struct {
 	preserveFDs    int
 	listenFDs      []*os.File
 	subCgroupPaths map[string]string
+	criuOpts       *libcontainer.CriuOpts // actRestore
 }
 
 func (r *launch) run(config *specs.Process) (status int, retErr error) {
@@ -92,6 +94,8 @@ func (r *launch) run(config *specs.Process) (status int, retErr error) {
 	switch {
 	case r.action == actCreate:
 		err = r.container.Start(process)
+	case r.action == actRestore:
+		err = r.container.Restore(process, r.criuOpts)
 	default:
 		err = r.container.Run(process)
 	}

@@ -35,6 +35,7 @@ var argKinds = map[string][]string{
 	"runp": {"file"}, "rmi": {"image..."}, "inspecti": {"image..."}, "images": {"image"},
 	"run": {"image"}, "attach": {"container"}, "port-forward": {"pod"},
 	"stats": {"container"}, "statsp": {"pod"}, "pull": {"image"},
+	"checkpoint": {"container"},
 }
 
 // flagValues name each command's flags that take a value, with what the
@@ -56,6 +57,7 @@ var flagValues = map[string]map[string]string{
 	"run": {"name": "", "r": "", "pull": "choice:missing,always,never", "stop-timeout": "",
 		"e": "", "p": "", "v": "file"},
 	"port-forward": {"address": ""},
+	"checkpoint":   {"o": "file"},
 	"bench":        {"pods": "", "parallel": "", "image": "image", "handler": "", "execs": "", "pid": "choice:container,pod", "log-dir": "file"},
 }
 
