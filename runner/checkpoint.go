@@ -115,27 +115,7 @@ var restoreCommand = &command{
 // restoreContainer is startContainer for a checkpoint: a new container
 // from the bundle whose init is CRIU's restored process tree.
 func restoreContainer(inv *invocation, opts *libcontainer.CriuOpts) (int, error) {
-	if p := inv.flags.String("pid-file"); p != "" {
-		abs, err := filepath.Abs(p)
-		if err != nil {
-			return -1, err
-		}
-		inv.flags.Set("pid-file", abs)
-	}
-	if bundle := inv.flags.String("bundle"); bundle != "" {
-		if err := os.Chdir(bundle); err != nil {
-			return -1, err
-		}
-	}
-	spec, err := loadSpec(specConfig)
-	if err != nil {
-		return -1, err
-	}
-	id := inv.args[0]
-	if id == "" {
-		return -1, errEmptyID
-	}
-	container, err := newContainer(inv, id, spec)
+	container, spec, err := bundleContainer(inv)
 	if err != nil {
 		return -1, err
 	}

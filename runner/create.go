@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runtime-spec/specs-go"
 )
 
 var createFlags = []flagDef{
@@ -54,29 +57,7 @@ var runCommand = &command{
 // startContainer is create and run: load the bundle, make the container,
 // start its init.
 func startContainer(inv *invocation, act action) (int, error) {
-	if p := inv.flags.String("pid-file"); p != "" {
-		abs, err := filepath.Abs(p)
-		if err != nil {
-			return -1, err
-		}
-		inv.flags.Set("pid-file", abs)
-	}
-	if bundle := inv.flags.String("bundle"); bundle != "" {
-		// libcontainer resolves a relative rootfs against the working
-		// directory, and records the bundle from it, as runc does.
-		if err := os.Chdir(bundle); err != nil {
-			return -1, err
-		}
-	}
-	spec, err := loadSpec(specConfig)
-	if err != nil {
-		return -1, err
-	}
-	id := inv.args[0]
-	if id == "" {
-		return -1, errEmptyID
-	}
-	container, err := newContainer(inv, id, spec)
+	container, spec, err := bundleContainer(inv)
 	if err != nil {
 		return -1, err
 	}
@@ -96,4 +77,36 @@ func startContainer(inv *invocation, act action) (int, error) {
 		r.subreaper = !inv.flags.Bool("no-subreaper")
 	}
 	return r.run(spec.Process)
+}
+
+// bundleContainer loads the bundle (--bundle, else the working directory)
+// and makes the container it describes, for create, run and restore.
+func bundleContainer(inv *invocation) (*libcontainer.Container, *specs.Spec, error) {
+	if p := inv.flags.String("pid-file"); p != "" {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		inv.flags.Set("pid-file", abs)
+	}
+	if bundle := inv.flags.String("bundle"); bundle != "" {
+		// libcontainer resolves a relative rootfs against the working
+		// directory, and records the bundle from it, as runc does.
+		if err := os.Chdir(bundle); err != nil {
+			return nil, nil, err
+		}
+	}
+	spec, err := loadSpec(specConfig)
+	if err != nil {
+		return nil, nil, err
+	}
+	id := inv.args[0]
+	if id == "" {
+		return nil, nil, errEmptyID
+	}
+	container, err := newContainer(inv, id, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return container, spec, nil
 }
