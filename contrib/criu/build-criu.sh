@@ -5,11 +5,8 @@
 #
 # Debian 12's criu 3.17.1 fails on recent kernels (on 6.18 `criu check`
 # stops at "vdso: Unexpected rt vDSO area bounds"); trixie's 4.1.1 passes
-# it. The source is fetched with apt through a private sources list and a
-# private package-list directory under $CACHE, as
-# test/node-e2e/build-busybox.sh does: the host's apt configuration is
-# neither read for it nor changed, apt checks the tarball against trixie's
-# signed Sources index, and nothing of trixie is installed. Only the
+# it. The source is fetched as contrib/debian-trixie-src.sh says: apt
+# through a private sources list, nothing of trixie installed. Only the
 # upstream tarball is used (Debian's patches concern its packaging and
 # documentation, and the mirror CI reaches may not carry the .debian.tar).
 #
@@ -30,17 +27,8 @@ if [ -x "$out/criu" ] && [ "$(cat "$out/recipe" 2>/dev/null)" = "$recipe" ]; the
 	exit 0
 fi
 
-apt_dir=$CACHE/apt-trixie-src
-mkdir -p "$apt_dir/lists/partial"
-cat >"$apt_dir/sources.list" <<SRC
-# Written by Berth's build (contrib/criu/build-criu.sh, test/node-e2e/build-busybox.sh).
-deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
-SRC
-apt_opts=(-o Dir::Etc::sourcelist="$apt_dir/sources.list" -o Dir::Etc::sourceparts=-
-	-o Dir::State::Lists="$apt_dir/lists" -o APT::Get::List-Cleanup=0)
-if ! apt-cache "${apt_opts[@]}" showsrc criu 2>/dev/null | grep -q "^Version: $want"; then
-	apt-get update -qq "${apt_opts[@]}" >&2
-fi
+. "$(dirname "$0")/../debian-trixie-src.sh"
+trixie_src "$CACHE" criu "$want"
 version=$(apt-cache "${apt_opts[@]}" showsrc criu | sed -n "s/^Version: \($want-.*\)/\1/p" | sort -V | tail -1)
 [ -n "$version" ] || { echo "build-criu: want criu $want source in trixie, apt has none" >&2; exit 1; }
 

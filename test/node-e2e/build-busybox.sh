@@ -15,17 +15,8 @@
 set -euo pipefail
 CACHE=${1:?usage: build-busybox.sh CACHE}
 want=1.37
-apt_dir=$CACHE/apt-trixie-src
-mkdir -p "$apt_dir/lists/partial"
-cat >"$apt_dir/sources.list" <<SRC
-# Written by Berth's node e2e harness (test/node-e2e/build-busybox.sh).
-deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
-SRC
-apt_opts=(-o Dir::Etc::sourcelist="$apt_dir/sources.list" -o Dir::Etc::sourceparts=-
-	-o Dir::State::Lists="$apt_dir/lists" -o APT::Get::List-Cleanup=0)
-if ! apt-cache "${apt_opts[@]}" showsrc busybox 2>/dev/null | grep -q "^Version: 1:$want"; then
-	apt-get update -qq "${apt_opts[@]}" >&2
-fi
+. "$(dirname "$0")/../../contrib/debian-trixie-src.sh"
+trixie_src "$CACHE" busybox "1:$want"
 version=$(apt-cache "${apt_opts[@]}" showsrc busybox | sed -n 's/^Version: //p' | sort -V | tail -1)
 case "$version" in "1:$want"*) ;; *) echo "build-busybox: want busybox $want source, apt has ${version:-none}" >&2; exit 1 ;; esac
 # The key names the recipe too: change it when the build below changes.
