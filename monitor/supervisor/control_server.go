@@ -3,6 +3,7 @@ package supervisor
 import (
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -13,14 +14,16 @@ type controlServer struct {
 	path string
 	logw *LogWriter
 	diag *Diag
+	// exec runs an exec request (see exec_in.go) on its connection.
+	exec func(c *os.File, req []byte) string
 }
 
-func newControlServer(path string, logw *LogWriter, diag *Diag) (*controlServer, error) {
+func newControlServer(path string, logw *LogWriter, diag *Diag, exec func(*os.File, []byte) string) (*controlServer, error) {
 	l, err := listenPacket(path)
 	if err != nil {
 		return nil, err
 	}
-	s := &controlServer{l: l, path: path, logw: logw, diag: diag}
+	s := &controlServer{l: l, path: path, logw: logw, diag: diag, exec: exec}
 	go s.serve()
 	return s, nil
 }
@@ -38,9 +41,19 @@ func (s *controlServer) serve() {
 func (s *controlServer) handle(c *os.File) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	buf := make([]byte, 256)
+	// A seqpacket read takes one whole request (cut at the buffer's
+	// size); only an exec's is longer than a word.
+	buf := make([]byte, CtlExecMaxRequest)
 	n, err := c.Read(buf)
 	if err != nil {
+		return
+	}
+	if body, ok := strings.CutPrefix(string(buf[:n]), CtlExec+"\n"); ok && s.exec != nil {
+		// An exec lasts as long as its command (berthd bounds it).
+		_ = c.SetDeadline(time.Time{})
+		reply := s.exec(c, []byte(body))
+		_ = c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		_, _ = c.Write([]byte(reply))
 		return
 	}
 	var reply string
