@@ -13,11 +13,11 @@ import (
 	"github.com/berth-cri/berth/monitor/supervisor"
 )
 
-// ErrExecUnsupported means the container's monitor did not take the exec
-// (it predates execs on the control socket, or has no control socket
-// listening): nothing ran, and the caller runs the exec under a monitor
-// of its own (Start) instead.
-var ErrExecUnsupported = errors.New("the container's monitor does not run execs")
+// ErrUnsupported means the container's monitor did not take the request
+// (it predates the request, or has no control socket listening): nothing
+// was done, and the caller takes the older way to the same end (for an
+// exec, a monitor of its own; for a signal, the runtime's kill).
+var ErrUnsupported = errors.New("the container's monitor does not support the request")
 
 // killedReplyWait bounds the wait for the monitor's reply once the
 // command was killed: it drains the output for at most two seconds.
@@ -33,14 +33,14 @@ const killedReplyWait = 30 * time.Second
 // to have reaped it (so nothing outlives the call) and returns an error
 // wrapping ctx's. A runtime that refused the command gives an error
 // wrapping *RuntimeError. A monitor that does not run execs gives
-// ErrExecUnsupported, and nothing ran.
+// ErrUnsupported, and nothing ran.
 func ExecIn(ctx context.Context, controlSocket string, cfg Config) (int32, error) {
 	if err := cfg.Validate(); err != nil {
 		return 0, err
 	}
 	req := append([]byte(supervisor.CtlExec+"\n"), cfg.Encode()...)
 	if len(req) > supervisor.CtlExecMaxRequest {
-		return 0, fmt.Errorf("%w: the request's %d bytes exceed the control socket's %d", ErrExecUnsupported, len(req), supervisor.CtlExecMaxRequest)
+		return 0, fmt.Errorf("%w: the request's %d bytes exceed the control socket's %d", ErrUnsupported, len(req), supervisor.CtlExecMaxRequest)
 	}
 	rtLog := supervisor.RuntimeLogPath(&cfg)
 	var rtLogOffset int64
@@ -52,7 +52,7 @@ func ExecIn(ctx context.Context, controlSocket string, cfg Config) (int32, error
 		if ctx.Err() != nil {
 			return 0, ctxOr(ctx, err)
 		}
-		return 0, fmt.Errorf("%w: %v", ErrExecUnsupported, err)
+		return 0, fmt.Errorf("%w: %v", ErrUnsupported, err)
 	}
 	defer c.Close()
 	if _, err := c.Write(req); err != nil {
@@ -110,7 +110,7 @@ func execReply(cfg Config, reply, rtLog string, rtLogOffset int64) (int32, error
 	case "error:":
 		if strings.HasPrefix(val, "unknown request") {
 			// A monitor from before execs on the control socket.
-			return 0, fmt.Errorf("%w: %s", ErrExecUnsupported, val)
+			return 0, fmt.Errorf("%w: %s", ErrUnsupported, val)
 		}
 		return 0, fmt.Errorf("exec in %s: monitor: %s", cfg.ID, val)
 	}

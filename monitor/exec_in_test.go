@@ -144,7 +144,7 @@ func TestExecInContainerExits(t *testing.T) {
 }
 
 // A monitor that does not know the request (an older one) makes ExecIn
-// fail with ErrExecUnsupported, as does a socket nobody serves: the
+// fail with ErrUnsupported, as does a socket nobody serves: the
 // caller then runs the exec under a monitor of its own.
 func TestExecInUnsupported(t *testing.T) {
 	c := newCtr(t, []string{"sleep", "1000"}, nil)
@@ -154,14 +154,14 @@ func TestExecInUnsupported(t *testing.T) {
 	served := serveOldControl(t, sock)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := monitor.ExecIn(ctx, sock, ec); !errors.Is(err, monitor.ErrExecUnsupported) {
-		t.Fatalf("ExecIn against an old monitor: %v; want ErrExecUnsupported", err)
+	if _, err := monitor.ExecIn(ctx, sock, ec); !errors.Is(err, monitor.ErrUnsupported) {
+		t.Fatalf("ExecIn against an old monitor: %v; want ErrUnsupported", err)
 	}
 	if req := <-served; !strings.HasPrefix(req, "exec\n") {
 		t.Fatalf("the old monitor got %q", req)
 	}
-	if _, err := monitor.ExecIn(ctx, filepath.Join(dir, "none"), ec); !errors.Is(err, monitor.ErrExecUnsupported) {
-		t.Fatalf("ExecIn without a monitor: %v; want ErrExecUnsupported", err)
+	if _, err := monitor.ExecIn(ctx, filepath.Join(dir, "none"), ec); !errors.Is(err, monitor.ErrUnsupported) {
+		t.Fatalf("ExecIn without a monitor: %v; want ErrUnsupported", err)
 	}
 }
 

@@ -269,6 +269,9 @@ func TestSurvivesCallerDeath(t *testing.T) {
 	if _, ppid := procStat(st.ContainerPID); ppid != st.MonitorPID {
 		t.Fatalf("container init's parent is %d, want the monitor %d", ppid, st.MonitorPID)
 	}
+	// The shell forks sleep after it set the trap: a TERM before that
+	// would be ignored (pid 1) and the test would wait for nothing.
+	waitFor(t, "the container's sleep", func() bool { return len(childrenOf(st.ContainerPID)) > 0 })
 	c.runc("kill", c.cfg.ID, "TERM")
 	if e := c.wait(); e.Signal != 0 || e.ExitCode != 3 {
 		t.Fatalf("exit %+v, want code 3 from the TERM trap", e)

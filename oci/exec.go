@@ -67,7 +67,7 @@ func (m *Manager) ExecSync(ctx context.Context, c *Container, cmd []string, time
 		defer cancel()
 	}
 	code, err := monitor.ExecIn(runCtx, c.paths.control(), cfg)
-	if errors.Is(err, monitor.ErrExecUnsupported) {
+	if errors.Is(err, monitor.ErrUnsupported) {
 		logFor(id).Debugf("exec %q under a monitor of its own: %v", cmd, err)
 		code, err = m.execUnderNewMonitor(ctx, runCtx, cfg)
 	}

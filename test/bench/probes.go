@@ -31,11 +31,14 @@ type probeResult struct {
 	// runtime's exec, and a per-exec monitor, count where they were
 	// reaped: in the daemon, the container's monitor, or the shim).
 	cpu float64
-	// traced is how many probes the strace pass watched; forks and
-	// execs are counts over them.
-	traced int
-	forks  int
-	execs  map[string]int
+	// traced is how many probes the strace pass watched; the counts
+	// are over them. forks are the processes (not threads) created:
+	// by the server's side (daemon, monitors, shims) and by the OCI
+	// runtime's processes (runc, berth-runner and their re-execs).
+	traced      int
+	serverForks int
+	rtForks     int
+	execs       map[string]int
 	// helperBefore and helperAfter are the container's long-lived
 	// helper (its berth-monitor, or the pod's shim) before and after
 	// the probes.
@@ -158,7 +161,7 @@ func probeScenario(r *runtime, image, pid string, n, traced int) (res probeResul
 
 	if traced > 0 {
 		res.traced = traced
-		res.forks, res.execs, err = traceProbes(r, ctrID, helpers, traced)
+		res.serverForks, res.rtForks, res.execs, err = traceProbes(r, ctrID, helpers, traced)
 	}
 	return res, err
 }
@@ -242,10 +245,18 @@ var (
 	resumedLine = regexp.MustCompile(`^(\d+)\s+<\.\.\. (clone3?|fork|vfork) resumed>.*= (-?\d+)`)
 )
 
+// isRuntime says whether a program is the OCI runtime: runc,
+// berth-runner, or their re-execs of themselves through /proc.
+func isRuntime(prog string) bool {
+	return prog == "runc" || prog == "berth-runner" || strings.HasPrefix(prog, "/proc/self/")
+}
+
 // traceProbes runs n probes with strace -f attached to the daemon and
-// its helpers, and counts the processes (not threads) created and the
-// programs executed meanwhile, by anything traced.
-func traceProbes(r *runtime, ctrID string, helpers []int, n int) (forks int, execs map[string]int, err error) {
+// its helpers, and counts the processes (not threads) created meanwhile,
+// by whom (the server's side or the runtime: a process is what it last
+// executed, or its parent's until it executes), and the programs
+// executed.
+func traceProbes(r *runtime, ctrID string, helpers []int, n int) (serverForks, rtForks int, execs map[string]int, err error) {
 	out := filepath.Join(r.dir, "probes.strace")
 	args := []string{"-f", "-qq", "-e", "trace=clone,clone3,fork,vfork,execve", "-s", "256", "-o", out}
 	for _, pid := range append([]int{r.pid()}, helpers...) {
@@ -254,7 +265,7 @@ func traceProbes(r *runtime, ctrID string, helpers []int, n int) (forks int, exe
 	st := exec.Command("strace", args...)
 	st.Stderr = os.Stderr
 	if err := st.Start(); err != nil {
-		return 0, nil, fmt.Errorf("strace: %w", err)
+		return 0, 0, nil, fmt.Errorf("strace: %w", err)
 	}
 	time.Sleep(time.Second) // attached to every thread first
 	var perr error
@@ -265,33 +276,55 @@ func traceProbes(r *runtime, ctrID string, helpers []int, n int) (forks int, exe
 	st.Process.Signal(syscall.SIGINT)
 	st.Wait()
 	if perr != nil {
-		return 0, nil, perr
+		return 0, 0, nil, perr
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
 	lines := strings.Split(string(b), "\n")
+	prog := map[string]string{}        // pid -> program it runs ("" for the server's)
 	pendingThread := map[string]bool{} // pid -> its unfinished clone makes a thread
+	pendingExec := map[string]string{}
+	created := func(caller, child string, thread bool) {
+		prog[child] = prog[caller]
+		if thread {
+			return
+		}
+		if isRuntime(prog[caller]) {
+			rtForks++
+		} else {
+			serverForks++
+		}
+	}
 	for _, line := range lines {
 		if m := cloneLine.FindStringSubmatch(line); m != nil {
 			thread := strings.Contains(m[3], "CLONE_THREAD")
 			if m[4] == "" {
 				pendingThread[m[1]] = thread
-			} else if v, _ := strconv.Atoi(m[4]); v > 0 && !thread {
-				forks++
+			} else if v, _ := strconv.Atoi(m[4]); v > 0 {
+				created(m[1], m[4], thread)
 			}
 			continue
 		}
 		if m := resumedLine.FindStringSubmatch(line); m != nil {
 			thread, ok := pendingThread[m[1]]
 			delete(pendingThread, m[1])
-			if v, _ := strconv.Atoi(m[3]); ok && v > 0 && !thread {
-				forks++
+			if v, _ := strconv.Atoi(m[3]); ok && v > 0 {
+				created(m[1], m[3], thread)
+			}
+			continue
+		}
+		if m := execLine.FindStringSubmatch(line); m != nil {
+			if m[2] != "" {
+				pendingExec[m[1]] = m[2]
+			}
+			if strings.HasSuffix(strings.TrimSpace(line), "= 0") {
+				prog[m[1]] = progName(pendingExec[m[1]])
 			}
 		}
 	}
-	return forks, countExecs(lines), nil
+	return serverForks, rtForks, countExecs(lines), nil
 }
 
 // countExecs counts strace -f's successful execve calls by program.
