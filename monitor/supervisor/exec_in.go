@@ -37,8 +37,8 @@ const (
 	CtlExecMaxRequest = 8 * 1024
 )
 
-// execRun is one exec in flight: the process to kill when asked (the
-// runtime while it starts the command, then the command).
+// execRun is one exec in flight: the command to kill when asked, once
+// the runtime has started it and its pid is known.
 type execRun struct {
 	pid    atomic.Int64
 	killed atomic.Bool
@@ -196,7 +196,7 @@ func (m *monitor) runExec(cfg *Config, x *execRun) (code int32, runtimeErr strin
 	}()
 	started := time.Now()
 	argv := append([]string{cfg.RuntimePath}, createArgs(cfg, "")...)
-	rtPid, rtDone, err := m.r.forkExec(cfg.RuntimePath, argv, &syscall.ProcAttr{
+	_, rtDone, err := m.r.forkExec(cfg.RuntimePath, argv, &syscall.ProcAttr{
 		Dir:   "/",
 		Env:   RuntimeEnv(os.Environ()),
 		Files: files,
@@ -209,10 +209,8 @@ func (m *monitor) runExec(cfg *Config, x *execRun) (code int32, runtimeErr strin
 		m.stopGroup(&g, 0, "an exec")
 		return 0, "", wrap(err, "run ", cfg.RuntimePath)
 	}
-	x.pid.Store(int64(rtPid))
-	if x.killed.Load() {
-		m.r.signal(rtPid, syscall.SIGKILL)
-	}
+	// A kill waits for the runtime (as an exec session's monitor does):
+	// killing it halfway could leave the command started and unknown.
 	rec := <-rtDone
 	if rec.status.ExitStatus() != 0 || rec.status.Signaled() {
 		m.stopGroup(&g, drainTimeout, "an exec's runtime")
