@@ -283,27 +283,32 @@ func traceProbes(r *runtime, ctrID string, helpers []int, n int) (serverForks, r
 		return 0, 0, nil, err
 	}
 	lines := strings.Split(string(b), "\n")
-	prog := map[string]string{}        // pid -> program it runs ("" for the server's)
+	// First every clone and exec, then whose each process clone was:
+	// strace -f may print a child's calls before its parent's clone
+	// returns, so a process's program is known only at the end.
+	type clone struct {
+		at            int
+		caller, child string
+		thread        bool
+	}
+	type execd struct {
+		at   int
+		prog string
+	}
+	var clones []clone
+	parent := map[string]string{}
+	execs = map[string]int{}
+	execsOf := map[string][]execd{}
 	pendingThread := map[string]bool{} // pid -> its unfinished clone makes a thread
 	pendingExec := map[string]string{}
-	created := func(caller, child string, thread bool) {
-		prog[child] = prog[caller]
-		if thread {
-			return
-		}
-		if isRuntime(prog[caller]) {
-			rtForks++
-		} else {
-			serverForks++
-		}
-	}
-	for _, line := range lines {
+	for i, line := range lines {
 		if m := cloneLine.FindStringSubmatch(line); m != nil {
 			thread := strings.Contains(m[3], "CLONE_THREAD")
 			if m[4] == "" {
 				pendingThread[m[1]] = thread
 			} else if v, _ := strconv.Atoi(m[4]); v > 0 {
-				created(m[1], m[4], thread)
+				clones = append(clones, clone{i, m[1], m[4], thread})
+				parent[m[4]] = m[1]
 			}
 			continue
 		}
@@ -311,7 +316,8 @@ func traceProbes(r *runtime, ctrID string, helpers []int, n int) (serverForks, r
 			thread, ok := pendingThread[m[1]]
 			delete(pendingThread, m[1])
 			if v, _ := strconv.Atoi(m[3]); ok && v > 0 {
-				created(m[1], m[3], thread)
+				clones = append(clones, clone{i, m[1], m[3], thread})
+				parent[m[3]] = m[1]
 			}
 			continue
 		}
@@ -320,11 +326,37 @@ func traceProbes(r *runtime, ctrID string, helpers []int, n int) (serverForks, r
 				pendingExec[m[1]] = m[2]
 			}
 			if strings.HasSuffix(strings.TrimSpace(line), "= 0") {
-				prog[m[1]] = progName(pendingExec[m[1]])
+				prog := progName(pendingExec[m[1]])
+				execsOf[m[1]] = append(execsOf[m[1]], execd{i, prog})
+				execs[prog]++
+				delete(pendingExec, m[1])
 			}
 		}
 	}
-	return serverForks, rtForks, countExecs(lines), nil
+	// progAt is what pid ran at line at: its last exec before it, else
+	// its parent's program ("" for the daemon's and helpers' own).
+	var progAt func(pid string, at, depth int) string
+	progAt = func(pid string, at, depth int) string {
+		for i := len(execsOf[pid]) - 1; i >= 0; i-- {
+			if execsOf[pid][i].at < at {
+				return execsOf[pid][i].prog
+			}
+		}
+		if p, ok := parent[pid]; ok && depth < 64 {
+			return progAt(p, at, depth+1)
+		}
+		return ""
+	}
+	for _, c := range clones {
+		switch {
+		case c.thread:
+		case isRuntime(progAt(c.caller, c.at, 0)):
+			rtForks++
+		default:
+			serverForks++
+		}
+	}
+	return serverForks, rtForks, execs, nil
 }
 
 // countExecs counts strace -f's successful execve calls by program.
