@@ -200,3 +200,36 @@ func serveOldControl(t *testing.T, path string) <-chan string {
 	}()
 	return out
 }
+
+// Execs at once in one monitor (a liveness and a readiness probe) each
+// get their own command's exit code and output.
+func TestExecInConcurrent(t *testing.T) {
+	c := newCtr(t, []string{"sleep", "1000"}, nil)
+	c.start()
+	c.run()
+	const n = 8
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			ec := execCfg(t, c, "execin-par-"+strconv.Itoa(i), "sh", "-c", "echo out-$0; exit $0", strconv.Itoa(i))
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			code, err := monitor.ExecIn(ctx, c.cfg.ControlSocket, ec)
+			if err == nil && code != int32(i) {
+				err = errors.New("exec " + strconv.Itoa(i) + ": exit code " + strconv.Itoa(int(code)))
+			}
+			if err == nil {
+				b, _ := os.ReadFile(ec.LogPath)
+				if recs := stream(records(t, string(b)), "stdout"); len(recs) != 1 || recs[0] != "stdout F out-"+strconv.Itoa(i) {
+					err = errors.New("exec " + strconv.Itoa(i) + ": output " + strings.Join(recs, "|"))
+				}
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
