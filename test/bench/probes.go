@@ -31,6 +31,11 @@ type probeResult struct {
 	// runtime's exec, and a per-exec monitor, count where they were
 	// reaped: in the daemon, the container's monitor, or the shim).
 	cpu float64
+	// ownCPU is the same processes' CPU without the children they
+	// reaped: the daemon's and the long-lived helpers' own work (a
+	// monitor spawned per exec is the daemon's child, so only cpu has
+	// it).
+	ownCPU float64
 	// traced is how many probes the strace pass watched; the counts
 	// are over them. forks are the processes (not threads) created:
 	// by the server's side (daemon, monitors, shims) and by the OCI
@@ -143,7 +148,7 @@ func probeScenario(r *runtime, image, pid string, n, traced int) (res probeResul
 	}
 	helpers := helperPids(r)
 	res.helperRole, res.helperBefore = containerHelper(r, helpers)
-	cpuBefore := cpuOf(append([]int{r.pid()}, helpers...))
+	ownBefore, cpuBefore := cpuOf(append([]int{r.pid()}, helpers...))
 	times := make([]time.Duration, 0, n)
 	for i := 0; i < n; i++ {
 		d, err := probe(r, ctrID)
@@ -153,11 +158,12 @@ func probeScenario(r *runtime, image, pid string, n, traced int) (res probeResul
 		times = append(times, d)
 	}
 	time.Sleep(500 * time.Millisecond) // the last exec's processes are reaped
-	cpuAfter := cpuOf(append([]int{r.pid()}, helpers...))
+	ownAfter, cpuAfter := cpuOf(append([]int{r.pid()}, helpers...))
 	_, res.helperAfter = containerHelper(r, helpers)
 	res.n = n
 	res.p50, res.p99 = quantile(times, 0.50), quantile(times, 0.99)
 	res.cpu = float64(cpuAfter-cpuBefore) / float64(n)
+	res.ownCPU = float64(ownAfter-ownBefore) / float64(n)
 
 	if traced > 0 {
 		res.traced = traced
@@ -208,10 +214,11 @@ func monitorsInfra(pid int, procs []proc) bool {
 	return false
 }
 
-// cpuOf sums the CPU (in ms) of the processes and the children they
-// reaped: utime, stime, cutime and cstime of /proc/PID/stat.
-func cpuOf(pids []int) int64 {
-	var ticks int64
+// cpuOf sums the CPU (in ms) of the processes (utime and stime of
+// /proc/PID/stat), and of them and the children they reaped (cutime and
+// cstime too).
+func cpuOf(pids []int) (own, all int64) {
+	var ownTicks, ticks int64
 	for _, pid := range pids {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
@@ -226,12 +233,15 @@ func cpuOf(pids []int) int64 {
 		if len(f) < 15 {
 			continue
 		}
-		for _, s := range f[11:15] {
+		for i, s := range f[11:15] {
 			v, _ := strconv.ParseInt(s, 10, 64)
 			ticks += v
+			if i < 2 {
+				ownTicks += v
+			}
 		}
 	}
-	return ticks * 1000 / clockTicks
+	return ownTicks * 1000 / clockTicks, ticks * 1000 / clockTicks
 }
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat's times; 100 on every
