@@ -28,7 +28,7 @@ const (
 	// CtlSignal + " N" sends signal N to the container's init, the
 	// monitor's child: "ok", or "error: exited" once it was reaped.
 	CtlSignal = "signal"
-	// CtlExec starts an exec in the container: see exec_in.go.
+	// The exec request (CtlExec) and its replies: see exec_in.go.
 )
 
 // CtlExited is the error of a signal for an init already reaped.
