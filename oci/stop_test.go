@@ -96,3 +96,23 @@ func TestStopFallsBackForOldMonitor(t *testing.T) {
 		t.Errorf("runtime calls of a stop past an old monitor: %q, want kill and delete", got)
 	}
 }
+
+// A VM runtime's container process is not the monitor's child: its stop
+// signal goes through the runtime.
+func TestStopVMRuntimeUsesKill(t *testing.T) {
+	e := newTestEnv(t)
+	calls := countRuntimeCalls(t, e)
+	e.rt.VM = true // runc standing in: only the stop path is looked at
+	ctx := context.Background()
+	c := e.create(t, &runtimeapi.ContainerConfig{Command: []string{"sh", "-c", "trap 'exit 143' TERM; sleep 60 & wait"}})
+	must(t, e.m.Start(ctx, c))
+	time.Sleep(500 * time.Millisecond)
+	n := len(calls())
+	must(t, e.m.Stop(ctx, c, 10*time.Second))
+	if r := waitExited(t, c); r.ExitCode != 143 {
+		t.Errorf("stopped with SIGTERM: exit %d, want 143 from the trap", r.ExitCode)
+	}
+	if got := callsAfter(calls(), n); got != "kill delete" {
+		t.Errorf("runtime calls of a VM runtime's stop: %q, want kill and delete", got)
+	}
+}
