@@ -95,11 +95,18 @@ critest-bench: build
 	$(CRITEST_RUN) -bench
 
 # Side by side with Debian's containerd 1.6 (apt-get install containerd):
-# pod lifecycles and memory; a benchmark, never a test. Root needed.
+# pod lifecycles, memory, exec probes and stop/remove; a benchmark, never
+# a test. Root needed.
 BENCHFLAGS ?= -pods 20 -parallel 2 -running 10
 .PHONY: bench
 bench: build
 	$(GO) run -tags "$(TAGS)" ./test/bench -bindir $(CURDIR)/bin $(BENCHFLAGS)
+
+# The exec-probe and stop/remove scenarios alone (issue 25), about a
+# minute for both runtimes.
+.PHONY: bench-probes
+bench-probes: build
+	$(GO) run -tags "$(TAGS)" ./test/bench -bindir $(CURDIR)/bin -lifecycles=false -execs=false
 
 # berthd alone through 1,000 more lifecycles: its RSS before and after.
 .PHONY: bench-soak

@@ -119,7 +119,9 @@ func (e *RuntimeError) Error() string { return e.Message }
 // runtime's message; the monitor has exited and the runtime cleaned up after
 // itself. If ctx ends before the monitor reported, Start kills the monitor's
 // process group and runs `<runtime> delete --force ID`, so nothing is left
-// behind, and returns ctx's error.
+// behind, and returns ctx's error; for an exec session it signals the
+// monitor instead, which kills the command once the runtime has started
+// it, and exits.
 func Start(ctx context.Context, monitorBinary string, cfg Config) (*Started, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -290,11 +292,34 @@ func (sp *Spawned) Start(ctx context.Context, cfg Config) (*Started, error) {
 			return nil, fmt.Errorf("container %s: monitor exited before reporting (%v)%s", cfg.ID, r.err, logTail(cfg.MonitorLogPath))
 		}
 	case <-ctx.Done():
+		if cfg.ExecProcess != "" {
+			// The runtime may have started the command already, and
+			// killing the group would leave it running, orphaned. The
+			// monitor, told by SIGTERM (see killExecOnTerm), kills it
+			// as soon as it knows its pid, then exits (before it set
+			// up its handler, SIGTERM ends it before it ran the
+			// runtime). Waiting for that exit keeps the monitor's last
+			// writes (exit file, log) before the caller's cleanup.
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			t := time.NewTimer(execCancelWait)
+			defer t.Stop()
+			select {
+			case <-waited:
+			case <-t.C:
+				kill()
+			}
+			return nil, fmt.Errorf("container %s: waiting for exec monitor: %w", cfg.ID, ctx.Err())
+		}
 		kill()
 		cleanupRuntime(cfg)
 		return nil, fmt.Errorf("container %s: waiting for monitor: %w", cfg.ID, ctx.Err())
 	}
 }
+
+// execCancelWait bounds the wait for a cancelled exec session's monitor
+// to kill the command and exit (it drains output for at most two
+// seconds).
+const execCancelWait = 30 * time.Second
 
 // monitorEnv is the monitor's environment: the caller's, the sync fd's
 // name, and GOMAXPROCS=1. The monitor needs one P; set before its runtime

@@ -182,10 +182,13 @@ func BenchmarkMonitorMemory(b *testing.B) {
 		args     []string
 		done     string // the log's last line, once the output is all in
 		attached bool   // a client stays attached while memory is read
+		probes   int    // execs run through the monitor first
 	}{
-		{"idle", []string{"sleep", "1000"}, "", false},
-		{"logged", []string{"sh", "-c", fmt.Sprintf("i=0; while [ $i -lt %d ]; do echo line $i; i=$((i+1)); done; exec sleep 1000", lines)}, fmt.Sprintf("line %d\n", lines-1), false},
-		{"attached", []string{"sleep", "1000"}, "", true},
+		{"idle", []string{"sleep", "1000"}, "", false, 0},
+		{"logged", []string{"sh", "-c", fmt.Sprintf("i=0; while [ $i -lt %d ]; do echo line $i; i=$((i+1)); done; exec sleep 1000", lines)}, fmt.Sprintf("line %d\n", lines-1), false, 0},
+		{"attached", []string{"sleep", "1000"}, "", true, 0},
+		{"probed", []string{"sleep", "1000"}, "", false, 100},
+		{"probed-once", []string{"sleep", "1000"}, "", false, 1},
 	} {
 		// attach keeps a client on the monitor's attach socket at path
 		// until the benchmark ends.
@@ -219,6 +222,15 @@ func BenchmarkMonitorMemory(b *testing.B) {
 				c.run()
 				waitLogged(b, c)
 				attach(b, c.cfg.AttachSocket)
+				for i := range sc.probes {
+					ec := execCfg(b, c, "probe-"+strconv.Itoa(i), "true")
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					code, err := monitor.ExecIn(ctx, c.cfg.ControlSocket, ec)
+					cancel()
+					if err != nil || code != 0 {
+						b.Fatalf("probe: %d, %v", code, err)
+					}
+				}
 			}
 			reportMemory(b, pids)
 		})
@@ -226,6 +238,9 @@ func BenchmarkMonitorMemory(b *testing.B) {
 			b.Run("go-floor/"+sc.name, benchGoFloor)
 		}
 		b.Run("conmon/"+sc.name, func(b *testing.B) {
+			if sc.probes > 0 {
+				b.Skip("conmon runs each exec under a conmon of its own: the container's is untouched")
+			}
 			conmon, err := exec.LookPath("conmon")
 			if err != nil {
 				b.Skip("conmon not installed")

@@ -27,7 +27,7 @@ func execAttachedCfg(t *testing.T, c *ctr, args ...string) monitor.Config {
 
 // execCfg is an exec session config for args in c, its files under
 // c.dir/name and its output logged to exec.log there.
-func execCfg(t *testing.T, c *ctr, name string, args ...string) monitor.Config {
+func execCfg(t testing.TB, c *ctr, name string, args ...string) monitor.Config {
 	t.Helper()
 	proc := specs.Process{Args: args, Cwd: "/", Env: []string{"PATH=/bin"}}
 	b, _ := json.Marshal(proc)

@@ -33,14 +33,17 @@ type ExecResult struct {
 // timeout, the command is killed when it passes and the error wraps
 // context.DeadlineExceeded.
 //
-// The command runs in a monitor exec session (`<runtime> exec --detach`
-// under berth-monitor, a subreaper), not under a foreground `<runtime>
-// exec`: a foreground runtime copies the output through pipes of its own
-// and would wait forever for a background process the command left
-// holding them (`sh -c "daemon &"`), while the monitor reaps the command,
-// drains its output for at most two seconds and reports the exit code.
-// Nothing stays behind: the monitor exits with the command, and the
-// scratch files (process, pid, exit, output) are removed.
+// The container's own monitor runs the command (`<runtime> exec
+// --detach`; the monitor is a subreaper), asked on its control socket, so
+// a probe costs no process but the runtime's. A monitor from an older
+// berthd does not know the request: the command then runs under a
+// monitor of its own, spawned for it (execUnderNewMonitor). Either way
+// not under a foreground `<runtime> exec`: a foreground runtime copies
+// the output through pipes of its own and would wait forever for a
+// background process the command left holding them (`sh -c "daemon &"`),
+// while the monitor reaps the command, drains its output for at most two
+// seconds and reports the exit code. Nothing stays behind: the scratch
+// files (process, pid, exit, output) are removed.
 func (m *Manager) ExecSync(ctx context.Context, c *Container, cmd []string, timeout time.Duration) (*ExecResult, error) {
 	if len(cmd) == 0 || cmd[0] == "" {
 		return nil, errdefs.Invalidf("exec: no command")
@@ -63,24 +66,12 @@ func (m *Manager) ExecSync(ctx context.Context, c *Container, cmd []string, time
 		runCtx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	st, err := monitor.Start(runCtx, m.opts.MonitorPath, cfg)
-	if err != nil {
-		return nil, execError(ctx, runCtx, id, cmd, timeout, err)
+	code, err := monitor.ExecIn(runCtx, c.paths.control(), cfg)
+	if errors.Is(err, monitor.ErrUnsupported) {
+		logFor(id).Debugf("exec %q under a monitor of its own: %v", cmd, err)
+		code, err = m.execUnderNewMonitor(ctx, runCtx, cfg)
 	}
-	exit, err := monitor.WaitExit(runCtx, cfg.ExitFile, st.MonitorPID)
 	if err != nil {
-		// Timed out (or the caller left): kill the command through its
-		// monitor (its parent, held by a pidfd: never a pid that may
-		// have been reused), and wait for the monitor to reap it and
-		// go, so nothing outlives the call.
-		if kerr := st.KillExec(); kerr != nil {
-			logFor(id).Warnf("exec %q: %v", cmd, kerr)
-		}
-		reapCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), execReapWait)
-		defer cancel()
-		if _, werr := monitor.WaitExit(reapCtx, cfg.ExitFile, st.MonitorPID); werr != nil && !errors.Is(werr, monitor.ErrMonitorGone) {
-			logFor(id).Warnf("exec %q: killed command not reaped: %v", cmd, werr)
-		}
 		return nil, execError(ctx, runCtx, id, cmd, timeout, err)
 	}
 	release, err := m.reserveExecOutput(ctx, id, cfg.LogPath)
@@ -93,7 +84,35 @@ func (m *Manager) ExecSync(ctx context.Context, c *Container, cmd []string, time
 		return nil, fmt.Errorf("exec in %s: %w", id, err)
 	}
 	stdout, stderr = fitOutput(stdout, stderr, m.opts.ExecSyncMaxOutput)
-	return &ExecResult{Stdout: stdout, Stderr: stderr, ExitCode: exit.ExitCode}, nil
+	return &ExecResult{Stdout: stdout, Stderr: stderr, ExitCode: code}, nil
+}
+
+// execUnderNewMonitor runs the exec session cfg under a berth-monitor of
+// its own (the way before monitors ran execs) and returns its exit code.
+// When runCtx ends first, the command is killed through that monitor and
+// the monitor reaped, so nothing outlives the call.
+func (m *Manager) execUnderNewMonitor(ctx, runCtx context.Context, cfg monitor.Config) (int32, error) {
+	st, err := monitor.Start(runCtx, m.opts.MonitorPath, cfg)
+	if err != nil {
+		return 0, err
+	}
+	exit, err := monitor.WaitExit(runCtx, cfg.ExitFile, st.MonitorPID)
+	if err != nil {
+		// Timed out (or the caller left): kill the command through its
+		// monitor (its parent, held by a pidfd: never a pid that may
+		// have been reused), and wait for the monitor to reap it and
+		// go.
+		if kerr := st.KillExec(); kerr != nil {
+			logFor(cfg.ID).Warnf("exec: %v", kerr)
+		}
+		reapCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), execReapWait)
+		defer cancel()
+		if _, werr := monitor.WaitExit(reapCtx, cfg.ExitFile, st.MonitorPID); werr != nil && !errors.Is(werr, monitor.ErrMonitorGone) {
+			logFor(cfg.ID).Warnf("exec: killed command not reaped: %v", werr)
+		}
+		return 0, err
+	}
+	return exit.ExitCode, nil
 }
 
 // DefaultExecSyncOutputBudget is the ExecSync output berthd holds in

@@ -132,7 +132,7 @@ func (m *Manager) Stop(ctx context.Context, c *Container, timeout time.Duration)
 			logFor(rec.ID).Warnf("stop signal %q: %v; using SIGTERM", rec.StopSignal, err)
 			sig = syscall.SIGTERM
 		}
-		if err := rec.Runtime.Kill(ctx, rec.ID, sig, false); err != nil {
+		if err := signalContainer(ctx, c, rec, sig, false); err != nil {
 			logFor(rec.ID).Debugf("stop signal: %v", err) // it may have just exited
 		}
 		t := time.NewTimer(timeout)
@@ -160,7 +160,7 @@ func (m *Manager) kill(ctx context.Context, c *Container) error {
 		return nil
 	default:
 	}
-	killErr := rec.Runtime.Kill(ctx, rec.ID, syscall.SIGKILL, rec.SharedPID)
+	killErr := signalContainer(ctx, c, rec, syscall.SIGKILL, rec.SharedPID)
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, killWait)

@@ -25,7 +25,14 @@ const CallerGOMAXPROCSEnv = "BERTH_MONITOR_CALLER_GOMAXPROCS"
 const (
 	CtlReopenLog = "reopen-log"
 	CtlPing      = "ping"
+	// CtlSignal + " N" sends signal N to the container's init, the
+	// monitor's child: "ok", or "error: exited" once it was reaped.
+	CtlSignal = "signal"
+	// The exec request (CtlExec) and its replies: see exec_in.go.
 )
+
+// CtlExited is the error of a signal for an init already reaped.
+const CtlExited = "exited"
 
 // Attach socket packets. The first byte says what the packet is.
 const (

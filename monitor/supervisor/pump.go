@@ -5,6 +5,7 @@ package supervisor
 import (
 	"bytes"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -12,8 +13,16 @@ import (
 // readBufSize is the pumps' read size, conmon's too.
 const readBufSize = 16 * 1024
 
-// startPump copies one output to its log stream and attach clients until
-// EOF. capture keeps what it reads while the runtime runs (its error text).
+// pumpGroup is a set of outputs pumped together and stopped together:
+// the container's, or one exec's (see execIn).
+type pumpGroup struct {
+	wg      sync.WaitGroup
+	outputs []*os.File // read ends being pumped
+}
+
+// startPump copies one output of the container to its log stream and
+// attach clients until EOF. capture keeps what it reads while the
+// runtime runs (its error text).
 //
 // The pumps wait for output in the poller with no buffer of their own and
 // read, in turn, into one shared buffer (m.readBuf, under m.readMu): a
@@ -21,10 +30,16 @@ const readBufSize = 16 * 1024
 // stack more still (the stack grows to 32 KiB by copies, each left
 // resident, and the buffer is zeroed).
 func (m *monitor) startPump(r *os.File, stream *LogStream, id byte, capture bool) {
-	m.outputs = append(m.outputs, r)
-	m.pumps.Add(1)
+	m.pumpIn(&m.pumps, r, stream, id, capture)
+}
+
+// pumpIn copies one output to stream (and, with id, to attach clients)
+// until EOF, as one of g.
+func (m *monitor) pumpIn(g *pumpGroup, r *os.File, stream *LogStream, id byte, capture bool) {
+	g.outputs = append(g.outputs, r)
+	g.wg.Add(1)
 	go func() {
-		defer m.pumps.Done()
+		defer g.wg.Done()
 		defer r.Close()
 		rc, err := r.SyscallConn()
 		if err != nil {
@@ -98,16 +113,22 @@ func (m *monitor) keep(p []byte) {
 	}
 }
 
-// stopPumps waits up to wait for every output to reach EOF, then cuts the
-// rest short.
+// stopPumps waits up to wait for every output of the container to reach
+// EOF, then cuts the rest short.
 func (m *monitor) stopPumps(wait time.Duration) {
+	m.stopGroup(&m.pumps, wait, "the container")
+}
+
+// stopGroup waits up to wait for every output of g to reach EOF, then
+// cuts the rest short.
+func (m *monitor) stopGroup(g *pumpGroup, wait time.Duration, whose string) {
 	done := make(chan struct{})
-	go func() { m.pumps.Wait(); close(done) }()
+	go func() { g.wg.Wait(); close(done) }()
 	if waitOrTimeout(done, wait) {
 		return
 	}
-	m.diag.Print("output still open ", wait.String(), " after the container exited; closing it")
-	for _, f := range m.outputs {
+	m.diag.Print("output still open ", wait.String(), " after ", whose, " exited; closing it")
+	for _, f := range g.outputs {
 		_ = f.SetReadDeadline(time.Unix(1, 0))
 	}
 	<-done

@@ -34,6 +34,10 @@ type reaper struct {
 	// read).
 	early     map[int]reaped
 	keepEarly bool
+	// holds counts the execs being started (see hold): while one is,
+	// early statuses are kept too, since the exec's process becomes the
+	// monitor's child (and may end) before its pid file is read.
+	holds int
 	// forked wakes the waiting goroutine when it found no child at all
 	// (ECHILD) and a child has been forked since.
 	forked chan struct{}
@@ -93,7 +97,7 @@ func (r *reaper) reapAll() {
 		if w, ok := r.waiters[pid]; ok {
 			delete(r.waiters, pid)
 			w <- rec
-		} else if r.keepEarly {
+		} else if r.keepEarly || r.holds > 0 {
 			r.early[pid] = rec
 		}
 	}
@@ -130,20 +134,49 @@ func (r *reaper) signal(pid int, sig syscall.Signal) bool {
 }
 
 // wait returns a channel that receives pid's end, also if it was already
-// reaped, and stops keeping early statuses: from now on only waited-for
-// pids are reported.
+// reaped, and stops keeping early statuses (unless an exec is being
+// started): from now on only waited-for pids are reported.
 func (r *reaper) wait(pid int) <-chan reaped {
+	return r.waitSince(pid, time.Time{})
+}
+
+// waitSince is wait for a child that began at since or later: a status
+// kept from before is another process's, whose pid was reused.
+func (r *reaper) waitSince(pid int, since time.Time) <-chan reaped {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ch := make(chan reaped, 1)
-	if rec, ok := r.early[pid]; ok {
+	if rec, ok := r.early[pid]; ok && !rec.at.Before(since) {
+		delete(r.early, pid)
 		ch <- rec
 	} else {
 		r.waiters[pid] = ch
 	}
 	r.keepEarly = false
-	clear(r.early)
+	if r.holds == 0 {
+		clear(r.early)
+	}
 	return ch
+}
+
+// hold keeps the statuses of children nobody waits for yet until the
+// matching release: an exec started in the running container (execIn)
+// learns its process's pid from the runtime's pid file, after the
+// process may already have ended.
+func (r *reaper) hold() {
+	r.mu.Lock()
+	r.holds++
+	r.mu.Unlock()
+}
+
+// release ends a hold; with none left, the kept statuses go.
+func (r *reaper) release() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.holds--
+	if r.holds == 0 && !r.keepEarly {
+		clear(r.early)
+	}
 }
 
 // signalIfWaiting sends sig to pid if it is a child someone waits for and

@@ -39,14 +39,14 @@ type monitor struct {
 	// runtimeTime is how long the runtime's create (or exec) ran.
 	runtimeTime time.Duration
 
-	pumps   sync.WaitGroup
-	outputs []*os.File // read ends being pumped
+	pumps   pumpGroup  // the container's outputs
 	readMu  sync.Mutex // held by the pump that reads into readBuf
 	readBuf []byte
 	stdin   *os.File // container stdin (pipe write end, or the pty master)
 	pty     *os.File
 	attach  atomic.Pointer[attachServer]
 	control *controlServer
+	execs   execSet // execs run in the container by the control socket
 
 	creating  atomic.Bool
 	captureMu sync.Mutex
@@ -262,7 +262,7 @@ func (m *monitor) create() (err error) {
 		m.attach.Store(a)
 	}
 	if cfg.ControlSocket != "" {
-		if m.control, err = newControlServer(cfg.ControlSocket, m.logw, m.diag); err != nil {
+		if m.control, err = newControlServer(cfg.ControlSocket, m.logw, m.diag, m.execIn, m.signalInit); err != nil {
 			if a := m.attach.Load(); a != nil {
 				a.close(0)
 			}
@@ -279,6 +279,14 @@ func (m *monitor) killExecOnTerm(term <-chan os.Signal) {
 	<-term
 	m.diag.Print("SIGTERM: killing exec process ", strconv.Itoa(m.pid))
 	m.r.signal(m.pid, syscall.SIGKILL)
+}
+
+// signalInit sends sig to the container's init (StopContainer's stop
+// signal and kill). The monitor is its parent and the reaper's lock is
+// held across the check and the kill, so the pid is still the init's: no
+// runtime exec is needed to reach it safely. False once it was reaped.
+func (m *monitor) signalInit(sig syscall.Signal) bool {
+	return m.r.signal(m.pid, sig)
 }
 
 // stream is the log stream for one output, limited to cfg.MaxOutput.
@@ -368,6 +376,9 @@ func (m *monitor) supervise() {
 	if m.control != nil {
 		m.control.close()
 	}
+	// Execs still running would outlive their container in a shared PID
+	// namespace: they are killed and answered before the exit file.
+	m.closeExecs(drainTimeout + time.Second)
 	if err := m.logw.Close(); err != nil {
 		m.diag.Print("close log: ", err.Error())
 	}

@@ -41,22 +41,7 @@ func traceExecs(o options, r *runtime, image string) (map[string]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	counts := map[string]int{}
-	pending := map[string]string{}
-	for _, line := range strings.Split(string(b), "\n") {
-		m := execLine.FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		if m[2] != "" {
-			pending[m[1]] = m[2]
-		}
-		if strings.HasSuffix(strings.TrimSpace(line), "= 0") {
-			counts[progName(pending[m[1]])]++
-			delete(pending, m[1])
-		}
-	}
-	return counts, nil
+	return countExecs(strings.Split(string(b), "\n")), nil
 }
 
 func formatExecs(c map[string]int) string {

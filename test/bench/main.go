@@ -32,6 +32,11 @@ type options struct {
 	execs      bool
 	pid        string
 	soak       int
+	lifecycles bool
+	probes     int
+	traced     int
+	stops      int
+	crio       string
 }
 
 func main() {
@@ -44,6 +49,11 @@ func main() {
 	flag.StringVar(&o.pid, "pid", "container", "pods' PID namespace: container (kubelet's default) or pod (shared, with an infra process)")
 	flag.IntVar(&o.soak, "soak", 0, "then run this many more lifecycles (8 in flight) and show the daemon's RSS before and after")
 	flag.BoolVar(&o.execs, "execs", true, "count the execs of one pod's lifecycle (strace -f on the daemon)")
+	flag.BoolVar(&o.lifecycles, "lifecycles", true, "time the pod lifecycles and measure memory (false: the probe and stop scenarios only)")
+	flag.IntVar(&o.probes, "probes", 200, "ExecSync `true` probes timed against one running container (0: none)")
+	flag.IntVar(&o.traced, "probes-traced", 10, "more probes watched by strace -f to count the processes they spawn")
+	flag.IntVar(&o.stops, "stops", 20, "one-container pods stopped and removed one at a time, timed (0: none)")
+	flag.StringVar(&o.crio, "crio", os.Getenv("CRIO"), "crio binary for a CRI-O column (default $CRIO)")
 	flag.Parse()
 	bindir, err := filepath.Abs(o.bindir)
 	if err != nil {
@@ -55,6 +65,13 @@ func main() {
 			log.Printf("no containerd (%v): Berth only; apt-get install containerd for the comparison", err)
 			o.containerd = ""
 		}
+	}
+	if o.crio != "" {
+		// Not built yet: a CRI-O launcher (its config, conmon, storage
+		// roots) has not been written or tried on this machine.
+		log.Printf("CRI-O column: not implemented; %s is ignored", o.crio)
+	} else {
+		log.Printf("CRI-O column skipped: no crio binary given (-crio or $CRIO)")
 	}
 	if err := run(o); err != nil {
 		log.Fatal(err)
@@ -77,6 +94,8 @@ type result struct {
 	soakAfter  mem        // and after them
 	soakErrors int
 	stopErr    error // what the daemon left behind
+	probes     *probeResult
+	stops      *stopResult
 }
 
 func run(o options) error {
@@ -111,12 +130,16 @@ func run(o options) error {
 		}
 		results, left = append(results, res), append(left, res.stopErr)
 	}
-	fmt.Printf("\n%d pod lifecycles, %d in flight, per runtime (busybox `sleep 3600` + one ExecSync per pod); %d pods running for memory.\n\n",
-		o.pods, o.parallel, o.running)
-	report(os.Stdout, results, o.running)
-	for _, r := range results {
-		reportSteps(os.Stdout, r.name, r.steps)
+	if o.lifecycles {
+		fmt.Printf("\n%d pod lifecycles, %d in flight, per runtime (busybox `sleep 3600` + one ExecSync per pod); %d pods running for memory.\n\n",
+			o.pods, o.parallel, o.running)
+		report(os.Stdout, results, o.running)
+		for _, r := range results {
+			reportSteps(os.Stdout, r.name, r.steps)
+		}
 	}
+	reportProbes(os.Stdout, results)
+	reportStops(os.Stdout, results)
 	fmt.Printf("\nwhole run: %s\n", time.Since(began).Round(time.Second))
 	return errors.Join(left...)
 }
@@ -166,11 +189,43 @@ func measure(o options, r *runtime, busybox string, extra ...string) (res result
 	}
 	time.Sleep(2 * time.Second)
 	res.idle, _ = readMem(r.pid())
+	if o.lifecycles {
+		if err := lifecycles(o, r, busybox, &res); err != nil {
+			return res, err
+		}
+	}
+	if o.probes > 0 {
+		p, err := probeScenario(r, busybox, o.pid, o.probes, o.traced)
+		if err != nil {
+			return res, err
+		}
+		res.probes = &p
+	}
+	if o.stops > 0 {
+		s, err := stopScenario(r, busybox, o.pid, o.stops)
+		if err != nil {
+			return res, err
+		}
+		res.stops = &s
+	}
+	if o.execs {
+		if res.execs, err = traceExecs(o, r, busybox); err != nil {
+			return res, err
+		}
+	}
+	if o.soak > 0 {
+		err = soak(o, r, busybox, &res)
+	}
+	return res, err
+}
 
+// lifecycles times o.pods pod lifecycles with berthctl bench and
+// measures the daemon's and helpers' memory with o.running pods.
+func lifecycles(o options, r *runtime, busybox string, res *result) (err error) {
 	var before map[string]stepTime
 	if r.metrics != "" {
 		if before, err = readSteps(r.metrics); err != nil {
-			return res, err
+			return err
 		}
 	}
 	t := time.Now()
@@ -181,15 +236,15 @@ func measure(o options, r *runtime, busybox string, extra ...string) (res result
 	out, err := cmd.Output()
 	res.benchWall = time.Since(t)
 	if err != nil {
-		return res, fmt.Errorf("%s: berthctl bench: %w", r.name, err)
+		return fmt.Errorf("%s: berthctl bench: %w", r.name, err)
 	}
 	if err := json.Unmarshal(out, &res.bench); err != nil {
-		return res, fmt.Errorf("%s: berthctl bench output: %w", r.name, err)
+		return fmt.Errorf("%s: berthctl bench output: %w", r.name, err)
 	}
 	if r.metrics != "" {
 		after, err := readSteps(r.metrics)
 		if err != nil {
-			return res, err
+			return err
 		}
 		res.steps = stepsBetween(before, after)
 	}
@@ -205,13 +260,7 @@ func measure(o options, r *runtime, busybox string, extra ...string) (res result
 	if rerr := removePods(r, ids); err == nil {
 		err = rerr
 	}
-	if err == nil && o.execs {
-		res.execs, err = traceExecs(o, r, busybox)
-	}
-	if err == nil && o.soak > 0 {
-		err = soak(o, r, busybox, &res)
-	}
-	return res, err
+	return err
 }
 
 // soak runs o.soak more lifecycles and reads the daemon's memory before

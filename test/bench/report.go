@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 )
@@ -108,4 +109,64 @@ func report(w io.Writer, rs []result, running int) {
 			fmt.Fprintf(w, "%s error: %s\n", r.name, e)
 		}
 	}
+}
+
+// reportProbes prints the ExecSync scenario side by side.
+func reportProbes(w io.Writer, rs []result) {
+	var have []result
+	for _, r := range rs {
+		if r.probes != nil {
+			have = append(have, r)
+		}
+	}
+	if len(have) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nExecSync `true` against one running container, one probe at a time (%d timed; processes counted over %d more under strace -f):\n",
+		have[0].probes.n, have[0].probes.traced)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "runtime\tp50 ms\tp99 ms\tCPU ms/probe: daemon+helpers own / with reaped children\tprocesses/probe (server side + runtime)\texecs/probe\tcontainer's helper RSS/PSS MiB before -> after")
+	for _, r := range have {
+		p := r.probes
+		per := func(n int) float64 {
+			if p.traced == 0 {
+				return 0
+			}
+			return float64(n) / float64(p.traced)
+		}
+		total := 0
+		var names []string
+		for k, v := range p.execs {
+			total += v
+			names = append(names, fmt.Sprintf("%s %.1f", k, per(v)))
+		}
+		sort.Strings(names)
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.1f / %.1f\t%.1f + %.1f\t%.1f (%s)\t%s %.2f/%.2f -> %.2f/%.2f\n", r.name, p.p50, p.p99, p.ownCPU, p.cpu,
+			per(p.serverForks), per(p.rtForks), per(total), strings.Join(names, ", "), p.helperRole,
+			float64(p.helperBefore.rss)/1024, float64(p.helperBefore.pss)/1024,
+			float64(p.helperAfter.rss)/1024, float64(p.helperAfter.pss)/1024)
+	}
+	tw.Flush()
+}
+
+// reportStops prints the stop+remove scenario side by side.
+func reportStops(w io.Writer, rs []result) {
+	var have []result
+	for _, r := range rs {
+		if r.stops != nil {
+			have = append(have, r)
+		}
+	}
+	if len(have) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nEnding a one-container pod as kubelet does (StopContainer, grace 10 s, the container exits on SIGTERM; StopPodSandbox; RemovePodSandbox), one pod at a time:\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "runtime\tpods\tStopContainer p50/p99 ms\tStopPodSandbox p50/p99\tRemovePodSandbox p50/p99\tStopPodSandbox+RemovePodSandbox p50/p99")
+	for _, r := range have {
+		s := r.stops
+		fmt.Fprintf(tw, "%s\t%d\t%.1f / %.1f\t%.1f / %.1f\t%.1f / %.1f\t%.1f / %.1f\n", r.name, s.n, s.ctr[0], s.ctr[1],
+			s.stop[0], s.stop[1], s.remove[0], s.remove[1], s.both[0], s.both[1])
+	}
+	tw.Flush()
 }
