@@ -245,7 +245,12 @@ func (c *ctr) run() { c.t.Helper(); c.runc("start", c.cfg.ID) }
 
 func (c *ctr) wait() *monitor.Exit {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// A guard against a hang, not a measure: twice, in the race lane of a
+	// cold CI run (Kubernetes building beside it), an exit took over 2
+	// minutes to be reported (monitor alive, no exit file yet); it never
+	// did under CPU load alone. A failure says what the monitor logged and
+	// what the runtime thinks.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	pid := 0
 	if c.started != nil {
@@ -253,7 +258,10 @@ func (c *ctr) wait() *monitor.Exit {
 	}
 	e, err := monitor.WaitExit(ctx, c.cfg.ExitFile, pid)
 	if err != nil {
-		c.t.Fatalf("WaitExit: %v", err)
+		mlog, _ := os.ReadFile(c.cfg.MonitorLogPath)
+		state, _ := exec.Command(c.cfg.RuntimePath, "--root", c.cfg.RuntimeRoot, "state", c.cfg.ID).CombinedOutput()
+		c.t.Fatalf("WaitExit: %v\nmonitor %d alive: %v; its log:\n%s\nruntime state: %s", err, pid,
+			pid > 0 && isMonitor(pid, c.cfg.ID), mlog, state)
 	}
 	return e
 }
