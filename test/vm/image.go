@@ -105,7 +105,10 @@ func ensureImage(src, cache string, log io.Writer) (*image, error) {
 		return img, nil
 	}
 
-	tmp := img.dir + ".tmp"
+	// A dot name, so that the go tool's ./... (make lint, run while this
+	// builds in .ci/run) skips it and the root image.sh makes beside it,
+	// whose mounted /proc it cannot read.
+	tmp := filepath.Join(base, "."+key+".tmp")
 	os.RemoveAll(tmp)
 	fmt.Fprintf(log, "vm: building the image %s (mmdebstrap; minutes)\n", key)
 	t0 := time.Now()
@@ -138,7 +141,7 @@ func pruneImages(base, keep string) {
 	entries, _ := os.ReadDir(base)
 	for _, e := range entries {
 		n := e.Name()
-		if e.IsDir() && n != keep && len(strings.TrimSuffix(n, ".tmp")) == len(keep) {
+		if e.IsDir() && n != keep && len(strings.TrimPrefix(strings.TrimSuffix(n, ".tmp"), ".")) == len(keep) {
 			os.RemoveAll(filepath.Join(base, n))
 		}
 	}
