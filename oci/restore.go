@@ -70,7 +70,11 @@ func (m *Manager) restore(ctx context.Context) ([]Change, error) {
 		case StateExited:
 			close(c.exited)
 		case StateCreated, StateRunning:
-			step, err := m.adopt(ctx, c)
+			adopt := m.adopt
+			if rec.State == StateCreated && rec.restorePending() {
+				adopt = m.adoptUnrestored
+			}
+			step, err := adopt(ctx, c)
 			if err != nil {
 				return nil, fmt.Errorf("adopt container %s: %w", id, err)
 			}
