@@ -102,7 +102,7 @@ func untarCheckpoint(r io.Reader, root *os.Root) error {
 			return nil
 		}
 		if err != nil {
-			return archiveInvalidf("not a whole tar archive: %v", err)
+			return archiveInvalidf("not a whole tar archive (truncated or corrupt): %v", err)
 		}
 		if n >= maxArchiveEntries {
 			return archiveInvalidf("more than %d entries", maxArchiveEntries)
@@ -176,6 +176,9 @@ func writeEntry(root *os.Root, name string, r io.Reader, size int64) error {
 	n, err := io.Copy(f, io.LimitReader(r, size))
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || err == nil && n != size {
+		return archiveInvalidf("the archive is truncated in file %q (%d of %d bytes)", name, n, size)
 	}
 	if err != nil {
 		return archiveInvalidf("file %q: %v", name, err)

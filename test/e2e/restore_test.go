@@ -1,14 +1,21 @@
 package e2e
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"slices"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -127,4 +134,280 @@ func (e *ctrEnv) requireNoTrace(t testing.TB, id string) {
 	if ents, _ := os.ReadDir(filepath.Join(e.d.Root, "checkpoints")); len(ents) != 0 {
 		t.Errorf("%d checkpoint stages left", len(ents))
 	}
+}
+
+// tarEntry is one entry of a hand-made archive.
+type tarEntry struct {
+	hdr  tar.Header
+	body []byte
+}
+
+// writeArchive writes files (sorted) then extra entries as a tar.
+func writeArchive(t *testing.T, path string, files map[string][]byte, extra ...tarEntry) {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, n := range slices.Sorted(maps.Keys(files)) {
+		h := &tar.Header{Name: n, Mode: 0o600, Size: int64(len(files[n])), Typeflag: tar.TypeReg}
+		if strings.HasSuffix(n, "/") {
+			h = &tar.Header{Name: n, Mode: 0o700, Typeflag: tar.TypeDir}
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(files[n])
+	}
+	for _, e := range extra {
+		h := e.hdr
+		h.Size = int64(len(e.body))
+		if h.Mode == 0 {
+			h.Mode = 0o600
+		}
+		if err := tw.WriteHeader(&h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(e.body)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nodeState is what a failed restore must not change: berthd's and the
+// store's directories of containers, bundles, exits, layers and
+// checkpoint stages, and the containers listed.
+func (e *ctrEnv) nodeState(t testing.TB) []string {
+	t.Helper()
+	var out []string
+	for _, pat := range []string{
+		filepath.Join(e.d.Root, "*", "*"), filepath.Join(e.d.RunRoot, "*", "*"),
+		filepath.Join(e.d.Root, "storage", "overlay", "*"), filepath.Join(e.d.Root, "storage", "overlay-containers", "*"),
+	} {
+		m, _ := filepath.Glob(pat)
+		out = append(out, m...)
+	}
+	resp, err := e.d.Runtime.ListContainers(e.d.Ctx(t), &runtimeapi.ListContainersRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range resp.Containers {
+		out = append(out, "container "+c.Id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// processesNaming lists the processes whose command line names id
+// (monitors, runtimes, CRIU).
+func processesNaming(id string) []string {
+	var out []string
+	m, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range m {
+		b, _ := os.ReadFile(p)
+		if bytes.Contains(b, []byte(id)) {
+			out = append(out, p+": "+strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return out
+}
+
+// Hostile and broken archives are refused before anything is made.
+func TestRestoreContainerHostileArchives(t *testing.T) {
+	e := startCheckpointEnv(t)
+	handler := handlerNames(t)[0]
+	archive, _ := e.checkpointCounter(t, handler)
+	good := readTar(t, archive)
+	raw, err := os.ReadFile(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
+	dir := t.TempDir()
+	without := func(name string) map[string][]byte {
+		m := maps.Clone(good)
+		delete(m, name)
+		return m
+	}
+	with := func(name string, b []byte) map[string][]byte {
+		m := maps.Clone(good)
+		m[name] = b
+		return m
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(good["config.dump"], &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["rootfsImageRef"] = strings.Repeat("ab", 32)
+	cfg["rootfsImageName"] = "127.0.0.1:1/absent/image:1"
+	absentImage, _ := json.Marshal(cfg)
+	hostFile := filepath.Join(t.TempDir(), "pwned")
+
+	for _, tc := range []struct {
+		what   string
+		files  map[string][]byte
+		extra  []tarEntry
+		raw    []byte // instead of files and extra
+		code   codes.Code
+		reason string
+	}{
+		{what: "path traversal", files: good, extra: []tarEntry{{tar.Header{Name: "../../escaped", Typeflag: tar.TypeReg}, []byte("x")}},
+			code: codes.InvalidArgument, reason: "leaves"},
+		{what: "traversal inside a name", files: good, extra: []tarEntry{{tar.Header{Name: "checkpoint/../../x", Typeflag: tar.TypeReg}, []byte("x")}},
+			code: codes.InvalidArgument, reason: "leaves"},
+		{what: "absolute path", files: good, extra: []tarEntry{{tar.Header{Name: "/tmp/escaped", Typeflag: tar.TypeReg}, []byte("x")}},
+			code: codes.InvalidArgument, reason: "absolute"},
+		{what: "symlink escape", files: without("spec.dump"), extra: []tarEntry{
+			{tar.Header{Name: "spec.dump", Typeflag: tar.TypeSymlink, Linkname: "/etc/shadow"}, nil}},
+			code: codes.InvalidArgument, reason: "symlink"},
+		{what: "symlinked directory", files: good, extra: []tarEntry{
+			{tar.Header{Name: "out", Typeflag: tar.TypeSymlink, Linkname: filepath.Dir(hostFile)}, nil},
+			{tar.Header{Name: "out/pwned", Typeflag: tar.TypeReg}, []byte("x")}},
+			code: codes.InvalidArgument, reason: "symlink"},
+		{what: "hard link", files: good, extra: []tarEntry{{tar.Header{Name: "hl", Typeflag: tar.TypeLink, Linkname: "/etc/shadow"}, nil}},
+			code: codes.InvalidArgument, reason: "hard link"},
+		{what: "device", files: good, extra: []tarEntry{{tar.Header{Name: "mem", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 1}, nil}},
+			code: codes.InvalidArgument, reason: "device"},
+		{what: "entry twice", files: good, extra: []tarEntry{{tar.Header{Name: "config.dump", Typeflag: tar.TypeReg}, []byte("{}")}},
+			code: codes.InvalidArgument, reason: "twice"},
+		{what: "truncated tar", raw: raw[:len(raw)/2], code: codes.InvalidArgument, reason: "truncated"},
+		{what: "not a tar", raw: []byte("hello, this is no archive\n"), code: codes.InvalidArgument, reason: "archive"},
+		{what: "missing config.dump", files: without("config.dump"), code: codes.InvalidArgument, reason: "no config.dump"},
+		{what: "corrupt config.dump", files: with("config.dump", []byte("{")), code: codes.InvalidArgument, reason: "config.dump"},
+		{what: "no CRIU images", files: without("checkpoint/inventory.img"), code: codes.InvalidArgument, reason: "inventory.img"},
+		{what: "relative deleted path", files: with("deleted.files", []byte(`["etc/passwd"]`)), code: codes.InvalidArgument, reason: "deleted.files"},
+		{what: "deleted path through the container's symlink", files: with("deleted.files", []byte(`["/escape/etc/hostname"]`)),
+			code: codes.InvalidArgument, reason: "escape"},
+		{what: "image not in the store", files: with("config.dump", absentImage), code: codes.FailedPrecondition, reason: "127.0.0.1:1/absent/image:1"},
+	} {
+		t.Run(strings.ReplaceAll(tc.what, " ", "_"), func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.what, " ", "-")+".tar")
+			if tc.raw != nil {
+				if err := os.WriteFile(path, tc.raw, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				writeArchive(t, path, tc.files, tc.extra...)
+			}
+			before := e.nodeState(t)
+			_, err := e.tryCreate(t, pod, e.restoreConfig(path))
+			if status.Code(err) != tc.code || !strings.Contains(err.Error(), tc.reason) {
+				t.Fatalf("CreateContainer: %v, want %v naming %q", err, tc.code, tc.reason)
+			}
+			t.Logf("refused: %v", err)
+			if after := e.nodeState(t); !slices.Equal(before, after) {
+				t.Errorf("a refused restore changed the node:\nbefore %v\nafter  %v", before, after)
+			}
+			if _, err := os.Lstat(hostFile); err == nil {
+				t.Errorf("the archive wrote %s on the host", hostFile)
+			}
+		})
+	}
+	for _, p := range []string{"", "relative/archive.tar", dir, filepath.Join(dir, "absent.tar")} {
+		cfg := e.restoreConfig(p)
+		if p == "" || !filepath.IsAbs(p) {
+			// Not a path: an image name, which the store does not know.
+			cfg.Image.Image = "/" + p
+		}
+		_, err := e.tryCreate(t, pod, cfg)
+		wantCode(t, "archive "+cfg.Image.Image, err, codes.InvalidArgument)
+	}
+}
+
+// A container's symlink in the layer changes, followed by an entry
+// through it, stays inside the container's root filesystem.
+func TestRestoreContainerDiffStaysInRootfs(t *testing.T) {
+	e := startCheckpointEnv(t)
+	handler := handlerNames(t)[0]
+	archive, _ := e.checkpointCounter(t, handler)
+	files := readTar(t, archive)
+	hostDir := t.TempDir()
+	var diff bytes.Buffer
+	tw := tar.NewWriter(&diff)
+	for _, h := range []*tar.Header{
+		{Name: "added-by-counter", Typeflag: tar.TypeReg, Mode: 0o644, Size: 5},
+		{Name: "out", Typeflag: tar.TypeSymlink, Linkname: hostDir, Mode: 0o777},
+		{Name: "out/pwned", Typeflag: tar.TypeReg, Mode: 0o644, Size: 5},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Size > 0 {
+			tw.Write([]byte("kept\n"))
+		}
+	}
+	tw.Close()
+	files["rootfs-diff.tar"] = diff.Bytes()
+	path := filepath.Join(t.TempDir(), "diff.tar")
+	writeArchive(t, path, files)
+	pod := e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
+	id, err := e.tryCreate(t, pod, e.restoreConfig(path))
+	if ents, _ := os.ReadDir(hostDir); len(ents) != 0 {
+		t.Fatalf("the archive's layer changes wrote %d files on the host through a symlink", len(ents))
+	}
+	if err != nil {
+		t.Logf("refused: %v", err)
+		return
+	}
+	e.start(t, id)
+	if out := e.exec(t, id, 10, "cat", filepath.Join(hostDir, "pwned")); strings.TrimSpace(string(out.Stdout)) != "kept" {
+		t.Errorf("the entry through the symlink is not in the container: %q %q", out.Stdout, out.Stderr)
+	}
+}
+
+// A restore that CRIU fails (its images damaged) leaves no monitor and no
+// runtime state; the container stays CREATED and RemoveContainer leaves
+// nothing.
+func TestRestoreContainerFailureLeavesNothing(t *testing.T) {
+	e := startCheckpointEnv(t)
+	handler := handlerNames(t)[0]
+	archive, _ := e.checkpointCounter(t, handler)
+	files := readTar(t, archive)
+	files["checkpoint/pstree.img"] = bytes.Repeat([]byte{0xff}, 64)
+	path := filepath.Join(t.TempDir(), "damaged.tar")
+	writeArchive(t, path, files)
+	pod := e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
+	before := e.nodeState(t)
+	id := e.create(t, pod, e.restoreConfig(path))
+	_, err := e.d.Runtime.StartContainer(e.d.Ctx(t), &runtimeapi.StartContainerRequest{ContainerId: id})
+	if err == nil {
+		t.Fatal("StartContainer restored from damaged CRIU images")
+	}
+	t.Logf("StartContainer: %v", err)
+	if st := e.status(t, id); st.State != runtimeapi.ContainerState_CONTAINER_CREATED {
+		t.Errorf("after a failed restore: %v, want created", st.State)
+	}
+	if p := processesNaming(id); len(p) != 0 {
+		t.Errorf("a failed restore left processes: %v", p)
+	}
+	if _, err := e.d.Runtime.RemoveContainer(e.d.Ctx(t), &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
+		t.Fatalf("RemoveContainer: %v", err)
+	}
+	if after := e.nodeState(t); !slices.Equal(before, after) {
+		t.Errorf("a failed restore, removed, changed the node:\nbefore %v\nafter  %v", before, after)
+	}
+	e.requireNoTrace(t, id)
+}
+
+// A restore not yet started stops and is removed without a monitor or a
+// runtime ever running.
+func TestRestoreContainerStopBeforeStart(t *testing.T) {
+	e := startCheckpointEnv(t)
+	handler := handlerNames(t)[0]
+	archive, _ := e.checkpointCounter(t, handler)
+	pod := e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
+	id := e.create(t, pod, e.restoreConfig(archive))
+	e.stop(t, id, 5)
+	st := e.status(t, id)
+	if st.State != runtimeapi.ContainerState_CONTAINER_EXITED {
+		t.Fatalf("stopped before start: %v", st.State)
+	}
+	_, err := e.d.Runtime.StartContainer(e.d.Ctx(t), &runtimeapi.StartContainerRequest{ContainerId: id})
+	wantCode(t, "start after stop", err, codes.FailedPrecondition)
+	if _, err := e.d.Runtime.RemoveContainer(e.d.Ctx(t), &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
+		t.Fatalf("RemoveContainer: %v", err)
+	}
+	e.requireNoTrace(t, id)
 }
