@@ -515,3 +515,54 @@ func benchRestore(b *testing.B, script string, ready func(testing.TB, string)) {
 		b.ReportMetric(float64(st.Size())/1e6, "archive-MB")
 	}
 }
+
+// Into a pod-shared PID namespace: CRIU must give the processes their
+// old pids there. In a new pod they are free and the restore works; where
+// another container holds them (the first restore), CRIU refuses, the
+// error says so, and the container stays CREATED with nothing running.
+func TestRestoreContainerSharedPIDNamespace(t *testing.T) {
+	e := startCheckpointEnv(t)
+	handler := handlerNames(t)[0]
+	pod := e.pod(t, handler, runtimeapi.NamespaceMode_POD)
+	orig, logPath := e.counter(t, pod, "counter")
+	waitFor(t, func() bool { return lastCount(t, logPath) >= 3 })
+	archive := filepath.Join(t.TempDir(), "counter.tar")
+	if _, err := e.d.Runtime.CheckpointContainer(e.d.Ctx(t), &runtimeapi.CheckpointContainerRequest{ContainerId: orig, Location: archive}); err != nil {
+		t.Fatal(err)
+	}
+	saved := countsIn(t, readTar(t, archive)["container.log"])
+
+	free := e.pod(t, handler, runtimeapi.NamespaceMode_POD)
+	id := e.create(t, free, e.restoreConfig(archive))
+	e.start(t, id)
+	l := e.status(t, id).LogPath
+	waitFor(t, func() bool { return lastCount(t, l) >= saved+5 })
+	if a, b := pidnsOf(t, e.info(t, id).Pid), pidnsOf(t, e.info(t, orig).Pid); a == b {
+		t.Errorf("the restored container is in the old pod's PID namespace")
+	}
+
+	// A second restore into the same pod: the first holds the pids.
+	again := e.restoreConfig(archive)
+	again.Metadata.Attempt = 1
+	id = e.create(t, free, again)
+	_, err := e.d.Runtime.StartContainer(e.d.Ctx(t), &runtimeapi.StartContainerRequest{ContainerId: id})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "CRIU cannot restore it") {
+		t.Fatalf("restore where a pid is taken: %v, want FailedPrecondition with CRIU's reason", err)
+	}
+	t.Logf("refused: %v", err)
+	if st := e.status(t, id); st.State != runtimeapi.ContainerState_CONTAINER_CREATED {
+		t.Errorf("after a refused restore: %v, want created", st.State)
+	}
+	if p := processesNaming(id); len(p) != 0 {
+		t.Errorf("a refused restore left processes: %v", p)
+	}
+}
+
+func pidnsOf(t testing.TB, pid int) string {
+	t.Helper()
+	l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
