@@ -63,7 +63,9 @@ func TestUnpackCheckpoint(t *testing.T) {
 }
 
 func TestUnpackCheckpointRefuses(t *testing.T) {
-	with := func(extra ...testEntry) []testEntry { return append(append([]testEntry(nil), validEntries...), extra...) }
+	with := func(extra ...testEntry) []testEntry {
+		return append(append([]testEntry(nil), validEntries...), extra...)
+	}
 	without := func(name string) []testEntry {
 		var out []testEntry
 		for _, e := range validEntries {
