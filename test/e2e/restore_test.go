@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -565,4 +566,43 @@ func pidnsOf(t testing.TB, pid int) string {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// crictl (make critest builds it) restores as a person would: create with
+// the archive as the image, then start.
+func TestRestoreContainerCrictl(t *testing.T) {
+	crictl := cachedTool(t, "crictl", "cri-tools-*/crictl")
+	if crictl == "" {
+		t.Skip("crictl is not built: run `make critest`")
+	}
+	e := startCheckpointEnv(t)
+	handler := handlerNames(t)[0]
+	archive, saved := e.checkpointCounter(t, handler)
+	pod := e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
+	dir := t.TempDir()
+	ctrJSON, _ := json.Marshal(e.restoreConfig(archive))
+	podJSON, _ := json.Marshal(e.podConfigs[pod])
+	for name, b := range map[string][]byte{"ctr.json": ctrJSON, "pod.json": podJSON} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crictlRun := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(crictl, append([]string{"--runtime-endpoint", "unix://" + e.d.Socket}, args...)...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("crictl %v: %v\n%s%s", args, err, out, stderr.Bytes())
+		}
+		return strings.TrimSpace(string(out))
+	}
+	id := crictlRun("create", pod, filepath.Join(dir, "ctr.json"), filepath.Join(dir, "pod.json"))
+	t.Cleanup(func() {
+		e.d.Runtime.RemoveContainer(context.Background(), &runtimeapi.RemoveContainerRequest{ContainerId: id})
+	})
+	crictlRun("start", id)
+	l := e.status(t, id).LogPath
+	waitFor(t, func() bool { return lastCount(t, l) >= saved+3 })
 }
