@@ -24,11 +24,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
 
 	metadata "github.com/checkpoint-restore/checkpointctl/lib"
+	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -70,6 +73,26 @@ func (p paths) checkpointImages() string { return filepath.Join(p.dir, metadata.
 
 // restoreWork is where the runtime and CRIU write restore.log.
 func (p paths) restoreWork() string { return filepath.Join(p.run, "restore") }
+
+// unmountRestoreWork detaches what a CRIU killed mid-restore left mounted
+// in its work directory (its cgroup yard, .criu.cgyard.*: a tmpfs with
+// the node's cgroup hierarchies mounted in it), deepest first, so that
+// removing the directory neither fails nor descends into the node's
+// cgroups. A CRIU that finished, well or not, leaves nothing there.
+func unmountRestoreWork(p paths) error {
+	dir := p.restoreWork()
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
+	if err != nil {
+		return err
+	}
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].Mountpoint) > len(mounts[j].Mountpoint) })
+	for _, m := range mounts {
+		if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("unmount %s: %w", m.Mountpoint, err)
+		}
+	}
+	return nil
+}
 
 // createRestored is create for a request whose image is a checkpoint
 // archive. The archive is checked and unpacked before anything of the
@@ -298,9 +321,13 @@ func (m *Manager) startRestored(ctx context.Context, c *Container) error {
 	st, err := monitor.Start(ctx, m.opts.MonitorPath, cfg)
 	endRestore()
 	if err != nil {
-		// The monitor is gone and cleaned the runtime up; make sure.
+		// The monitor is gone and cleaned the runtime up; make sure
+		// (a restore cancelled with ctx killed CRIU midway).
 		if derr := rec.Runtime.Delete(context.WithoutCancel(ctx), id); derr != nil {
 			logFor(id).Warnf("delete after a failed restore: %v", derr)
+		}
+		if uerr := unmountRestoreWork(c.paths); uerr != nil {
+			logFor(id).Warnf("after a failed restore: %v", uerr)
 		}
 		os.Remove(c.paths.exit)
 		if errors.Is(err, monitor.ErrMonitorTooOld) {
@@ -357,11 +384,17 @@ func (m *Manager) stopUnrestored(ctx context.Context, c *Container) (done bool, 
 // exited: it may have run. Otherwise it stays CREATED.
 func (m *Manager) adoptUnrestored(ctx context.Context, c *Container) (Step, error) {
 	id := c.rec.ID
-	killStrayMonitors(id, m.opts.MonitorPath)
+	// A monitor found was running the restore, or supervising its result:
+	// CRIU may have restored processes that its killed runtime did not
+	// record, so the container may have run.
+	stray := killStrayMonitors(id, m.opts.MonitorPath)
 	_, stateErr := c.rec.Runtime.State(ctx, id)
 	_, exitErr := os.Stat(c.paths.exit)
-	if stateErr != nil && errors.Is(exitErr, os.ErrNotExist) {
+	if !stray && stateErr != nil && errors.Is(exitErr, os.ErrNotExist) {
 		return 0, nil
+	}
+	if err := unmountRestoreWork(c.paths); err != nil {
+		logFor(id).Warnf("restore cut short: %v", err)
 	}
 	if err := c.rec.Runtime.Delete(ctx, id); err != nil {
 		logFor(id).Warnf("delete a restore cut short: %v", err)

@@ -220,6 +220,11 @@ func (m *Manager) teardown(ctx context.Context, c *Container) error {
 			errs = append(errs, fmt.Errorf("remove rootfs: %w", err))
 		}
 	}
+	if c.rec.Restore != nil {
+		if err := unmountRestoreWork(c.paths); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		// Keep the record: a later remove (or restart) tries again.
 		return fmt.Errorf("remove container %s: %w", id, err)

@@ -164,11 +164,12 @@ const strayMonitorWait = 5 * time.Second
 // does not name its monitor: one whose creation was cut short. A monitor
 // is a process running the monitor binary (by /proc/<pid>/exe) whose
 // command line names the container; a process that only says so is not.
-func killStrayMonitors(id, monitorPath string) {
+// It reports whether it found any.
+func killStrayMonitors(id, monitorPath string) bool {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		logFor(id).Warnf("look for a stray monitor: %v", err)
-		return
+		return false
 	}
 	var killed []procIdentity
 	for _, e := range entries {
@@ -192,6 +193,7 @@ func killStrayMonitors(id, monitorPath string) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	return len(killed) > 0
 }
 
 // sweep removes run directories and exit files no record owns: what a

@@ -606,3 +606,76 @@ func TestRestoreContainerCrictl(t *testing.T) {
 	l := e.status(t, id).LogPath
 	waitFor(t, func() bool { return lastCount(t, l) >= saved+3 })
 }
+
+// A container whose shell holds 100 MB comes back with it: the restored
+// process's resident memory is the string's, and it counts on.
+func TestRestoreContainerBigMemory(t *testing.T) {
+	e := startCheckpointEnv(t)
+	handler := handlerNames(t)[0]
+	archive, saved := e.checkpointBig(t, handler)
+	pod := e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
+	cfg := e.config("big", "sh", "-c", bigCounter)
+	cfg.Image = &runtimeapi.ImageSpec{Image: archive}
+	id := e.create(t, pod, cfg)
+	start := time.Now()
+	e.start(t, id)
+	t.Logf("StartContainer of a 100 MB restore: %v", time.Since(start).Round(time.Millisecond))
+	l := e.status(t, id).LogPath
+	waitFor(t, func() bool { return lastCount(t, l) >= saved+3 })
+	if rss := rssKiB(t, e.info(t, id).Pid); rss < 95_000 {
+		t.Errorf("the restored shell's RSS is %d KiB, want its 100 MB string back", rss)
+	}
+}
+
+// checkpointBig checkpoints a bigCounter and returns the archive and its
+// last count.
+func (e *ctrEnv) checkpointBig(t *testing.T, handler string) (string, int) {
+	t.Helper()
+	pod := e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
+	id := e.run(t, pod, e.config("big", "sh", "-c", bigCounter))
+	bigFilled(t, e.status(t, id).LogPath)
+	archive := filepath.Join(t.TempDir(), "big.tar")
+	if _, err := e.d.Runtime.CheckpointContainer(e.d.Ctx(t), &runtimeapi.CheckpointContainerRequest{ContainerId: id, Location: archive}); err != nil {
+		t.Fatal(err)
+	}
+	return archive, countsIn(t, readTar(t, archive)["container.log"])
+}
+
+// berthd SIGKILLed while StartContainer restores: the restarted berthd
+// ends what the restore started (its monitor, the runtime's container)
+// and reports the container exited; RemoveContainer leaves nothing.
+func TestRestoreContainerDaemonKilledMidRestore(t *testing.T) {
+	e := startCheckpointEnv(t)
+	handler := handlerNames(t)[0]
+	archive, _ := e.checkpointBig(t, handler)
+	pod := e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
+	cfg := e.config("big", "sh", "-c", bigCounter)
+	cfg.Image = &runtimeapi.ImageSpec{Image: archive}
+	id := e.create(t, pod, cfg)
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.d.Runtime.StartContainer(e.d.Ctx(t), &runtimeapi.StartContainerRequest{ContainerId: id})
+		done <- err
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for len(monitorProcs()[id]) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no monitor for the restore")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	e.d.Kill(t)
+	<-done
+	e.d.Restart(t)
+	st := e.status(t, id)
+	if st.State != runtimeapi.ContainerState_CONTAINER_EXITED || !strings.Contains(st.Message, "restore") {
+		t.Fatalf("after berthd was killed mid-restore: %v %q, want exited saying why", st.State, st.Message)
+	}
+	if p := processesNaming(id); len(p) != 0 {
+		t.Errorf("left running: %v", p)
+	}
+	if _, err := e.d.Runtime.RemoveContainer(e.d.Ctx(t), &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
+		t.Fatalf("RemoveContainer: %v", err)
+	}
+	e.requireNoTrace(t, id)
+}
