@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -678,4 +679,104 @@ func TestRestoreContainerDaemonKilledMidRestore(t *testing.T) {
 		t.Fatalf("RemoveContainer: %v", err)
 	}
 	e.requireNoTrace(t, id)
+}
+
+// The same with CRIU caught mid-restore: the monitor's process group
+// (monitor, runtime, CRIU) is stopped as soon as CRIU runs, then berthd
+// is killed; the restarted berthd kills the group and must clean what a
+// CRIU killed midway leaves (mounts in its work directory and in the
+// runtime's state directory, processes half restored).
+func TestRestoreContainerDaemonKilledDuringCRIU(t *testing.T) {
+	e := startCheckpointEnv(t)
+	handler := handlerNames(t)[0]
+	archive, _ := e.checkpointBig(t, handler)
+	pod := e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
+	cfg := e.config("big", "sh", "-c", bigCounter)
+	cfg.Image = &runtimeapi.ImageSpec{Image: archive}
+	id := e.create(t, pod, cfg)
+	before := e.nodeState(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.d.Runtime.StartContainer(e.d.Ctx(t), &runtimeapi.StartContainerRequest{ContainerId: id})
+		done <- err
+	}()
+	deadline := time.Now().Add(time.Minute)
+	var mon int
+	for mon == 0 || !hasCRIUBelow(mon) {
+		if time.Now().After(deadline) {
+			t.Fatal("no CRIU under the restore's monitor")
+		}
+		if pids := monitorProcs()[id]; len(pids) > 0 {
+			mon = pids[0]
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
+	if err := syscall.Kill(-mon, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	e.d.Kill(t)
+	<-done
+	e.d.Restart(t)
+	st := e.status(t, id)
+	if st.State != runtimeapi.ContainerState_CONTAINER_EXITED {
+		t.Fatalf("after berthd was killed during CRIU's restore: %v %q, want exited", st.State, st.Message)
+	}
+	if p := processesNaming(id); len(p) != 0 {
+		t.Errorf("left running: %v", p)
+	}
+	if _, err := e.d.Runtime.RemoveContainer(e.d.Ctx(t), &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
+		t.Fatalf("RemoveContainer: %v", err)
+	}
+	e.requireNoTrace(t, id)
+	var left []string
+	for _, p := range e.nodeState(t) {
+		if !slices.Contains(before, p) {
+			left = append(left, p)
+		}
+	}
+	if len(left) > 0 {
+		t.Errorf("left on the node: %v", left)
+	}
+	m, _ := mountinfoUnder(e.d.RunRoot)
+	for _, p := range m {
+		if strings.Contains(p, id) {
+			t.Errorf("left mounted: %s", p)
+		}
+	}
+}
+
+// hasCRIUBelow says whether a criu process descends from pid.
+func hasCRIUBelow(pid int) bool {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	parent := map[int]int{}
+	var criu []int
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		open, closeIdx := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closeIdx < open {
+			continue
+		}
+		me, _ := strconv.Atoi(strings.TrimSpace(s[:open]))
+		f := strings.Fields(s[closeIdx+1:])
+		if len(f) < 2 {
+			continue
+		}
+		pp, _ := strconv.Atoi(f[1])
+		parent[me] = pp
+		if s[open+1:closeIdx] == "criu" {
+			criu = append(criu, me)
+		}
+	}
+	for _, c := range criu {
+		for p := parent[c]; p > 1; p = parent[p] {
+			if p == pid {
+				return true
+			}
+		}
+	}
+	return false
 }
