@@ -133,6 +133,7 @@ func (m *Manager) Stop(ctx context.Context, c *Container, timeout time.Duration)
 		if done, err := m.stopUnrestored(ctx, c); done {
 			return err
 		}
+		rec = c.Record() // StartContainer restored it meanwhile
 	}
 	if rec.State == StateRunning && timeout > 0 {
 		sig, err := ParseSignal(rec.StopSignal)
