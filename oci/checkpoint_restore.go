@@ -18,6 +18,7 @@ package oci
 // removes the rest).
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -388,6 +390,8 @@ func (m *Manager) adoptUnrestored(ctx context.Context, c *Container) (Step, erro
 	// CRIU may have restored processes that its killed runtime did not
 	// record, so the container may have run.
 	stray := killStrayMonitors(id, m.opts.MonitorPath)
+	// CRIU's restore leaves the monitor's process group: end it too.
+	stray = killStrayCRIU(id, c.paths.checkpointImages()) || stray
 	_, stateErr := c.rec.Runtime.State(ctx, id)
 	_, exitErr := os.Stat(c.paths.exit)
 	if !stray && stateErr != nil && errors.Is(exitErr, os.ErrNotExist) {
@@ -401,4 +405,51 @@ func (m *Manager) adoptUnrestored(ctx context.Context, c *Container) (Step, erro
 	}
 	return StepExited, m.adoptExit(c, &monitor.Exit{ExitCode: 255, ExitedAt: time.Now()},
 		"berthd stopped while StartContainer restored the container")
+}
+
+// killStrayCRIU SIGKILLs the CRIU processes still restoring from images,
+// the container's own image directory, and waits for them to be gone: a
+// berthd killed during StartContainer's restore leaves the monitor, which
+// killStrayMonitors ends with its process group, and CRIU, which is not
+// in that group. A process counts when it runs a binary named criu (the
+// name libcontainer requires) and its command line names images. It is
+// signalled through a pidfd opened before its identity is read, so a pid
+// reused meanwhile is never signalled. It reports whether it found any.
+func killStrayCRIU(id, images string) bool {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		logFor(id).Warnf("look for a stray CRIU: %v", err)
+		return false
+	}
+	found := false
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			continue // gone
+		}
+		if isCRIUOf(pid, images) {
+			found = true
+			logFor(id).Infof("killing stray CRIU %d", pid)
+			if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err == nil {
+				// Readable once the process has exited.
+				_, _ = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(strayMonitorWait/time.Millisecond))
+			}
+		}
+		unix.Close(fd)
+	}
+	return found
+}
+
+// isCRIUOf reports whether pid runs a criu binary working on images.
+func isCRIUOf(pid int, images string) bool {
+	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil || filepath.Base(strings.TrimSuffix(exe, " (deleted)")) != "criu" {
+		return false
+	}
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return err == nil && bytes.Contains(cmdline, []byte(images))
 }
