@@ -20,6 +20,7 @@ package oci
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,10 +34,13 @@ import (
 
 	metadata "github.com/checkpoint-restore/checkpointctl/lib"
 	"github.com/moby/sys/mountinfo"
+	"github.com/opencontainers/cgroups"
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-cri/berth/cgroupdriver"
 	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/ids"
 	"github.com/berth-cri/berth/monitor"
@@ -392,6 +396,10 @@ func (m *Manager) adoptUnrestored(ctx context.Context, c *Container) (Step, erro
 	stray := killStrayMonitors(id, m.opts.MonitorPath)
 	// CRIU's restore leaves the monitor's process group: end it too.
 	stray = killStrayCRIU(id, c.paths.checkpointImages()) || stray
+	// CRIU may have finished restoring the processes before the runtime
+	// recorded them: then no runtime state names them, but their cgroup
+	// does.
+	stray = killCgroupOf(id, c.paths.spec()) || stray
 	_, stateErr := c.rec.Runtime.State(ctx, id)
 	_, exitErr := os.Stat(c.paths.exit)
 	if !stray && stateErr != nil && errors.Is(exitErr, os.ErrNotExist) {
@@ -452,4 +460,58 @@ func isCRIUOf(pid int, images string) bool {
 	}
 	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	return err == nil && bytes.Contains(cmdline, []byte(images))
+}
+
+// killCgroupOf SIGKILLs the processes in the cgroup the container's spec
+// (the bundle's config.json) names, until it is empty or
+// strayMonitorWait passes, and reports whether it found any. Each is
+// signalled through a pidfd, and only while /proc says it is still in that
+// cgroup: a pid listed and reused meanwhile is not signalled.
+func killCgroupOf(id, specPath string) bool {
+	b, err := os.ReadFile(specPath)
+	if err != nil {
+		return false
+	}
+	var spec rspec.Spec
+	if err := json.Unmarshal(b, &spec); err != nil || spec.Linux == nil || spec.Linux.CgroupsPath == "" {
+		return false
+	}
+	rel := spec.Linux.CgroupsPath
+	if parts := strings.Split(rel, ":"); len(parts) == 3 {
+		// The systemd form slice:prefix:name: a scope in the pod's slice.
+		if rel, err = cgroupdriver.ContainerPath(parts[0], id); err != nil {
+			return false
+		}
+	}
+	procs := filepath.Join("/sys/fs/cgroup", "pids", rel, "cgroup.procs")
+	if cgroups.IsCgroup2UnifiedMode() {
+		procs = filepath.Join("/sys/fs/cgroup", rel, "cgroup.procs")
+	}
+	found := false
+	deadline := time.Now().Add(strayMonitorWait)
+	for time.Now().Before(deadline) {
+		list, err := os.ReadFile(procs)
+		if err != nil || len(bytes.TrimSpace(list)) == 0 {
+			return found
+		}
+		for _, f := range strings.Fields(string(list)) {
+			pid, err := strconv.Atoi(f)
+			if err != nil {
+				continue
+			}
+			fd, err := unix.PidfdOpen(pid, 0)
+			if err != nil {
+				continue
+			}
+			if cg, err := os.ReadFile("/proc/" + f + "/cgroup"); err == nil && bytes.Contains(cg, []byte(":"+rel+"\n")) {
+				found = true
+				logFor(id).Infof("killing process %d left in the cgroup of a restore cut short", pid)
+				_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+			}
+			unix.Close(fd)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	logFor(id).Warnf("processes still in %s after %s", procs, strayMonitorWait)
+	return found
 }
