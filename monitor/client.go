@@ -289,7 +289,13 @@ func (sp *Spawned) Start(ctx context.Context, cfg Config) (*Started, error) {
 			// The monitor died (or wrote garbage) before reporting.
 			kill()
 			cleanupRuntime(cfg)
-			return nil, fmt.Errorf("container %s: monitor exited before reporting (%v)%s", cfg.ID, r.err, logTail(cfg.MonitorLogPath))
+			tail := logTail(cfg.MonitorLogPath)
+			if cfg.RestoreImagePath != "" && strings.Contains(tail, supervisor.UnknownKeyError) {
+				// A berth-monitor older than berthd: it refused the
+				// restore's keys before running anything.
+				return nil, fmt.Errorf("container %s: %w: %s refused the restore config%s", cfg.ID, ErrMonitorTooOld, monitorBinaryOf(cmd), tail)
+			}
+			return nil, fmt.Errorf("container %s: monitor exited before reporting (%v)%s", cfg.ID, r.err, tail)
 		}
 	case <-ctx.Done():
 		if cfg.ExecProcess != "" {
@@ -315,6 +321,13 @@ func (sp *Spawned) Start(ctx context.Context, cfg Config) (*Started, error) {
 		return nil, fmt.Errorf("container %s: waiting for monitor: %w", cfg.ID, ctx.Err())
 	}
 }
+
+// ErrMonitorTooOld is a monitor binary that does not know a mode berthd
+// asked of it (a restore): it was built before berthd. Install the
+// berth-monitor built with this berthd.
+var ErrMonitorTooOld = errors.New("berth-monitor is older than berthd and cannot restore a container (install the berth-monitor built with this berthd)")
+
+func monitorBinaryOf(cmd *exec.Cmd) string { return cmd.Path }
 
 // execCancelWait bounds the wait for a cancelled exec session's monitor
 // to kill the command and exit (it drains output for at most two

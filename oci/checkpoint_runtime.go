@@ -52,7 +52,7 @@ var criuLogError = regexp.MustCompile(`Error \([^)]*\): (.+)$`)
 
 // criuErrors are the distinct errors a CRIU log reports, in order, less
 // the ones that say nothing of the container: the summary CRIU ends a
-// failed dump with, and its complaint that it could not raise its own
+// failed dump or restore with, and its complaint that it could not raise its own
 // open-file limit (it goes on without; root here lacks
 // CAP_SYS_RESOURCE).
 func criuErrors(logPath string) []string {
@@ -71,7 +71,8 @@ func criuErrors(logPath string) []string {
 			continue
 		}
 		msg := strings.TrimSpace(m[1])
-		if seen[msg] || strings.HasPrefix(msg, "Dumping FAILED") || strings.HasPrefix(msg, "rlimit: Can't setup RLIMIT_NOFILE") {
+		if seen[msg] || strings.HasPrefix(msg, "Dumping FAILED") || strings.HasPrefix(msg, "Restoring FAILED") ||
+			strings.HasPrefix(msg, "rlimit: Can't setup RLIMIT_NOFILE") {
 			continue
 		}
 		seen[msg] = true

@@ -88,6 +88,9 @@ type Record struct {
 	Stdin     bool `json:"stdin,omitempty"`
 	StdinOnce bool `json:"stdinOnce,omitempty"`
 
+	// Restore is set for a container made from a checkpoint archive.
+	Restore *RestoreSource `json:"restore,omitempty"`
+
 	State      State     `json:"state"`
 	CreatedAt  time.Time `json:"createdAt"`
 	StartedAt  time.Time `json:"startedAt,omitzero"`
@@ -160,6 +163,10 @@ func (r Record) clone() Record {
 	out.Annotations = cloneMap(r.Annotations)
 	out.Mounts = append([]Mount(nil), r.Mounts...)
 	out.User.Groups = append([]uint32(nil), r.User.Groups...)
+	if r.Restore != nil {
+		rs := *r.Restore
+		out.Restore = &rs
+	}
 	return out
 }
 

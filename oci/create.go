@@ -27,6 +27,9 @@ type CreateRequest struct {
 	// config's image.
 	Spec    SpecOptions
 	Runtime Runtime
+	// CriuPath is the CRIU binary a restore (an image that is a
+	// checkpoint archive) runs; empty is criu from PATH.
+	CriuPath string
 	// Begin, if set, is called in the create's own work (see Create)
 	// before anything is made: an error refuses the create (server: the
 	// pod is no longer ready), and end is called once the work is done.
@@ -117,6 +120,9 @@ func (m *Manager) Create(ctx context.Context, req *CreateRequest) (*Container, e
 // cleaned on the next start; a failure leaves nothing: no bundle, no
 // runtime state, no monitor, no rootfs, no record.
 func (m *Manager) create(ctx context.Context, req *CreateRequest) (_ *Container, retErr error) {
+	if IsCheckpointArchive(req.Spec.Config.GetImage().GetImage()) {
+		return m.createRestored(ctx, req)
+	}
 	spec := req.Spec
 	spec.ID = ids.New()
 	id := spec.ID
@@ -223,39 +229,12 @@ func (m *Manager) create(ctx context.Context, req *CreateRequest) (_ *Container,
 // exit.
 func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec, early *EarlyMonitor) error {
 	id := c.rec.ID
-	endBundle := steptrace.Begin(ctx, "bundle")
-	if err := os.MkdirAll(c.paths.run, 0o700); err != nil {
-		return fmt.Errorf("create bundle of %s: %w", id, err)
+	if err := m.writeBundle(ctx, c, spec); err != nil {
+		return err
 	}
-	b, err := json.Marshal(spec)
-	if err != nil {
-		return fmt.Errorf("encode spec of %s: %w", id, err)
-	}
-	if err := os.WriteFile(c.paths.spec(), b, 0o600); err != nil {
-		return fmt.Errorf("write spec of %s: %w", id, err)
-	}
-	if err := makeLogDir(c.rec.LogDir, c.rec.LogPath); err != nil {
-		return fmt.Errorf("create log directory of %s: %w", id, err)
-	}
-	endBundle()
 	endMonitor := steptrace.Begin(ctx, "monitor and runtime create")
-	cfg := monitor.Config{
-		ID:             id,
-		Bundle:         c.paths.run,
-		RuntimePath:    c.rec.Runtime.Path,
-		RuntimeRoot:    c.rec.Runtime.Root,
-		RuntimeArgs:    c.rec.Runtime.globalArgs(),
-		PidFile:        c.paths.pidFile(),
-		ExitFile:       c.paths.exit,
-		LogPath:        c.rec.LogPath,
-		LogDir:         c.rec.LogDir,
-		AttachSocket:   c.paths.attach(),
-		ControlSocket:  c.paths.control(),
-		MonitorLogPath: c.paths.monLog(),
-		Terminal:       c.rec.Tty,
-		Stdin:          c.rec.Stdin,
-		StdinOnce:      c.rec.StdinOnce && c.rec.Stdin,
-	}
+	cfg := m.monitorConfig(c)
+	var err error
 	var st *monitor.Started
 	if early != nil && early.sp != nil {
 		sp := early.sp
@@ -292,6 +271,48 @@ func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec, ea
 	m.changed(ctx, c, StepCreated) // before the watcher can tell an exit
 	m.watch(c)
 	return nil
+}
+
+// writeBundle writes the container's bundle (its spec) and makes its log
+// directory.
+func (m *Manager) writeBundle(ctx context.Context, c *Container, spec *rspec.Spec) error {
+	id := c.rec.ID
+	defer steptrace.Begin(ctx, "bundle")()
+	if err := os.MkdirAll(c.paths.run, 0o700); err != nil {
+		return fmt.Errorf("create bundle of %s: %w", id, err)
+	}
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return fmt.Errorf("encode spec of %s: %w", id, err)
+	}
+	if err := os.WriteFile(c.paths.spec(), b, 0o600); err != nil {
+		return fmt.Errorf("write spec of %s: %w", id, err)
+	}
+	if err := makeLogDir(c.rec.LogDir, c.rec.LogPath); err != nil {
+		return fmt.Errorf("create log directory of %s: %w", id, err)
+	}
+	return nil
+}
+
+// monitorConfig is the monitor's config for container c.
+func (m *Manager) monitorConfig(c *Container) monitor.Config {
+	return monitor.Config{
+		ID:             c.rec.ID,
+		Bundle:         c.paths.run,
+		RuntimePath:    c.rec.Runtime.Path,
+		RuntimeRoot:    c.rec.Runtime.Root,
+		RuntimeArgs:    c.rec.Runtime.globalArgs(),
+		PidFile:        c.paths.pidFile(),
+		ExitFile:       c.paths.exit,
+		LogPath:        c.rec.LogPath,
+		LogDir:         c.rec.LogDir,
+		AttachSocket:   c.paths.attach(),
+		ControlSocket:  c.paths.control(),
+		MonitorLogPath: c.paths.monLog(),
+		Terminal:       c.rec.Tty,
+		Stdin:          c.rec.Stdin,
+		StdinOnce:      c.rec.StdinOnce && c.rec.Stdin,
+	}
 }
 
 // targetPIDNamespace opens, for PID mode TARGET (ephemeral debug

@@ -82,13 +82,16 @@ func (m *Manager) Start(ctx context.Context, c *Container) error {
 	c.ops.Lock()
 	defer c.ops.Unlock()
 	c.mu.Lock()
-	id, state, removing, rt := c.rec.ID, c.rec.State, c.removing, c.rec.Runtime
+	id, state, removing, rt, restore := c.rec.ID, c.rec.State, c.removing, c.rec.Runtime, c.rec.restorePending()
 	c.mu.Unlock()
 	if removing {
 		return errdefs.FailedPreconditionf("container %s is being removed", id)
 	}
 	if state != StateCreated {
 		return errdefs.FailedPreconditionf("container %s is %s, not created", id, state)
+	}
+	if restore {
+		return m.startRestored(ctx, c)
 	}
 	started := time.Now()
 	if err := m.changing(ctx, &Change{Step: StepStart, Container: c}); err != nil {
@@ -125,6 +128,12 @@ func (m *Manager) Stop(ctx context.Context, c *Container, timeout time.Duration)
 	c.mu.Unlock()
 	if rec.State != StateCreated && rec.State != StateRunning {
 		return nil
+	}
+	if rec.State == StateCreated && rec.restorePending() {
+		if done, err := m.stopUnrestored(ctx, c); done {
+			return err
+		}
+		rec = c.Record() // StartContainer restored it meanwhile
 	}
 	if rec.State == StateRunning && timeout > 0 {
 		sig, err := ParseSignal(rec.StopSignal)
@@ -210,6 +219,11 @@ func (m *Manager) teardown(ctx context.Context, c *Container) error {
 	if !c.rec.Infra && m.opts.Rootfs != nil {
 		if err := m.opts.Rootfs.RemoveContainerRootfs(id); err != nil {
 			errs = append(errs, fmt.Errorf("remove rootfs: %w", err))
+		}
+	}
+	if c.rec.Restore != nil {
+		if err := unmountRestoreWork(c.paths); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -70,7 +70,11 @@ func (m *Manager) restore(ctx context.Context) ([]Change, error) {
 		case StateExited:
 			close(c.exited)
 		case StateCreated, StateRunning:
-			step, err := m.adopt(ctx, c)
+			adopt := m.adopt
+			if rec.State == StateCreated && rec.restorePending() {
+				adopt = m.adoptUnrestored
+			}
+			step, err := adopt(ctx, c)
 			if err != nil {
 				return nil, fmt.Errorf("adopt container %s: %w", id, err)
 			}
@@ -160,11 +164,12 @@ const strayMonitorWait = 5 * time.Second
 // does not name its monitor: one whose creation was cut short. A monitor
 // is a process running the monitor binary (by /proc/<pid>/exe) whose
 // command line names the container; a process that only says so is not.
-func killStrayMonitors(id, monitorPath string) {
+// It reports whether it found any.
+func killStrayMonitors(id, monitorPath string) bool {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		logFor(id).Warnf("look for a stray monitor: %v", err)
-		return
+		return false
 	}
 	var killed []procIdentity
 	for _, e := range entries {
@@ -188,6 +193,7 @@ func killStrayMonitors(id, monitorPath string) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	return len(killed) > 0
 }
 
 // sweep removes run directories and exit files no record owns: what a

@@ -83,10 +83,13 @@ func (m *Manager) applyResources(ctx context.Context, c *Container, lr *rspec.Li
 // checkUpdatable refuses containers that are not created or running.
 func (c *Container) checkUpdatable() error {
 	c.mu.Lock()
-	id, state := c.rec.ID, c.rec.State
+	id, state, pending := c.rec.ID, c.rec.State, c.rec.restorePending()
 	c.mu.Unlock()
 	if state != StateCreated && state != StateRunning {
 		return errdefs.FailedPreconditionf("container %s is %s: only created or running containers can be updated", id, state)
+	}
+	if pending {
+		return errdefs.FailedPreconditionf("container %s is not restored yet: update it after StartContainer", id)
 	}
 	return nil
 }

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
 )
@@ -27,9 +29,14 @@ var deleteCommand = &command{
 		if err != nil {
 			if errors.Is(err, libcontainer.ErrNotExist) {
 				// An aborted create can leave a state directory without
-				// state.json, which Load does not see.
+				// state.json, which Load does not see; an aborted restore
+				// also its bind mount of the root filesystem there
+				// (libcontainer's criu-root), which RemoveAll cannot
+				// remove and would descend into.
 				path := filepath.Join(inv.Root(), id)
-				if e := os.RemoveAll(path); e != nil {
+				if e := unmountBeneath(path); e != nil {
+					fmt.Fprintf(inv.app.Stderr, "unmount beneath %s: %v\n", path, e)
+				} else if e := os.RemoveAll(path); e != nil {
 					fmt.Fprintf(inv.app.Stderr, "remove %s: %v\n", path, e)
 				}
 				if force {
@@ -56,6 +63,21 @@ var deleteCommand = &command{
 			return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, s)
 		}
 	},
+}
+
+// unmountBeneath detaches every mount at or below dir, deepest first.
+func unmountBeneath(dir string) error {
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
+	if err != nil {
+		return err
+	}
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].Mountpoint) > len(mounts[j].Mountpoint) })
+	for _, m := range mounts {
+		if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("unmount %s: %w", m.Mountpoint, err)
+		}
+	}
+	return nil
 }
 
 // killContainer sends SIGKILL and destroys the container once its init is

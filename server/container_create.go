@@ -14,7 +14,9 @@ import (
 // CreateContainer creates a container in a pod: its root filesystem from
 // the image, its OCI spec and bundle, and the runtime's container under a
 // monitor, ready for StartContainer. A retry by kubelet gets the first
-// call's container (see oci.Manager.Create).
+// call's container (see oci.Manager.Create). An image that is the path of
+// a checkpoint archive makes a container restored from it, which
+// StartContainer resumes (see oci's checkpoint_restore.go).
 func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error) {
 	if err := validateCreate(req); err != nil {
 		return nil, err
@@ -39,8 +41,9 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 			AllowedAnnotations: s.allowedAnnotations(sb.RuntimeHandler),
 			CgroupWritable:     s.cgroupWritable(sb.RuntimeHandler),
 		},
-		Runtime: rt,
-		Begin:   func() (func(), error) { return s.beginCreate(sb.ID) },
+		Runtime:  rt,
+		CriuPath: s.Config().Runtime.CriuPath,
+		Begin:    func() (func(), error) { return s.beginCreate(sb.ID) },
 	})
 	if err != nil {
 		return nil, err

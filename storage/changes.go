@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"strings"
 
 	cstorage "go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
+	"go.podman.io/storage/pkg/chrootarchive"
 )
 
 // WriteContainerChanges writes what container id changed over its image
@@ -89,4 +91,43 @@ func under(p string, dirs []string) bool {
 		}
 	}
 	return false
+}
+
+// ApplyContainerChanges puts a checkpoint's layer changes on container
+// id's root filesystem (mounted here if it is not): diff, a tar of the
+// added and modified entries (rootfs-diff.tar), is unpacked in a chroot
+// at the root filesystem (the store's chrootarchive), so no entry and no
+// symlink in it or in the image reaches outside; then the deleted paths
+// (deleted.files) are removed beneath the root (os.Root: a symlink on
+// the way that leads out of it is an error, the last component is never
+// followed). On the overlay driver the deletions become whiteouts in the
+// container's layer, as the container's own rm made them.
+func (s *Store) ApplyContainerChanges(id string, diff io.Reader, deleted []string) error {
+	mnt, err := s.MountContainerRootfs(id)
+	if err != nil {
+		return err
+	}
+	if diff != nil {
+		if err := chrootarchive.UntarUncompressed(diff, mnt, &archive.TarOptions{}); err != nil {
+			return fmt.Errorf("apply the checkpoint's layer changes to container %s: %w", id, err)
+		}
+	}
+	if len(deleted) == 0 {
+		return nil
+	}
+	root, err := os.OpenRoot(mnt)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	for _, p := range deleted {
+		rel := strings.TrimPrefix(path.Clean("/"+p), "/")
+		if rel == "" {
+			continue
+		}
+		if err := root.RemoveAll(rel); err != nil {
+			return fmt.Errorf("remove %s, deleted in the checkpoint, from container %s: %w", p, id, err)
+		}
+	}
+	return nil
 }

@@ -39,6 +39,24 @@ type Config struct {
 	// and the process runs at once (berthd does not call start).
 	ExecProcess string `json:"exec_process,omitempty"`
 
+	// RestoreImagePath, when set, makes this a restore: the monitor runs
+	// `<runtime> restore --detach --bundle Bundle --image-path
+	// RestoreImagePath --work-path RestoreWorkPath ID` instead of create,
+	// and the container's processes come back from CRIU's images, already
+	// running (berthd does not call start). The restored processes' stdio
+	// were pipes at the dump; the runtime maps its own stdio (the
+	// monitor's new pipes) onto them, so the monitor owns them as after a
+	// create. A monitor built before this field refuses the key
+	// (DecodeConfig), so it never runs a create in a restore's place.
+	RestoreImagePath string `json:"restore_image_path,omitempty"`
+	// RestoreWorkPath is where the runtime and CRIU write restore.log.
+	// Required with RestoreImagePath.
+	RestoreWorkPath string `json:"restore_work_path,omitempty"`
+	// CriuPath is the CRIU binary a restore runs: its directory goes first
+	// in the runtime's PATH (runc runs "criu" from PATH). Empty is criu
+	// from the monitor's PATH.
+	CriuPath string `json:"criu_path,omitempty"`
+
 	// PidFile is where the runtime writes the container's pid (--pid-file).
 	// Required.
 	PidFile string `json:"pid_file"`
@@ -108,6 +126,8 @@ func (c *Config) Validate() error {
 		{"pid_file", c.PidFile}, {"exit_file", c.ExitFile}, {"log_path", c.LogPath}, {"log_dir", c.LogDir},
 		{"attach_socket", c.AttachSocket}, {"control_socket", c.ControlSocket},
 		{"monitor_log_path", c.MonitorLogPath}, {"cgroup_path", c.CgroupPath},
+		{"restore_image_path", c.RestoreImagePath}, {"restore_work_path", c.RestoreWorkPath},
+		{"criu_path", c.CriuPath},
 	} {
 		if f.val != "" && !filepath.IsAbs(f.val) {
 			return errors.New("monitor config: " + f.name + " " + strconv.Quote(f.val) + " is not an absolute path")
@@ -123,6 +143,20 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxOutput < 0 {
 		return errors.New("monitor config: max_output " + strconv.FormatInt(c.MaxOutput, 10) + " is negative")
+	}
+	if c.RestoreImagePath != "" {
+		switch {
+		case c.ExecProcess != "":
+			return errors.New("monitor config: restore_image_path and exec_process exclude each other")
+		case c.RestoreWorkPath == "":
+			return errors.New("monitor config: restore_work_path is required with restore_image_path")
+		case c.Terminal:
+			// The runtime's restore cannot hand a new pty to a process
+			// that had one: CRIU restores the old one's file, or fails.
+			return errors.New("monitor config: a container with a terminal cannot be restored")
+		}
+	} else if c.RestoreWorkPath != "" || c.CriuPath != "" {
+		return errors.New("monitor config: restore_work_path and criu_path need restore_image_path")
 	}
 	if c.StdinOnce && !c.Stdin {
 		return errors.New("monitor config: stdin_once needs stdin")

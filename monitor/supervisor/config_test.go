@@ -31,6 +31,13 @@ func TestConfigValidate(t *testing.T) {
 		"negative line size":  func(c *Config) { c.MaxLineSize = -1 },
 		"negative max output": func(c *Config) { c.MaxOutput = -1 },
 		"stdin once no stdin": func(c *Config) { c.StdinOnce = true },
+		"restore and exec": func(c *Config) {
+			c.RestoreImagePath, c.RestoreWorkPath, c.ExecProcess = "/i", "/w", "/p.json"
+		},
+		"restore without work path": func(c *Config) { c.RestoreImagePath = "/i" },
+		"restore with terminal":     func(c *Config) { c.RestoreImagePath, c.RestoreWorkPath, c.Terminal = "/i", "/w", true },
+		"criu without restore":      func(c *Config) { c.CriuPath = "/usr/sbin/criu" },
+		"relative restore images":   func(c *Config) { c.RestoreImagePath, c.RestoreWorkPath = "i", "/w" },
 	} {
 		c := validConfig()
 		mut(&c)
@@ -107,6 +114,24 @@ func TestCreateArgs(t *testing.T) {
 	want := "--systemd-cgroup --root /run/runc --log /b/runtime.log --log-format json create --bundle /b --no-pivot --pid-file /r/pid --console-socket /r/console.sock c1"
 	if got != want {
 		t.Fatalf("create:\n got %s\nwant %s", got, want)
+	}
+	r := validConfig()
+	r.RestoreImagePath, r.RestoreWorkPath, r.CriuPath = "/r/images", "/r/work", "/opt/criu/criu"
+	got = strings.Join(createArgs(&r, ""), " ")
+	want = "--log /b/runtime.log --log-format json restore --detach --bundle /b --image-path /r/images --work-path /r/work --pid-file /r/pid c1"
+	if got != want {
+		t.Fatalf("restore:\n got %s\nwant %s", got, want)
+	}
+	env := runtimeEnv(&r, []string{"PATH=/usr/bin:/bin", "HOME=/root"})
+	if !slices.Contains(env, "PATH=/opt/criu:/usr/bin:/bin") {
+		t.Fatalf("restore env %q: want CRIU's directory first in PATH", env)
+	}
+	// An older monitor refuses a restore's keys rather than create.
+	if _, err := DecodeConfig([]byte("restore_image_path \"/i\"\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeConfig([]byte("restore_from_future \"/i\"\n")); err == nil || !strings.HasPrefix(err.Error(), UnknownKeyError) {
+		t.Fatalf("unknown key: %v, want %q", err, UnknownKeyError)
 	}
 	c.ExecProcess = "/r/process.json"
 	args := createArgs(&c, "")

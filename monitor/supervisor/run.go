@@ -204,7 +204,7 @@ func (m *monitor) create() (err error) {
 	argv := append([]string{cfg.RuntimePath}, createArgs(cfg, consoleSocketPath(cs))...)
 	rtPid, rtDone, err := m.r.forkExec(cfg.RuntimePath, argv, &syscall.ProcAttr{
 		Dir:   "/",
-		Env:   RuntimeEnv(os.Environ()),
+		Env:   runtimeEnv(cfg, os.Environ()),
 		Files: files,
 	})
 	if err != nil {

@@ -36,9 +36,14 @@ func RuntimeLogPath(cfg *Config) string {
 // runtime create the container, or start the exec session, for cfg.
 func createArgs(cfg *Config, consoleSocket string) []string {
 	args := append(GlobalArgs(cfg), "--log", RuntimeLogPath(cfg), "--log-format", "json")
-	if cfg.ExecProcess != "" {
+	switch {
+	case cfg.ExecProcess != "":
 		args = append(args, "exec", "--detach", "--process", cfg.ExecProcess)
-	} else {
+	case cfg.RestoreImagePath != "":
+		args = append(args, "restore", "--detach", "--bundle", cfg.Bundle,
+			"--image-path", cfg.RestoreImagePath, "--work-path", cfg.RestoreWorkPath)
+		args = append(args, cfg.CreateArgs...)
+	default:
 		args = append(args, "create", "--bundle", cfg.Bundle)
 		args = append(args, cfg.CreateArgs...)
 	}
@@ -47,6 +52,23 @@ func createArgs(cfg *Config, consoleSocket string) []string {
 		args = append(args, "--console-socket", consoleSocket)
 	}
 	return append(args, cfg.ID)
+}
+
+// runtimeEnv is RuntimeEnv for cfg: a restore's CRIU directory goes first
+// in PATH, since runc runs "criu" from PATH and has no flag for another.
+func runtimeEnv(cfg *Config, environ []string) []string {
+	env := RuntimeEnv(environ)
+	if cfg.CriuPath == "" {
+		return env
+	}
+	dir := filepath.Dir(cfg.CriuPath)
+	for i, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			env[i] = "PATH=" + dir + ":" + v
+			return env
+		}
+	}
+	return append(env, "PATH="+dir+":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 }
 
 // RuntimeEnv is the environment the monitor gives the OCI runtime: its

@@ -53,6 +53,9 @@ func (c *Config) Encode() []byte {
 	}
 	str("runtime_log_path", c.RuntimeLogPath)
 	str("exec_process", c.ExecProcess)
+	str("restore_image_path", c.RestoreImagePath)
+	str("restore_work_path", c.RestoreWorkPath)
+	str("criu_path", c.CriuPath)
 	str("pid_file", c.PidFile)
 	str("exit_file", c.ExitFile)
 	str("log_path", c.LogPath)
@@ -70,7 +73,10 @@ func (c *Config) Encode() []byte {
 }
 
 // DecodeConfig reads what Encode wrote. An unknown key is an error: the
-// monitor and its caller are built from one tree.
+// monitor and its caller are built from one tree, and a monitor older than
+// its caller must refuse a mode it does not know (a restore) rather than
+// run a create in its place. The error names the key (UnknownKeyError),
+// which berthd reports as an old monitor.
 func DecodeConfig(b []byte) (Config, error) {
 	var c Config
 	for _, line := range strings.Split(string(b), "\n") {
@@ -106,6 +112,12 @@ func DecodeConfig(b []byte) (Config, error) {
 			str(&c.RuntimeLogPath)
 		case "exec_process":
 			str(&c.ExecProcess)
+		case "restore_image_path":
+			str(&c.RestoreImagePath)
+		case "restore_work_path":
+			str(&c.RestoreWorkPath)
+		case "criu_path":
+			str(&c.CriuPath)
 		case "pid_file":
 			str(&c.PidFile)
 		case "exit_file":
@@ -135,7 +147,7 @@ func DecodeConfig(b []byte) (Config, error) {
 		case "cgroup_path":
 			str(&c.CgroupPath)
 		default:
-			return Config{}, errors.New("monitor config: unknown key " + strconv.Quote(key))
+			return Config{}, errors.New(UnknownKeyError + strconv.Quote(key))
 		}
 		if err != nil {
 			return Config{}, errors.New("monitor config: bad " + key + " " + strconv.Quote(val))
@@ -143,6 +155,10 @@ func DecodeConfig(b []byte) (Config, error) {
 	}
 	return c, nil
 }
+
+// UnknownKeyError begins a monitor's complaint about a config key it does
+// not know; the monitor's caller looks for it in the monitor's log.
+const UnknownKeyError = "monitor config: unknown key "
 
 // The sync report: the monitor's one line to its caller once the runtime
 // created the container, or failed to.

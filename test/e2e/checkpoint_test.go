@@ -79,12 +79,14 @@ func bigFilled(t testing.TB, logPath string) {
 	}
 }
 
+// counterScript is counter's command.
+const counterScript = `echo kept > /added-by-counter; rm /etc/group; ln -s / /escape; ln -s /etc/shadow /leak; i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done`
+
 // counter is a container that counts in its shell's memory, one number a
 // line, after changing its writable layer: a file added, one deleted.
 func (e *ctrEnv) counter(t *testing.T, podID, name string) (id, logPath string) {
 	t.Helper()
-	id = e.run(t, podID, e.config(name, "sh", "-c",
-		`echo kept > /added-by-counter; rm /etc/group; ln -s / /escape; ln -s /etc/shadow /leak; i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done`))
+	id = e.run(t, podID, e.config(name, "sh", "-c", counterScript))
 	return id, e.status(t, id).LogPath
 }
 
