@@ -50,9 +50,12 @@ var (
 func (sh podShape) container(image string) *runtimeapi.ContainerConfig {
 	cfg := &runtimeapi.ContainerConfig{
 		Metadata: &runtimeapi.ContainerMetadata{Name: "bench"},
-		Image:    &runtimeapi.ImageSpec{Image: image},
-		Command:  []string{"sleep", "3600"},
-		Labels:   map[string]string{"io.kubernetes.container.name": "bench"},
+		// UserSpecifiedImage as kubelet sends it: CRI-O refuses a
+		// container without it (it checks the image's signature policy
+		// against the name the user wrote).
+		Image:   &runtimeapi.ImageSpec{Image: image, UserSpecifiedImage: image},
+		Command: []string{"sleep", "3600"},
+		Labels:  map[string]string{"io.kubernetes.container.name": "bench"},
 		Linux: &runtimeapi.LinuxContainerConfig{
 			// BestEffort: the minimum shares, the highest OOM score.
 			Resources: &runtimeapi.LinuxContainerResources{CpuPeriod: 100000, CpuShares: 2, OomScoreAdj: 1000},

@@ -71,7 +71,7 @@ rm -rf "$out.tmp" && mkdir -p "$out.tmp"
 # every pod.
 make -s -C "$tree/pinns" >&2
 install -m 0755 "$tree/bin/pinns" "$out.tmp/pinns"
-"$out.tmp/crio" --version | grep -q "^Version: *$version\$" ||
+"$out.tmp/crio" --version | grep -q "^crio version $version\$" ||
 	{ echo "build-crio: the built binary is not crio $version" >&2; "$out.tmp/crio" --version >&2; exit 1; }
 echo "$recipe" >"$out.tmp/recipe"
 rm -rf "$out" && mv "$out.tmp" "$out"
