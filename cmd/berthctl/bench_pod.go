@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -37,6 +38,16 @@ func (sh podShape) pod(i int, uid string) *runtimeapi.PodSandboxConfig {
 		cfg.LogDirectory = filepath.Join(sh.logDir, ns+"_"+name+"_"+uid)
 	}
 	return cfg
+}
+
+// makeLogDirs makes the pod's log directory and its container's, as
+// kubelet does before RunPodSandbox and CreateContainer (CRI-O's conmon
+// opens the log file without making its directory).
+func (sh podShape) makeLogDirs(pod *runtimeapi.PodSandboxConfig) error {
+	if sh.logDir == "" {
+		return nil
+	}
+	return os.MkdirAll(filepath.Join(pod.LogDirectory, "bench"), 0o755)
 }
 
 // kubelet's default masked and read-only paths (the container runtime

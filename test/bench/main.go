@@ -156,6 +156,13 @@ func run(o options) error {
 	reportProbes(os.Stdout, results)
 	reportStops(os.Stdout, results)
 	fmt.Printf("\nwhole run: %s\n", time.Since(began).Round(time.Second))
+	// A lifecycle that failed is a runtime that misbehaved (its errors
+	// are in the report): the run fails, after the report.
+	for _, r := range results {
+		if n := len(r.bench.Errors) + r.soakErrors; n > 0 {
+			left = append(left, fmt.Errorf("%s: %d pod lifecycles failed", r.name, n))
+		}
+	}
 	return errors.Join(left...)
 }
 

@@ -45,20 +45,25 @@ func report(w io.Writer, rs []result, running int) {
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
 	for _, st := range rs[0].bench.Steps {
 		row := []string{st.Step}
-		var q [][3]float64
+		var q []*[3]float64
 		for _, r := range rs {
 			a, b, c, ok := r.bench.step(st.Step)
 			if !ok {
 				row = append(row, "-")
+				q = append(q, nil)
 				continue
 			}
-			q = append(q, [3]float64{a, b, c})
+			q = append(q, &[3]float64{a, b, c})
 			row = append(row, fmt.Sprintf("%.1f / %.1f / %.1f", a, b, c))
 		}
+		// q[i] is nil where runtime i has no such step: "-" keeps the
+		// columns in place.
 		for _, o := range q[1:] {
-			if len(q) == len(rs) {
-				row = append(row, fmt.Sprintf("%.2f / %.2f / %.2f", q[0][0]/o[0], q[0][1]/o[1], q[0][2]/o[2]))
+			if q[0] == nil || o == nil {
+				row = append(row, "-")
+				continue
 			}
+			row = append(row, fmt.Sprintf("%.2f / %.2f / %.2f", q[0][0]/o[0], q[0][1]/o[1], q[0][2]/o[2]))
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
@@ -69,6 +74,8 @@ func report(w io.Writer, rs []result, running int) {
 	for _, r := range rs[1:] {
 		if r.bench.PodsPerSec > 0 {
 			row = append(row, fmt.Sprintf("%.2f", rs[0].bench.PodsPerSec/r.bench.PodsPerSec))
+		} else {
+			row = append(row, "-")
 		}
 	}
 	fmt.Fprintln(tw, strings.Join(row, "\t"))
