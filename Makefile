@@ -115,7 +115,7 @@ bench-probes: build
 # github.com/cri-o/cri-o (git clone) or a bare git directory of one. Its
 # vendored modules, Debian's libsqlite3 and libseccomp (apt-get install
 # libsqlite3-dev libseccomp-dev conmon runc); rebuilt when the commit or
-# contrib/crio/build-crio.sh changes. About 4 min cold on 2 cores.
+# contrib/crio/build-crio.sh changes. About 2 min cold on 2 cores.
 .PHONY: crio
 crio:
 	@test -n "$(CRIO_SRC)" || { echo "make crio CRIO_SRC=<a cri-o checkout or git directory>" >&2; exit 2; }

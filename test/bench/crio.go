@@ -193,8 +193,9 @@ func writeCRIOFiles(dir, socket, pinns, registries, pauseRef string) (string, er
 	// pod without a shared PID namespace gets no infra container, as on a
 	// CRI-O node. The infra, when there is one, asks runc for
 	// oom_score_adj -998, which root without CAP_SYS_RESOURCE (this
-	// machine) cannot set below crio's own: CRI-O has no setting like
-	// containerd's restrict_oom_score_adj, so -pid pod does not run here.
+	// machine) cannot set below crio's own, and CRI-O has no setting like
+	// containerd's restrict_oom_score_adj: -pid pod is expected to fail
+	// here at RunPodSandbox (not tried yet).
 	// seccomp and AppArmor: the bench's containers ask for neither, and
 	// CRI-O then runs them unconfined (this host has no AppArmor).
 	// NRI, metrics, tracing and irqbalance off: nothing outside dir.
