@@ -7,10 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -40,10 +42,15 @@ var crioOutside = []string{
 
 // crioMissing says why a CRI-O column cannot run with crio at bin: crio
 // itself, its pinns (beside it, as `make crio` builds them, or on PATH),
-// conmon and runc.
-func crioMissing(bin string) (pinns string, err error) {
+// conmon and runc; and, for pods sharing a PID namespace (pid "pod"),
+// which CRI-O gives an infra container at oom_score_adj -998, root
+// without CAP_SYS_RESOURCE.
+func crioMissing(bin, pid string) (pinns string, err error) {
 	if _, err := os.Stat(bin); err != nil {
 		return "", err
+	}
+	if pid == "pod" && !haveCap(unix.CAP_SYS_RESOURCE) {
+		return "", errors.New("-pid pod: CRI-O's infra container asks for oom_score_adj -998, which root here cannot set (no CAP_SYS_RESOURCE) and CRI-O cannot be told to skip")
 	}
 	pinns = filepath.Join(filepath.Dir(bin), "pinns")
 	if _, err := os.Stat(pinns); err != nil {
@@ -194,8 +201,9 @@ func writeCRIOFiles(dir, socket, pinns, registries, pauseRef string) (string, er
 	// CRI-O node. The infra, when there is one, asks runc for
 	// oom_score_adj -998, which root without CAP_SYS_RESOURCE (this
 	// machine) cannot set below crio's own, and CRI-O has no setting like
-	// containerd's restrict_oom_score_adj: -pid pod is expected to fail
-	// here at RunPodSandbox (not tried yet).
+	// containerd's restrict_oom_score_adj: with -pid pod, RunPodSandbox
+	// fails there (runc: "failed to update /proc/self/oom_score_adj:
+	// Permission denied"), so crioMissing skips the column.
 	// seccomp and AppArmor: the bench's containers ask for neither, and
 	// CRI-O then runs them unconfined (this host has no AppArmor).
 	// NRI, metrics, tracing and irqbalance off: nothing outside dir.
@@ -273,6 +281,22 @@ enable_nri = false
 		}
 	}
 	return filepath.Join(dir, "crio.conf"), nil
+}
+
+// haveCap says whether this process has capability c in its effective
+// set (CapEff of /proc/self/status).
+func haveCap(c int) bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && mask&(1<<uint(c)) != 0
+		}
+	}
+	return false
 }
 
 // tail is the last n lines of s.

@@ -69,7 +69,7 @@ func main() {
 	}
 	if o.crio != "" {
 		var err error
-		if o.pinns, err = crioMissing(o.crio); err != nil {
+		if o.pinns, err = crioMissing(o.crio, o.pid); err != nil {
 			log.Printf("CRI-O column skipped: %v", err)
 			o.crio = ""
 		}
