@@ -137,7 +137,10 @@ func run(o options) error {
 	if o.crio != "" {
 		crio, err := newCRIO(o.crio, o.pinns, registries, pauseRef)
 		if err != nil {
-			return errors.Join(err, crio.stop())
+			if crio != nil {
+				err = errors.Join(err, crio.stop())
+			}
+			return err
 		}
 		res, err := measure(o, crio, busyboxRef, pauseRef)
 		if err != nil {
