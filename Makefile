@@ -94,19 +94,32 @@ critest: build
 critest-bench: build
 	$(CRITEST_RUN) -bench
 
-# Side by side with Debian's containerd 1.6 (apt-get install containerd):
-# pod lifecycles, memory, exec probes and stop/remove; a benchmark, never
-# a test. Root needed.
+# Side by side with Debian's containerd 1.6 (apt-get install containerd)
+# and, when a crio binary is there (CRIO, by default the one `make crio`
+# built), CRI-O: pod lifecycles, memory, exec probes and stop/remove; a
+# benchmark, never a test. Root needed.
 BENCHFLAGS ?= -pods 20 -parallel 2 -running 10
+CRIO ?= $(lastword $(sort $(wildcard $(CURDIR)/build/cache/crio-*/crio)))
 .PHONY: bench
 bench: build
-	$(GO) run -tags "$(TAGS)" ./test/bench -bindir $(CURDIR)/bin $(BENCHFLAGS)
+	$(GO) run -tags "$(TAGS)" ./test/bench -bindir $(CURDIR)/bin -crio "$(CRIO)" $(BENCHFLAGS)
 
-# The exec-probe and stop/remove scenarios alone (issue 25), about a
-# minute for both runtimes.
+# The exec-probe and stop/remove scenarios alone (issue 25), a minute or
+# two for the three runtimes.
 .PHONY: bench-probes
 bench-probes: build
-	$(GO) run -tags "$(TAGS)" ./test/bench -bindir $(CURDIR)/bin -lifecycles=false -execs=false
+	$(GO) run -tags "$(TAGS)" ./test/bench -bindir $(CURDIR)/bin -crio "$(CRIO)" -lifecycles=false -execs=false $(BENCHFLAGS_PROBES)
+
+# CRI-O (crio and pinns) for the bench's third column, built from a CRI-O
+# source tree into build/cache/crio-<version>/: CRIO_SRC is a checkout of
+# github.com/cri-o/cri-o (git clone) or a bare git directory of one. Its
+# vendored modules, Debian's libsqlite3 and libseccomp (apt-get install
+# libsqlite3-dev libseccomp-dev conmon runc); rebuilt when the commit or
+# contrib/crio/build-crio.sh changes. About 2 min cold on 2 cores.
+.PHONY: crio
+crio:
+	@test -n "$(CRIO_SRC)" || { echo "make crio CRIO_SRC=<a cri-o checkout or git directory>" >&2; exit 2; }
+	bash contrib/crio/build-crio.sh "$(CRIO_SRC)" build/cache
 
 # berthd alone through 1,000 more lifecycles: its RSS before and after.
 .PHONY: bench-soak

@@ -101,6 +101,9 @@ func (c *cli) benchOne(i int, shape podShape, image, handler string, execs int) 
 		return nil
 	}
 	podCfg := shape.pod(i, randSuffix())
+	if err := shape.makeLogDirs(podCfg); err != nil {
+		return benchSample{}, err
+	}
 	begin := time.Now()
 	var podID string
 	err := timed("RunPodSandbox", func(ctx context.Context) error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -39,6 +40,16 @@ func (sh podShape) pod(i int, uid string) *runtimeapi.PodSandboxConfig {
 	return cfg
 }
 
+// makeLogDirs makes the pod's log directory and its container's, as
+// kubelet does before RunPodSandbox and CreateContainer (CRI-O's conmon
+// opens the log file without making its directory).
+func (sh podShape) makeLogDirs(pod *runtimeapi.PodSandboxConfig) error {
+	if sh.logDir == "" {
+		return nil
+	}
+	return os.MkdirAll(filepath.Join(pod.LogDirectory, "bench"), 0o755)
+}
+
 // kubelet's default masked and read-only paths (the container runtime
 // defaults of k8s.io/kubernetes/pkg/securitycontext).
 var (
@@ -50,9 +61,12 @@ var (
 func (sh podShape) container(image string) *runtimeapi.ContainerConfig {
 	cfg := &runtimeapi.ContainerConfig{
 		Metadata: &runtimeapi.ContainerMetadata{Name: "bench"},
-		Image:    &runtimeapi.ImageSpec{Image: image},
-		Command:  []string{"sleep", "3600"},
-		Labels:   map[string]string{"io.kubernetes.container.name": "bench"},
+		// UserSpecifiedImage as kubelet sends it: CRI-O refuses a
+		// container without it (it checks the image's signature policy
+		// against the name the user wrote).
+		Image:   &runtimeapi.ImageSpec{Image: image, UserSpecifiedImage: image},
+		Command: []string{"sleep", "3600"},
+		Labels:  map[string]string{"io.kubernetes.container.name": "bench"},
 		Linux: &runtimeapi.LinuxContainerConfig{
 			// BestEffort: the minimum shares, the highest OOM score.
 			Resources: &runtimeapi.LinuxContainerResources{CpuPeriod: 100000, CpuShares: 2, OomScoreAdj: 1000},

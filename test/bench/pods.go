@@ -38,7 +38,7 @@ func runPods(r *runtime, n int, image, pid string) ([]string, error) {
 				PodSandboxId: pod.PodSandboxId, SandboxConfig: cfg,
 				Config: &runtimeapi.ContainerConfig{
 					Metadata: &runtimeapi.ContainerMetadata{Name: "sleep"},
-					Image:    &runtimeapi.ImageSpec{Image: image},
+					Image:    &runtimeapi.ImageSpec{Image: image, UserSpecifiedImage: image}, // as kubelet; CRI-O needs it
 					Command:  []string{"sleep", "3600"},
 					Linux: &runtimeapi.LinuxContainerConfig{
 						SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: ns},
@@ -58,11 +58,28 @@ func runPods(r *runtime, n int, image, pid string) ([]string, error) {
 	return ids, nil
 }
 
-// removePods stops and removes the pods (their containers go with them).
+// removePods stops and removes the pods, as kubelet does: each
+// container first (StopContainer, no grace period: the bench's `sleep`
+// ignores SIGTERM as pid 1), then the pod. CRI-O's StopPodSandbox gives
+// a running container minutes to exit on SIGTERM; Berth's and
+// containerd's kill it.
 func removePods(r *runtime, ids []string) error {
 	var errs []error
 	for _, id := range ids {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		cs, err := r.rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{
+			Filter: &runtimeapi.ContainerFilter{PodSandboxId: id}})
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, c := range cs.GetContainers() {
+			if c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+				continue
+			}
+			if _, err := r.rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: c.Id, Timeout: 0}); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		if _, err := r.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
 			errs = append(errs, err)
 		}

@@ -94,7 +94,7 @@ func runPod(r *runtime, name, image, pid string, cmd []string) (podID, ctrID str
 		PodSandboxId: pod.PodSandboxId, SandboxConfig: cfg,
 		Config: &runtimeapi.ContainerConfig{
 			Metadata: &runtimeapi.ContainerMetadata{Name: "sleep"},
-			Image:    &runtimeapi.ImageSpec{Image: image},
+			Image:    &runtimeapi.ImageSpec{Image: image, UserSpecifiedImage: image}, // as kubelet; CRI-O needs it
 			Command:  cmd,
 			Linux: &runtimeapi.LinuxContainerConfig{
 				SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: ns},
@@ -185,16 +185,16 @@ func helperPids(r *runtime) []int {
 }
 
 // containerHelper is the memory of the probed container's own helper:
-// with one pod running, the runtime's only monitor not of the infra, or
-// its only shim.
+// with one pod running, the runtime's only monitor or conmon not of the
+// infra, or its only shim.
 func containerHelper(r *runtime, pids []int) (string, mem) {
 	procs := listProcs()
 	for _, p := range procs {
 		role := r.role(p)
-		if role != "berth-monitor" && role != "containerd-shim" {
+		if role != "berth-monitor" && role != "containerd-shim" && role != "conmon" {
 			continue
 		}
-		if role == "berth-monitor" && monitorsInfra(p.pid, procs) {
+		if role != "containerd-shim" && monitorsInfra(p.pid, procs) {
 			continue
 		}
 		m, _ := readMem(p.pid)
@@ -203,8 +203,8 @@ func containerHelper(r *runtime, pids []int) (string, mem) {
 	return "", mem{}
 }
 
-// monitorsInfra says whether monitor pid supervises a pod's infra process
-// (berth-pause, known by its comm).
+// monitorsInfra says whether monitor (or conmon) pid supervises a pod's
+// infra process (berth-pause, known by its comm).
 func monitorsInfra(pid int, procs []proc) bool {
 	for _, p := range procs {
 		if p.ppid == pid && p.comm == "pause" {

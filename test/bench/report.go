@@ -31,32 +31,39 @@ func (s benchSummary) step(name string) (p50, p90, p99 float64, ok bool) {
 	return 0, 0, 0, false
 }
 
-// report prints the phases side by side, then memory. The ratio column
-// is the first runtime over the second.
+// report prints the phases side by side, then memory. The ratio columns
+// are the first runtime over each other one.
 func report(w io.Writer, rs []result, running int) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	head := []string{"phase (ms)"}
 	for _, r := range rs {
 		head = append(head, r.name+" p50/p90/p99")
 	}
-	if len(rs) == 2 {
-		head = append(head, "ratio p50/p90/p99")
+	for _, r := range rs[1:] {
+		head = append(head, rs[0].name+"/"+r.name+" p50/p90/p99")
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
 	for _, st := range rs[0].bench.Steps {
 		row := []string{st.Step}
-		var q [][3]float64
+		var q []*[3]float64
 		for _, r := range rs {
 			a, b, c, ok := r.bench.step(st.Step)
 			if !ok {
 				row = append(row, "-")
+				q = append(q, nil)
 				continue
 			}
-			q = append(q, [3]float64{a, b, c})
+			q = append(q, &[3]float64{a, b, c})
 			row = append(row, fmt.Sprintf("%.1f / %.1f / %.1f", a, b, c))
 		}
-		if len(rs) == 2 && len(q) == 2 {
-			row = append(row, fmt.Sprintf("%.2f / %.2f / %.2f", q[0][0]/q[1][0], q[0][1]/q[1][1], q[0][2]/q[1][2]))
+		// q[i] is nil where runtime i has no such step: "-" keeps the
+		// columns in place.
+		for _, o := range q[1:] {
+			if q[0] == nil || o == nil {
+				row = append(row, "-")
+				continue
+			}
+			row = append(row, fmt.Sprintf("%.2f / %.2f / %.2f", q[0][0]/o[0], q[0][1]/o[1], q[0][2]/o[2]))
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
@@ -64,8 +71,12 @@ func report(w io.Writer, rs []result, running int) {
 	for _, r := range rs {
 		row = append(row, fmt.Sprintf("%.2f (%d errors)", r.bench.PodsPerSec, len(r.bench.Errors)))
 	}
-	if len(rs) == 2 && rs[1].bench.PodsPerSec > 0 {
-		row = append(row, fmt.Sprintf("%.2f", rs[0].bench.PodsPerSec/rs[1].bench.PodsPerSec))
+	for _, r := range rs[1:] {
+		if r.bench.PodsPerSec > 0 {
+			row = append(row, fmt.Sprintf("%.2f", rs[0].bench.PodsPerSec/r.bench.PodsPerSec))
+		} else {
+			row = append(row, "-")
+		}
 	}
 	fmt.Fprintln(tw, strings.Join(row, "\t"))
 	tw.Flush()

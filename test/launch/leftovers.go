@@ -25,7 +25,7 @@ func (d *Daemon) Shutdown() []string {
 	var left []string
 	if d.Runtime != nil && d.proc != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		left = append(left, d.criLeftovers(ctx)...)
+		left = append(left, CRILeftovers(ctx, d.Runtime)...)
 		cancel()
 	}
 	if err := d.Stop(); err != nil {
@@ -39,75 +39,86 @@ func (d *Daemon) Shutdown() []string {
 	if strings.Contains(d.Log(), "WARNING: DATA RACE") {
 		left = append(left, fmt.Sprintf("berthd found a data race (see its log, %s)", d.LogPath))
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	host := d.hostLeftovers()
-	for len(host) > 0 && time.Now().Before(deadline) {
-		time.Sleep(250 * time.Millisecond)
-		host = d.hostLeftovers()
-	}
-	return append(left, host...)
+	return append(left, d.footprint().WaitLeftovers(5*time.Second)...)
 }
 
-// criLeftovers lists the pods and containers berthd still has after the
-// suite (whose specs remove what they make), then removes them so the
-// host checks that follow see what berthd itself leaves.
-func (d *Daemon) criLeftovers(ctx context.Context) []string {
+// CRILeftovers lists the pods and containers a CRI server still has
+// after a suite or a bench (which remove what they make), then removes
+// them so the host checks that follow see what the server itself leaves.
+func CRILeftovers(ctx context.Context, rt runtimeapi.RuntimeServiceClient) []string {
 	var left []string
-	cs, err := d.Runtime.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+	cs, err := rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
 	if err != nil {
 		return []string{fmt.Sprintf("ListContainers: %v", err)}
 	}
 	for _, c := range cs.Containers {
 		left = append(left, fmt.Sprintf("container %.12s (%s) %s", c.Id, c.GetMetadata().GetName(), c.State))
 	}
-	ps, err := d.Runtime.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	ps, err := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
 	if err != nil {
 		return append(left, fmt.Sprintf("ListPodSandbox: %v", err))
 	}
 	for _, p := range ps.Items {
 		left = append(left, fmt.Sprintf("pod %.12s (%s) %s", p.Id, p.GetMetadata().GetName(), p.State))
-		if _, err := d.Runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.Id}); err != nil {
+		if _, err := rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.Id}); err != nil {
 			left = append(left, fmt.Sprintf("StopPodSandbox %.12s: %v", p.Id, err))
 		}
-		if _, err := d.Runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.Id}); err != nil {
+		if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.Id}); err != nil {
 			left = append(left, fmt.Sprintf("RemovePodSandbox %.12s: %v", p.Id, err))
 		}
 	}
 	return left
 }
 
-// hostLeftovers lists what a stopped berthd left on the host: monitors
-// and other processes naming its directory, processes in its cgroups,
-// mounts under its directory, veths on its bridge, cgroups below its
-// parent (and systemd units in it), and IP allocations.
-func (d *Daemon) hostLeftovers() []string {
+// Footprint is where a CRI server on private roots may leave something
+// on the host: its directory (roots, sockets, mounts; processes naming
+// it), its cgroup parent, its CNI bridge and its IPAM store. berthd's and
+// the bench's peers' (CRI-O) are checked and cleaned alike.
+type Footprint struct {
+	Dir          string
+	CgroupParent string // in the driver's form; "" for none
+	CgroupDriver string // "cgroupfs" or "systemd"
+	Network      Network
+	IPAMDir      string // host-local's dataDir of Network
+}
+
+func (d *Daemon) footprint() Footprint {
+	return Footprint{Dir: d.Dir, CgroupParent: d.CgroupParent, CgroupDriver: d.CgroupDriver,
+		Network: d.opts.Network, IPAMDir: d.IPAMDir()}
+}
+
+// Leftovers lists what a stopped server left on the host: monitors and
+// other processes naming its directory, processes in its cgroups, mounts
+// under its directory, veths on its bridge, cgroups below its parent (and
+// systemd units in it), and IP allocations.
+func (f Footprint) Leftovers() []string {
 	var left []string
-	for _, p := range d.processes() {
+	for _, p := range f.processes() {
 		left = append(left, fmt.Sprintf("process %d (%s)", p, procName(p)))
 	}
-	for _, m := range MountsUnder(d.Dir) {
+	for _, m := range MountsUnder(f.Dir) {
 		left = append(left, "mount "+m)
 	}
-	if br := d.opts.Network.Bridge; br != "" {
+	if br := f.Network.Bridge; br != "" {
 		veths, _ := os.ReadDir(filepath.Join("/sys/class/net", br, "brif"))
 		for _, v := range veths {
 			left = append(left, fmt.Sprintf("veth %s on %s", v.Name(), br))
 		}
 	}
-	// The parent is the lane's (kubelet's, on a node); what berthd made
-	// below it must be gone.
-	for _, dir := range d.cgroupDirs() {
-		if filepath.Base(dir) != filepath.Base(d.CgroupParent) {
+	// The parent is the lane's (kubelet's, on a node); what the server
+	// made below it must be gone.
+	for _, dir := range f.cgroupDirs() {
+		if filepath.Base(dir) != filepath.Base(f.CgroupParent) {
 			left = append(left, "cgroup "+dir)
 		}
 	}
-	if d.CgroupDriver == "systemd" {
-		for _, u := range unitsIn(d.CgroupParent) {
+	if f.CgroupDriver == "systemd" && f.CgroupParent != "" {
+		for _, u := range unitsIn(f.CgroupParent) {
 			left = append(left, "systemd unit "+u)
 		}
 	}
-	if name := d.opts.Network.Name; name != "" {
-		ips, _ := os.ReadDir(filepath.Join(d.IPAMDir(), name))
+	if name := f.Network.Name; name != "" && f.IPAMDir != "" {
+		ips, _ := os.ReadDir(filepath.Join(f.IPAMDir, name))
 		for _, ip := range ips {
 			if n := ip.Name(); n != "lock" && !strings.HasPrefix(n, "last_reserved_ip") {
 				left = append(left, "IP allocation "+n)
@@ -117,9 +128,22 @@ func (d *Daemon) hostLeftovers() []string {
 	return left
 }
 
-// processes are those whose command line names the daemon's directory
-// (berth-monitor, runtimes) or that sit in its cgroups (containers).
-func (d *Daemon) processes() []int {
+// WaitLeftovers is Leftovers after giving the server's helpers (monitors,
+// conmons) up to wait to exit.
+func (f Footprint) WaitLeftovers(wait time.Duration) []string {
+	deadline := time.Now().Add(wait)
+	left := f.Leftovers()
+	for len(left) > 0 && time.Now().Before(deadline) {
+		time.Sleep(250 * time.Millisecond)
+		left = f.Leftovers()
+	}
+	return left
+}
+
+// processes are those whose command line names the server's directory
+// (berth-monitor, conmon, runtimes) or that sit in its cgroups
+// (containers).
+func (f Footprint) processes() []int {
 	seen := map[int]bool{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -128,14 +152,14 @@ func (d *Daemon) processes() []int {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && strings.Contains(string(b), d.Dir+"/") {
+		if err == nil && strings.Contains(string(b), f.Dir+"/") {
 			seen[pid] = true
 		}
 	}
-	for _, cg := range d.cgroupDirs() {
+	for _, cg := range f.cgroupDirs() {
 		b, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil {
+		for _, field := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(field); err == nil {
 				seen[pid] = true
 			}
 		}
@@ -147,11 +171,14 @@ func (d *Daemon) processes() []int {
 	return out
 }
 
-// cgroupDirs lists the daemon's cgroup parent and everything below it in
+// cgroupDirs lists the server's cgroup parent and everything below it in
 // every hierarchy, each hierarchy's deepest last.
-func (d *Daemon) cgroupDirs() []string {
+func (f Footprint) cgroupDirs() []string {
+	if f.CgroupParent == "" {
+		return nil
+	}
 	var dirs []string
-	for _, base := range CgroupsLeft(d.CgroupParent, "") {
+	for _, base := range CgroupsLeft(f.CgroupParent, "") {
 		filepath.WalkDir(base, func(p string, e os.DirEntry, err error) error {
 			if err == nil && e.IsDir() {
 				dirs = append(dirs, p)
@@ -231,23 +258,27 @@ func MountsUnder(dir string) []string {
 // run (and the other tests on this machine) start clean: kill, unmount,
 // drop the bridge and the cgroups, remove the directory. Its error says
 // what it could not remove.
-func (d *Daemon) Clean() error {
-	if pids := d.processes(); len(pids) > 0 {
+func (d *Daemon) Clean() error { return d.footprint().Clean() }
+
+// Clean kills the footprint's processes, drops its bridge and cgroups
+// and removes its directory; its error says what it could not remove.
+func (f Footprint) Clean() error {
+	if pids := f.processes(); len(pids) > 0 {
 		for _, p := range pids {
 			syscall.Kill(p, syscall.SIGKILL)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	d.opts.Network.RemoveBridge()
-	if d.CgroupDriver == "systemd" {
+	f.Network.RemoveBridge()
+	if f.CgroupDriver == "systemd" && f.CgroupParent != "" {
 		// systemd owns the slice; rmdir behind its back would race it.
-		exec.Command("systemctl", "stop", d.CgroupParent).Run()
+		exec.Command("systemctl", "stop", f.CgroupParent).Run()
 	}
-	dirs := d.cgroupDirs()
+	dirs := f.cgroupDirs()
 	for i := len(dirs) - 1; i >= 0; i-- {
 		os.Remove(dirs[i])
 	}
-	return RemoveDir(d.Dir)
+	return RemoveDir(f.Dir)
 }
 
 // RemoveDir detaches every mount at or below dir, deepest first (a busy
