@@ -151,25 +151,8 @@ func (m *Manager) createRestored(ctx context.Context, req *CreateRequest) (_ *Co
 	cfg.Image = &runtimeapi.ImageSpec{Image: image, UserSpecifiedImage: userImage}
 	spec.Config = cfg
 
-	c := &Container{
-		rec: Record{
-			ID:          id,
-			PodID:       spec.Pod.ID,
-			Name:        cfg.GetMetadata().GetName(),
-			Attempt:     cfg.GetMetadata().GetAttempt(),
-			Runtime:     req.Runtime.forPod(spec.Pod.CgroupParent),
-			Labels:      cloneMap(cfg.GetLabels()),
-			Annotations: cloneMap(cfg.GetAnnotations()),
-			Resources:   cfg.GetLinux().GetResources(),
-			Stdin:       cfg.GetStdin(),
-			StdinOnce:   cfg.GetStdinOnce(),
-			State:       StateCreating,
-			CreatedAt:   time.Now(),
-			Restore:     &RestoreSource{Archive: archive, CriuPath: criu},
-		},
-		exited: make(chan struct{}),
-		paths:  m.paths(id),
-	}
+	c := m.newCreating(req.Runtime, &spec)
+	c.rec.Restore = &RestoreSource{Archive: archive, CriuPath: criu}
 	told := false
 	defer func() {
 		if retErr != nil {
@@ -181,18 +164,7 @@ func (m *Manager) createRestored(ctx context.Context, req *CreateRequest) (_ *Co
 			}
 		}
 	}()
-	logPath, err := containerLogPath(spec.Pod.LogDirectory, cfg.GetLogPath())
-	if err != nil {
-		return nil, err
-	}
-	c.rec.LogPath = logPath
-	if logPath != "" {
-		c.rec.LogDir = filepath.Clean(spec.Pod.LogDirectory)
-	}
-	if err := os.MkdirAll(c.paths.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create container %s: %w", id, err)
-	}
-	if err := c.save(); err != nil {
+	if err := c.recordCreating(ctx, spec.Pod.LogDirectory, cfg.GetLogPath()); err != nil {
 		return nil, err
 	}
 	img, err := m.makeRootfs(ctx, &spec)

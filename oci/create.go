@@ -143,25 +143,7 @@ func (m *Manager) create(ctx context.Context, req *CreateRequest) (_ *Container,
 		return nil, err
 	}
 	defer early.Discard()
-	c := &Container{
-		rec: Record{
-			ID:          id,
-			PodID:       req.Spec.Pod.ID,
-			Name:        cfg.GetMetadata().GetName(),
-			Attempt:     cfg.GetMetadata().GetAttempt(),
-			Runtime:     req.Runtime.forPod(spec.Pod.CgroupParent),
-			Labels:      cloneMap(cfg.GetLabels()),
-			Annotations: cloneMap(cfg.GetAnnotations()),
-			Resources:   cfg.GetLinux().GetResources(),
-			Tty:         cfg.GetTty(),
-			Stdin:       cfg.GetStdin(),
-			StdinOnce:   cfg.GetStdinOnce(),
-			State:       StateCreating,
-			CreatedAt:   time.Now(),
-		},
-		exited: make(chan struct{}),
-		paths:  m.paths(id),
-	}
+	c := m.newCreating(req.Runtime, &spec)
 	told := false
 	defer func() {
 		if retErr != nil {
@@ -173,21 +155,7 @@ func (m *Manager) create(ctx context.Context, req *CreateRequest) (_ *Container,
 			}
 		}
 	}()
-	logPath, err := containerLogPath(spec.Pod.LogDirectory, cfg.GetLogPath())
-	if err != nil {
-		return nil, err
-	}
-	c.rec.LogPath = logPath
-	if logPath != "" {
-		c.rec.LogDir = filepath.Clean(spec.Pod.LogDirectory)
-	}
-	if err := os.MkdirAll(c.paths.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create container %s: %w", id, err)
-	}
-	endRecord := steptrace.Begin(ctx, "record")
-	err = c.save()
-	endRecord()
-	if err != nil {
+	if err := c.recordCreating(ctx, spec.Pod.LogDirectory, cfg.GetLogPath()); err != nil {
 		return nil, err
 	}
 	img, err := m.makeRootfs(ctx, &spec)
@@ -390,4 +358,48 @@ func stopSignal(cri, image string) string {
 		return image
 	}
 	return "SIGTERM"
+}
+
+// newCreating is the container spec describes, being created: its record
+// as the request makes it (state creating, no log path yet), not saved.
+func (m *Manager) newCreating(rt Runtime, spec *SpecOptions) *Container {
+	cfg := spec.Config
+	return &Container{
+		rec: Record{
+			ID:          spec.ID,
+			PodID:       spec.Pod.ID,
+			Name:        cfg.GetMetadata().GetName(),
+			Attempt:     cfg.GetMetadata().GetAttempt(),
+			Runtime:     rt.forPod(spec.Pod.CgroupParent),
+			Labels:      cloneMap(cfg.GetLabels()),
+			Annotations: cloneMap(cfg.GetAnnotations()),
+			Resources:   cfg.GetLinux().GetResources(),
+			Tty:         cfg.GetTty(),
+			Stdin:       cfg.GetStdin(),
+			StdinOnce:   cfg.GetStdinOnce(),
+			State:       StateCreating,
+			CreatedAt:   time.Now(),
+		},
+		exited: make(chan struct{}),
+		paths:  m.paths(spec.ID),
+	}
+}
+
+// recordCreating gives c its log path (logPath beneath the pod's logDir),
+// makes its directory and saves its creating record: from here a failure
+// or a crash is cleaned up by teardown or the next start.
+func (c *Container) recordCreating(ctx context.Context, logDir, logPath string) error {
+	p, err := containerLogPath(logDir, logPath)
+	if err != nil {
+		return err
+	}
+	c.rec.LogPath = p
+	if p != "" {
+		c.rec.LogDir = filepath.Clean(logDir)
+	}
+	if err := os.MkdirAll(c.paths.dir, 0o700); err != nil {
+		return fmt.Errorf("create container %s: %w", c.rec.ID, err)
+	}
+	defer steptrace.Begin(ctx, "record")()
+	return c.save()
 }
