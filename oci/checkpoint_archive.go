@@ -45,35 +45,58 @@ type checkpointContents struct {
 	HasDiff bool
 }
 
-// unpackCheckpoint unpacks the archive at src into dir, which must exist
+// unpackCheckpoint unpacks the checkpoint src into dir, which must exist
 // and be empty, and reads its metadata. Anything wrong with the archive
 // is InvalidArgument; what was written to dir is the caller's to remove.
-func unpackCheckpoint(src, dir string) (*checkpointContents, error) {
-	f, err := os.Open(src)
+func unpackCheckpoint(src checkpointSource, dir string) (*checkpointContents, error) {
+	r, err := src.open()
 	if err != nil {
-		return nil, errdefs.Invalidf("checkpoint archive %s: %v", src, err)
+		return nil, err
 	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		return nil, errdefs.Invalidf("checkpoint archive %s is not a regular file", src)
-	}
+	defer r.Close()
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
-	if err := untarCheckpoint(f, root); err != nil {
+	if err := untarCheckpoint(r, root); err != nil {
 		var inv *invalidArchive
 		if errors.As(err, &inv) {
-			return nil, errdefs.Invalidf("checkpoint archive %s: %v", src, err)
+			return nil, errdefs.Invalidf("checkpoint %s: %v", src.name, err)
 		}
-		return nil, fmt.Errorf("unpack checkpoint archive %s: %w", src, err)
+		return nil, fmt.Errorf("unpack checkpoint %s: %w", src.name, err)
 	}
 	cc, err := readCheckpointContents(root)
 	if err != nil {
-		return nil, errdefs.Invalidf("checkpoint archive %s: %v", src, err)
+		return nil, errdefs.Invalidf("checkpoint %s: %v", src.name, err)
 	}
 	return cc, nil
+}
+
+// checkpointSource is what a restore reads: a checkpoint archive the
+// caller names by path, or an image made of one (the store's
+// CheckpointImage).
+type checkpointSource struct {
+	// name is the archive's path or the image's reference, for errors
+	// and the record.
+	name string
+	open func() (io.ReadCloser, error)
+}
+
+// archiveFile is the checkpoint archive at path src, which must be a
+// regular file.
+func archiveFile(src string) checkpointSource {
+	return checkpointSource{name: src, open: func() (io.ReadCloser, error) {
+		f, err := os.Open(src)
+		if err != nil {
+			return nil, errdefs.Invalidf("checkpoint archive %s: %v", src, err)
+		}
+		if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+			f.Close()
+			return nil, errdefs.Invalidf("checkpoint archive %s is not a regular file", src)
+		}
+		return f, nil
+	}}
 }
 
 // invalidArchive is a fault of the archive, as opposed to the node's.

@@ -50,7 +50,7 @@ var validEntries = []testEntry{
 
 func TestUnpackCheckpoint(t *testing.T) {
 	dir := t.TempDir()
-	cc, err := unpackCheckpoint(testArchive(t, validEntries...), dir)
+	cc, err := unpackCheckpoint(archiveFile(testArchive(t, validEntries...)), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,13 +97,13 @@ func TestUnpackCheckpointRefuses(t *testing.T) {
 		{"deleted root", append(without("deleted.files"), testEntry{name: "deleted.files", body: `["/"]`}), "deleted.files"},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
-			_, err := unpackCheckpoint(testArchive(t, tc.entries...), t.TempDir())
+			_, err := unpackCheckpoint(archiveFile(testArchive(t, tc.entries...)), t.TempDir())
 			if !errdefs.IsInvalid(err) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want InvalidArgument naming %q", err, tc.want)
 			}
 		})
 	}
-	if _, err := unpackCheckpoint(t.TempDir(), t.TempDir()); !errdefs.IsInvalid(err) {
+	if _, err := unpackCheckpoint(archiveFile(t.TempDir()), t.TempDir()); !errdefs.IsInvalid(err) {
 		t.Errorf("a directory as the archive: %v", err)
 	}
 }

@@ -59,6 +59,33 @@ type RestoreSource struct {
 	Done bool `json:"done,omitempty"`
 }
 
+// checkpointImages is what the store offers for a restore from an image
+// made of a checkpoint archive (storage.Store has it): nil open for an
+// image that is not one.
+type checkpointImages interface {
+	CheckpointImage(ctx context.Context, image string) (open func() (io.ReadCloser, error), err error)
+}
+
+// checkpointToRestore is the checkpoint a CreateContainer image names,
+// nil for an ordinary image: an absolute path is an archive; an image in
+// the store marked as a checkpoint image is one too. Any other image,
+// pulled or not, is left to the ordinary create.
+func (m *Manager) checkpointToRestore(ctx context.Context, image string) (*checkpointSource, error) {
+	if IsCheckpointArchive(image) {
+		src := archiveFile(image)
+		return &src, nil
+	}
+	store, ok := m.opts.Rootfs.(checkpointImages)
+	if !ok {
+		return nil, nil
+	}
+	open, err := store.CheckpointImage(ctx, image)
+	if err != nil || open == nil {
+		return nil, err
+	}
+	return &checkpointSource{name: image, open: open}, nil
+}
+
 // IsCheckpointArchive says whether a CreateContainer image names a
 // checkpoint archive rather than an image: an absolute path, which no
 // image reference is.
@@ -103,10 +130,10 @@ func unmountRestoreWork(p paths) error {
 // createRestored is create for a request whose image is a checkpoint
 // archive. The archive is checked and unpacked before anything of the
 // container exists; from the record on, a failure tears everything down.
-func (m *Manager) createRestored(ctx context.Context, req *CreateRequest) (_ *Container, retErr error) {
+func (m *Manager) createRestored(ctx context.Context, req *CreateRequest, src checkpointSource) (_ *Container, retErr error) {
 	spec := req.Spec
 	cfg := spec.Config
-	archive := cfg.GetImage().GetImage()
+	archive := src.name
 	switch {
 	case cfg.GetTty():
 		return nil, errdefs.Invalidf("restore from %s: a container with a terminal cannot be restored", archive)
@@ -131,7 +158,7 @@ func (m *Manager) createRestored(ctx context.Context, req *CreateRequest) (_ *Co
 		return nil, err
 	}
 	defer os.RemoveAll(stage)
-	cc, err := unpackCheckpoint(archive, stage)
+	cc, err := unpackCheckpoint(src, stage)
 	endUnpack()
 	if err != nil {
 		return nil, err

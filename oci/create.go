@@ -120,8 +120,12 @@ func (m *Manager) Create(ctx context.Context, req *CreateRequest) (*Container, e
 // cleaned on the next start; a failure leaves nothing: no bundle, no
 // runtime state, no monitor, no rootfs, no record.
 func (m *Manager) create(ctx context.Context, req *CreateRequest) (_ *Container, retErr error) {
-	if IsCheckpointArchive(req.Spec.Config.GetImage().GetImage()) {
-		return m.createRestored(ctx, req)
+	src, err := m.checkpointToRestore(ctx, req.Spec.Config.GetImage().GetImage())
+	if err != nil {
+		return nil, err
+	}
+	if src != nil {
+		return m.createRestored(ctx, req, *src)
 	}
 	spec := req.Spec
 	spec.ID = ids.New()

@@ -39,6 +39,9 @@ type Image struct {
 	Config *ocispec.Image
 	// Pinned images are never removed (the configured pause image).
 	Pinned bool
+	// Annotations are its OCI manifest's annotations (a Docker manifest
+	// has none).
+	Annotations map[string]string
 }
 
 // configCache keeps parsed configs and sizes by store image ID, so that
@@ -52,8 +55,9 @@ type configCache struct {
 }
 
 type imageConfig struct {
-	config *ocispec.Image
-	size   uint64
+	config      *ocispec.Image
+	size        uint64
+	annotations map[string]string
 }
 
 func (c *configCache) get(id string) *imageConfig {
@@ -97,6 +101,10 @@ func (s *Store) describeWith(ctx context.Context, simg *cstorage.Image, pinned m
 			return nil, fmt.Errorf("image %s: open: %w", simg.ID, err)
 		}
 		cfg, err := src.OCIConfig(ctx)
+		var annotations map[string]string
+		if err == nil {
+			annotations, err = manifestAnnotations(ctx, src)
+		}
 		src.Close()
 		if err != nil {
 			return nil, fmt.Errorf("image %s: read config: %w", simg.ID, err)
@@ -105,7 +113,7 @@ func (s *Store) describeWith(ctx context.Context, simg *cstorage.Image, pinned m
 		if err != nil {
 			return nil, fmt.Errorf("image %s: size: %w", simg.ID, err)
 		}
-		ic = &imageConfig{config: cfg, size: uint64(max(size, 0))}
+		ic = &imageConfig{config: cfg, size: uint64(max(size, 0)), annotations: annotations}
 		s.configs.put(simg.ID, ic)
 	}
 	img := &Image{
@@ -114,6 +122,8 @@ func (s *Store) describeWith(ctx context.Context, simg *cstorage.Image, pinned m
 		Digest: simg.Digest,
 		Config: ic.config,
 		Pinned: pinned[simg.ID],
+
+		Annotations: ic.annotations,
 	}
 	img.RepoTags, img.RepoDigests = repoNames(simg)
 	return img, nil
