@@ -141,17 +141,22 @@ func (m *Manager) Stop(ctx context.Context, c *Container, timeout time.Duration)
 			logFor(rec.ID).Warnf("stop signal %q: %v; using SIGTERM", rec.StopSignal, err)
 			sig = syscall.SIGTERM
 		}
+		endSignal := steptrace.Begin(ctx, "stop signal")
 		if err := signalContainer(ctx, c, rec, sig, false); err != nil {
 			logFor(rec.ID).Debugf("stop signal: %v", err) // it may have just exited
 		}
+		endSignal()
 		t := time.NewTimer(timeout)
 		defer t.Stop()
+		endWait := steptrace.Begin(ctx, "wait exit")
 		select {
 		case <-c.exited:
+			endWait()
 			return nil
 		case <-ctx.Done():
 			return fmt.Errorf("stop container %s: %w", rec.ID, ctx.Err())
 		case <-t.C:
+			endWait()
 			logFor(rec.ID).Infof("did not exit %s after %s: killing it", timeout, sigName(sig))
 		}
 	}
@@ -169,6 +174,7 @@ func (m *Manager) kill(ctx context.Context, c *Container) error {
 		return nil
 	default:
 	}
+	defer steptrace.Begin(ctx, "kill")()
 	killErr := signalContainer(ctx, c, rec, syscall.SIGKILL, rec.SharedPID)
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -212,14 +218,18 @@ func (m *Manager) teardown(ctx context.Context, c *Container) error {
 	freed := c.freed
 	c.mu.Unlock()
 	if c.rec.Runtime.Path != "" && !freed {
+		endDelete := steptrace.Begin(ctx, "runtime delete")
 		if err := c.rec.Runtime.Delete(ctx, id); err != nil {
 			errs = append(errs, err)
 		}
+		endDelete()
 	}
 	if !c.rec.Infra && m.opts.Rootfs != nil {
+		endRootfs := steptrace.Begin(ctx, "remove rootfs")
 		if err := m.opts.Rootfs.RemoveContainerRootfs(id); err != nil {
 			errs = append(errs, fmt.Errorf("remove rootfs: %w", err))
 		}
+		endRootfs()
 	}
 	if c.rec.Restore != nil {
 		if err := unmountRestoreWork(c.paths); err != nil {
@@ -230,6 +240,7 @@ func (m *Manager) teardown(ctx context.Context, c *Container) error {
 		// Keep the record: a later remove (or restart) tries again.
 		return fmt.Errorf("remove container %s: %w", id, err)
 	}
+	defer steptrace.Begin(ctx, "remove files")()
 	for _, p := range []string{c.paths.run, c.paths.exit, c.paths.dir} {
 		if err := os.RemoveAll(p); err != nil {
 			return fmt.Errorf("remove container %s: %w", id, err)
