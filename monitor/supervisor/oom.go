@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -195,16 +196,22 @@ func memoryCgroupDir(pid int) (string, error) {
 	if err != nil {
 		return "", wrap(err, "read cgroups of ", strconv.Itoa(pid))
 	}
-	mi, err := readFile("/proc/self/mountinfo")
+	mi, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return "", wrap(err, "read mountinfo")
 	}
+	defer mi.Close()
 	return findMemoryCgroup(cg, mi)
 }
 
 // findMemoryCgroup does memoryCgroupDir's work on the contents of
-// /proc/<pid>/cgroup and /proc/self/mountinfo.
-func findMemoryCgroup(procCgroup, mountinfo []byte) (string, error) {
+// /proc/<pid>/cgroup and a reader of /proc/self/mountinfo. The mount
+// table is read a line at a time and only cgroup mounts are parsed: a
+// node's table has a line per pod namespace, /dev/shm and container
+// root filesystem (hundreds, overlay lines kilobytes long), and reading
+// it whole, as this did before, left a few hundred KiB of garbage in
+// every monitor, which never collects.
+func findMemoryCgroup(procCgroup []byte, mountinfo io.Reader) (string, error) {
 	var v1Path, v2Path string
 	haveV1, haveV2 := false, false
 	for _, line := range strings.Split(string(procCgroup), "\n") {
@@ -222,23 +229,38 @@ func findMemoryCgroup(procCgroup, mountinfo []byte) (string, error) {
 			}
 		}
 	}
-	for _, line := range strings.Split(string(mountinfo), "\n") {
+	var found string
+	var foundErr error
+	err := eachLine(mountinfo, func(raw []byte) bool {
 		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
-		pre, post, ok := strings.Cut(line, " - ")
-		if !ok {
-			continue
+		sep := bytes.Index(raw, []byte(" - "))
+		if sep < 0 {
+			return true
 		}
-		f, g := strings.Fields(pre), strings.Fields(post)
+		post := raw[sep+3:]
+		if !bytes.HasPrefix(post, []byte("cgroup ")) && !bytes.HasPrefix(post, []byte("cgroup2 ")) {
+			return true
+		}
+		f, g := strings.Fields(string(raw[:sep])), strings.Fields(string(post))
 		if len(f) < 5 || len(g) < 3 {
-			continue
+			return true
 		}
 		root, mnt := unescapeMount(f[3]), unescapeMount(f[4])
 		switch {
 		case haveV1 && g[0] == "cgroup" && hasOption(g[2], "memory"):
-			return joinCgroup(mnt, root, v1Path)
+			found, foundErr = joinCgroup(mnt, root, v1Path)
+			return false
 		case !haveV1 && haveV2 && g[0] == "cgroup2":
-			return joinCgroup(mnt, root, v2Path)
+			found, foundErr = joinCgroup(mnt, root, v2Path)
+			return false
 		}
+		return true
+	})
+	if err != nil {
+		return "", wrap(err, "read mountinfo")
+	}
+	if found != "" || foundErr != nil {
+		return found, foundErr
 	}
 	return "", wrap(os.ErrNotExist, "no memory cgroup mount found")
 }
@@ -279,4 +301,49 @@ func unescapeMount(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// maxLine bounds one line of a file read by eachLine.
+const maxLine = 1 << 20
+
+// eachLine calls fn with each line of r (without its newline) until fn
+// returns false, reading through one buffer that grows only for a line
+// longer than it. bufio.Scanner does this, but bufio is one of the
+// packages the monitor does not link (see monitor's import test).
+func eachLine(r io.Reader, fn func(line []byte) bool) error {
+	buf := make([]byte, 4096)
+	start, end := 0, 0
+	eof := false
+	for {
+		if i := bytes.IndexByte(buf[start:end], '\n'); i >= 0 {
+			if !fn(buf[start : start+i]) {
+				return nil
+			}
+			start += i + 1
+			continue
+		}
+		if eof {
+			if end > start {
+				fn(buf[start:end]) // a last line without a newline
+			}
+			return nil
+		}
+		// No whole line left: move the partial one to the front, grow
+		// the buffer if it is full, read more.
+		end = copy(buf, buf[start:end])
+		start = 0
+		if end == len(buf) {
+			if len(buf) >= maxLine {
+				return errors.New("line longer than " + strconv.Itoa(maxLine) + " bytes")
+			}
+			buf = append(buf, make([]byte, len(buf))...)
+		}
+		n, err := r.Read(buf[end:])
+		end += n
+		if errors.Is(err, io.EOF) {
+			eof = true
+		} else if err != nil {
+			return err
+		}
+	}
 }

@@ -1,9 +1,15 @@
 package supervisor
 
 import (
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -110,12 +116,23 @@ func TestFindMemoryCgroup(t *testing.T) {
 			"31 25 0:29 /outer /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n", "/sys/fs/cgroup/memory/berth/abc"},
 		{"escaped mountpoint", "0::/c\n", `26 24 0:24 / /mnt/cg\040two rw - cgroup2 cgroup2 rw` + "\n", "/mnt/cg two/c"},
 	} {
-		got, err := findMemoryCgroup([]byte(tc.cgroup), []byte(tc.mountinfo))
+		got, err := findMemoryCgroup([]byte(tc.cgroup), strings.NewReader(tc.mountinfo))
 		if err != nil || got != tc.want {
 			t.Errorf("%s: got %q, %v; want %q", tc.name, got, err, tc.want)
 		}
 	}
-	if _, err := findMemoryCgroup([]byte("4:memory:/x\n"), []byte(unifiedMountinfo)); err == nil {
+	// A node's table: hundreds of overlay lines, some longer than the
+	// scanner's first buffer, before the cgroup mounts.
+	var busy strings.Builder
+	for i := range 500 {
+		busy.WriteString("100 25 0:99 / /var/lib/berth/storage/overlay/" + strconv.Itoa(i) + "/merged rw - overlay overlay rw,lowerdir=" +
+			strings.Repeat("/var/lib/berth/storage/overlay/l/ABCDEFGHIJ:", 1+i%300) + "x\n")
+	}
+	busy.WriteString(hybridMountinfo)
+	if got, err := findMemoryCgroup([]byte("12:memory:/berth/abc\n"), strings.NewReader(busy.String())); err != nil || got != "/sys/fs/cgroup/memory/berth/abc" {
+		t.Errorf("busy mount table: got %q, %v", got, err)
+	}
+	if _, err := findMemoryCgroup([]byte("4:memory:/x\n"), strings.NewReader(unifiedMountinfo)); err == nil {
 		t.Error("v1 memory path without a v1 memory mount: no error")
 	}
 }
@@ -174,5 +191,39 @@ func TestOOMCounterParentFallback(t *testing.T) {
 	write(parent, "9")
 	if got, err := c.killed(0, true); got || err != nil {
 		t.Errorf("own counter readable and unchanged: killed = %v, %v; want false", got, err)
+	}
+}
+
+// eachLine gives every line once, in order, however the reader cuts its
+// data (a byte at a time, data with EOF), with lines longer than its
+// first buffer, a last line without a newline, and stops when told.
+func TestEachLine(t *testing.T) {
+	long := strings.Repeat("x", 10000)
+	text := "a\n\n" + long + "\nb c\nlast"
+	want := []string{"a", "", long, "b c", "last"}
+	for name, r := range map[string]func() io.Reader{
+		"whole":       func() io.Reader { return strings.NewReader(text) },
+		"byte a time": func() io.Reader { return iotest.OneByteReader(strings.NewReader(text)) },
+		"data at EOF": func() io.Reader { return iotest.DataErrReader(strings.NewReader(text)) },
+		"half":        func() io.Reader { return iotest.HalfReader(strings.NewReader(text)) },
+	} {
+		var got []string
+		if err := eachLine(r(), func(l []byte) bool { got = append(got, string(l)); return true }); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: got %d lines %.40q, want %d", name, len(got), got, len(want))
+		}
+	}
+	n := 0
+	_ = eachLine(strings.NewReader(text), func([]byte) bool { n++; return n < 2 })
+	if n != 2 {
+		t.Errorf("told to stop at the second line, eachLine gave %d", n)
+	}
+	if err := eachLine(strings.NewReader(strings.Repeat("y", maxLine+1)), func([]byte) bool { return true }); err == nil {
+		t.Error("a line over maxLine: no error")
+	}
+	if err := eachLine(iotest.ErrReader(errors.New("boom")), func([]byte) bool { return true }); err == nil || err.Error() != "boom" {
+		t.Errorf("reader error: %v", err)
 	}
 }
