@@ -35,6 +35,7 @@ type Config struct {
 	NRI     NRIConfig     `toml:"nri"`
 	Stream  StreamConfig  `toml:"stream"`
 	Memory  MemoryConfig  `toml:"memory"`
+	Debug   DebugConfig   `toml:"debug"`
 }
 
 // LogConfig is reloadable.
@@ -45,6 +46,13 @@ type LogConfig struct {
 
 type MetricsConfig struct {
 	// Address is host:port for the Prometheus /metrics endpoint; empty is off.
+	Address string `toml:"address"`
+}
+
+// DebugConfig is read at start only.
+type DebugConfig struct {
+	// Address is the path of a unix socket (root's only) serving Go's
+	// profiles at /debug/pprof/; empty is off.
 	Address string `toml:"address"`
 }
 

@@ -23,6 +23,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("key %s: %q is not an absolute path", key, p)
 		}
 	}
+	if c.Debug.Address != "" && !filepath.IsAbs(c.Debug.Address) {
+		return fmt.Errorf("key debug.address: %q is not an absolute path (a unix socket)", c.Debug.Address)
+	}
 	if _, err := logrus.ParseLevel(c.Log.Level); err != nil {
 		return fmt.Errorf("key log.level: %q is not a log level (error, warn, info, debug, trace)", c.Log.Level)
 	}

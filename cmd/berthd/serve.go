@@ -51,6 +51,15 @@ func serve(f *flags, cfg *config.Config) error {
 		return err
 	}
 	defer sockLock.Close()
+	// Before the server is made, so that a bad address changes nothing
+	// and a slow start-up can be profiled.
+	if cfg.Debug.Address != "" {
+		stop, err := serveDebug(cfg.Debug.Address)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 
 	exe, err := os.Executable()
 	if err != nil {

@@ -156,6 +156,7 @@ func TestBadConfigRefused(t *testing.T) {
 		{"bad value", "[log]\nlevel = \"loud\"\n", "log.level"},
 		{"bad handler", "[runtime]\ndefault = \"nope\"\n", "runtime.default"},
 		{"syntax", "[log\n", "line 2"},
+		{"relative debug socket", "[debug]\naddress = \"debug.sock\"\n", "debug.address"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "berth.toml")
