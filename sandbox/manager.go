@@ -192,7 +192,10 @@ func (m *Manager) setSandbox(ctx context.Context, p *pod, sb *Sandbox) {
 	m.stateChanged(ctx, before, sb)
 }
 
-// save writes sb as p's record, then publishes it. The caller holds p.op.
+// save writes sb as p's record, then publishes it: the one place a pod
+// record is saved, and the one way a pod's state changes but for a
+// NOTREADY published though its save failed (see watchInfra). A failed
+// save publishes nothing. The caller holds p.op.
 func (m *Manager) save(ctx context.Context, p *pod, sb *Sandbox) error {
 	defer steptrace.Begin(ctx, "record")()
 	if err := m.writeRecord(p, sb); err != nil {

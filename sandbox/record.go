@@ -42,8 +42,8 @@ func (m *Manager) recordPath(id string) string {
 	return m.records.Path(id)
 }
 
-// writeRecord persists the pod as sb says, with p's teardown state. The
-// caller holds p.op.
+// writeRecord persists the pod as sb says, with p's teardown state, for
+// Manager.save.
 //
 // Every record replaces the last atomically and is fsynced: each pod
 // record guards something a reboot leaves behind on disk (the pod's
