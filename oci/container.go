@@ -140,8 +140,9 @@ func (c *Container) recordExit(e *monitor.Exit, message string) (bool, error) {
 	})
 	if err != nil && first {
 		// The one status not rolled back when its save fails: the exit
-		// happened all the same, and its exit file, which stays until
-		// the container is removed, has a restart record it again.
+		// happened all the same, and a restart finds the container
+		// ended again (its exit file stays until removal; without one,
+		// its monitor is gone).
 		c.mu.Lock()
 		c.rec.Status = exit
 		c.mu.Unlock()
