@@ -17,7 +17,8 @@ import (
 var upgradedBinaries = []string{"berthd", "berth-monitor", "berth-runner", "berth-pause"}
 
 // A node upgraded in place keeps its running pods: a berthd from before
-// record versions (BERTH_TEST_OLD_BINDIR: make build of commit 485c30a)
+// record versions (make upgrade-from: commit 485c30a's make build into
+// build/cache; or BERTH_TEST_OLD_BINDIR)
 // runs a pod with an infra and containers (one running with resources,
 // one exited, one created), stops; its binaries are replaced in place as
 // a package upgrade replaces them (the monitors keep running the old,
@@ -26,9 +27,9 @@ var upgradedBinaries = []string{"berthd", "berth-monitor", "berth-runner", "bert
 // current version, and they are still managed: exec, update, start,
 // stop, remove, with nothing left behind.
 func TestUpgradeInPlaceKeepsRunningPods(t *testing.T) {
-	old := os.Getenv("BERTH_TEST_OLD_BINDIR")
+	old := cachedTool(t, "old_bindir", "upgrade-*/bin")
 	if old == "" {
-		t.Skip("BERTH_TEST_OLD_BINDIR (make build's bin/ of an older commit, e.g. 485c30a) is not set")
+		t.Skip("no older build: run `make upgrade-from` (or set BERTH_TEST_OLD_BINDIR to make build's bin/ of commit 485c30a)")
 	}
 	framework.RequireRoot(t)
 	bin := t.TempDir()
