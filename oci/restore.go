@@ -26,6 +26,10 @@ func (m *Manager) restore(ctx context.Context) ([]Change, error) {
 		if adoptErr != nil {
 			return
 		}
+		if rec != nil && err != nil {
+			logFor(id).Warn(err) // migrated, usable
+			err = nil
+		}
 		switch {
 		case errors.Is(err, record.ErrNotRecordDir):
 			logFor(id).Warnf("ignoring %v", err)

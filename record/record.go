@@ -9,6 +9,7 @@ package record
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -91,7 +92,8 @@ func (s *Store) encode(v any) ([]byte, error) {
 }
 
 // Load reads id's record into v. A record of an older version is migrated
-// and saved back (durably) at the current one, so it is migrated once.
+// and saved back (durably) at the current one, so it is migrated once; if
+// that save fails the error is ErrNotWrittenBack and v is usable.
 // A missing record is an error satisfying errors.Is(err, fs.ErrNotExist).
 func (s *Store) Load(id string, v any) error {
 	path := s.Path(id)
@@ -116,13 +118,19 @@ func (s *Store) Load(id string, v any) error {
 	}
 	if ver < s.Version {
 		// Written back so the record is migrated once and a later
-		// berthd's migrations start from this version.
+		// berthd's migrations start from this version. A failure (a full
+		// disk) leaves the old version on disk, still readable, and v
+		// usable: the record's next save writes the current version.
 		if err := s.Save(id, v, Durable); err != nil {
-			return fmt.Errorf("%s: after migrating from version %d: %w", path, ver, err)
+			return fmt.Errorf("%w: %s, migrated from version %d: %w", ErrNotWrittenBack, path, ver, err)
 		}
 	}
 	return nil
 }
+
+// ErrNotWrittenBack is Load's error when a record was migrated into v but
+// could not be saved at the current version: v is usable.
+var ErrNotWrittenBack = errors.New("migrated record not written back")
 
 // splitVersion returns the record's version (0 if it has none: records
 // from before versions) and its JSON without the version key.

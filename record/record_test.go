@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -152,5 +153,43 @@ func TestUnowned(t *testing.T) {
 	}
 	if got := Unowned(filepath.Join(dir, "missing"), func(string) bool { return false }); got != nil {
 		t.Errorf("missing dir: %v", got)
+	}
+}
+
+// A migrated record that cannot be written back (here its directory is
+// read-only) is still loaded and handed to Walk's caller, with
+// ErrNotWrittenBack for the log: a full disk during an upgrade must not
+// make containers unrestorable. The old version stays on disk.
+func TestMigratedRecordNotWrittenBack(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: a read-only bind mount")
+	}
+	s := newStore(t, 1)
+	s.Migrate = func(_ int, b []byte) ([]byte, error) { return b, nil }
+	write(t, s, "a", `{"id":"a","count":4}`)
+	dir := filepath.Join(s.Dir, "a")
+	if err := syscall.Mount(dir, dir, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_BIND|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	var got thing
+	if err := s.Load("a", &got); !errors.Is(err, ErrNotWrittenBack) || got.Count != 4 {
+		t.Errorf("load: %+v, %v", got, err)
+	}
+	var walked *thing
+	Walk(s, func(string) bool { return true }, func(id string, r *thing, err error) {
+		if !errors.Is(err, ErrNotWrittenBack) {
+			t.Errorf("walk: %v", err)
+		}
+		walked = r
+	})
+	if walked == nil || walked.Count != 4 {
+		t.Errorf("walk handed over %+v", walked)
+	}
+	if b, _ := os.ReadFile(s.Path("a")); string(b) != `{"id":"a","count":4}` {
+		t.Errorf("record changed: %s", b)
 	}
 }

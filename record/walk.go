@@ -24,8 +24,9 @@ type Identified interface {
 // ErrNotRecordDir, an error satisfying errors.Is(err, fs.ErrNotExist) (a
 // directory without a record: a crash before the first one), or a record
 // that cannot be used (unreadable, of a newer version, naming another
-// id). What to do with each case is the caller's: only it knows what a
-// record guards.
+// id). A record comes with ErrNotWrittenBack if it was migrated but not
+// saved back: it is usable, the error is for the log. What to do with
+// each case is the caller's: only it knows what a record guards.
 func Walk[T any, P interface {
 	*T
 	Identified
@@ -41,7 +42,8 @@ func Walk[T any, P interface {
 			continue
 		}
 		rec := P(new(T))
-		if err := s.Load(id, rec); err != nil {
+		err := s.Load(id, rec)
+		if err != nil && !errors.Is(err, ErrNotWrittenBack) {
 			fn(id, nil, err)
 			continue
 		}
@@ -49,7 +51,7 @@ func Walk[T any, P interface {
 			fn(id, nil, fmt.Errorf("%s: its record names id %q", s.Path(id), rec.RecordID()))
 			continue
 		}
-		fn(id, rec, nil)
+		fn(id, rec, err)
 	}
 	return nil
 }

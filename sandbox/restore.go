@@ -21,6 +21,10 @@ import (
 func (m *Manager) restore(ctx context.Context) error {
 	err := record.Walk(m.records, ids.Valid, func(id string, rec *podRecord, err error) {
 		log := logrus.WithField("pod_sandbox_id", id)
+		if rec != nil && err != nil {
+			log.Warn(err) // migrated, usable
+			err = nil
+		}
 		switch {
 		case errors.Is(err, record.ErrNotRecordDir):
 			log.Warnf("ignoring %v", err)
