@@ -84,7 +84,11 @@ func (s *Store) encode(v any) ([]byte, error) {
 	if len(b) < 2 || b[0] != '{' {
 		return nil, fmt.Errorf("a record must encode as a JSON object, not %.20q", b)
 	}
-	head := "{\n  \"" + versionKey + "\": " + strconv.Itoa(s.Version)
+	key := "\n  \"" + versionKey + "\": "
+	if bytes.Contains(b, []byte(key)) { // a top-level key: indented once
+		return nil, fmt.Errorf("a record must not have its own %q key", versionKey)
+	}
+	head := "{" + key + strconv.Itoa(s.Version)
 	if bytes.Equal(b, []byte("{}")) {
 		return []byte(head + "\n}"), nil
 	}

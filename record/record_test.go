@@ -62,6 +62,12 @@ func TestSaveLoad(t *testing.T) {
 	if err := s.Save("a", []int{1}, Durable); err == nil {
 		t.Error("a record that is not an object was saved")
 	}
+	if err := s.Save("a", map[string]int{"version": 1}, Durable); err == nil {
+		t.Error("a record with its own version key was saved")
+	}
+	if err := s.Save("a", map[string]any{"x": map[string]int{"version": 1}}, Durable); err != nil {
+		t.Errorf("a nested version key: %v", err)
+	}
 }
 
 // An older record goes through Migrate once and is written back at the
