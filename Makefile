@@ -184,6 +184,21 @@ vm-test-ci: build
 criu:
 	bash contrib/criu/build-criu.sh build/cache
 
+# berthd and its helpers as they were at UPGRADE_FROM, the last commit
+# before record versions, built from `git archive` into build/cache (about
+# a minute): TestUpgradeInPlaceKeepsRunningPods (make test) upgrades a
+# node in place from them when they are there (or BERTH_TEST_OLD_BINDIR).
+UPGRADE_FROM := 485c30a
+.PHONY: upgrade-from
+upgrade-from:
+	test -x build/cache/upgrade-$(UPGRADE_FROM)/bin/berthd || { \
+		rm -rf build/cache/upgrade-$(UPGRADE_FROM) && \
+		mkdir -p build/cache/upgrade-$(UPGRADE_FROM)/src && \
+		git archive $(UPGRADE_FROM) | tar -x -C build/cache/upgrade-$(UPGRADE_FROM)/src && \
+		$(MAKE) -C build/cache/upgrade-$(UPGRADE_FROM)/src build VERSION=$(UPGRADE_FROM) && \
+		mv build/cache/upgrade-$(UPGRADE_FROM)/src/bin build/cache/upgrade-$(UPGRADE_FROM)/bin && \
+		rm -rf build/cache/upgrade-$(UPGRADE_FROM)/src; }
+
 # checkpointctl, the CRIU project's reader of checkpoint archives, built
 # from its source through the Go module proxy into build/cache: the e2e
 # checkpoint tests run `checkpointctl show` on Berth's archives when it is

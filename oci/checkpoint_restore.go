@@ -44,6 +44,7 @@ import (
 	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/ids"
 	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/record"
 	"github.com/berth-cri/berth/steptrace"
 )
 
@@ -179,7 +180,6 @@ func (m *Manager) createRestored(ctx context.Context, req *CreateRequest, src ch
 	spec.Config = cfg
 
 	c := m.newCreating(req.Runtime, &spec)
-	c.rec.Restore = &RestoreSource{Archive: archive, CriuPath: criu}
 	told := false
 	defer func() {
 		if retErr != nil {
@@ -191,7 +191,7 @@ func (m *Manager) createRestored(ctx context.Context, req *CreateRequest, src ch
 			}
 		}
 	}()
-	if err := c.recordCreating(ctx, spec.Pod.LogDirectory, cfg.GetLogPath()); err != nil {
+	if err := c.recordCreating(ctx, spec.Pod.LogDirectory, cfg.GetLogPath(), &RestoreSource{Archive: archive, CriuPath: criu}); err != nil {
 		return nil, err
 	}
 	img, err := m.makeRootfs(ctx, &spec)
@@ -201,8 +201,10 @@ func (m *Manager) createRestored(ctx context.Context, req *CreateRequest, src ch
 	if err != nil {
 		return nil, err
 	}
-	c.rec.Image, c.rec.ImageRef, c.rec.ImageID = spec.ImageName, img.Ref, img.ID
-	c.rec.StopSignal = stopSignal(cfg.GetStopSignal().String(), spec.Image.StopSignal)
+	c.define(func(md *Metadata) {
+		md.Image, md.ImageRef, md.ImageID = spec.ImageName, img.Ref, img.ID
+		md.StopSignal = stopSignal(cfg.GetStopSignal().String(), spec.Image.StopSignal)
+	})
 	if err := applyCheckpointChanges(ctx, applier, id, stage, cc); err != nil {
 		return nil, err
 	}
@@ -220,17 +222,21 @@ func (m *Manager) createRestored(ctx context.Context, req *CreateRequest, src ch
 		return nil, err
 	}
 	told = true
-	c.rec.User = gen.User
-	c.rec.Mounts = gen.Mounts
-	c.rec.SharedPID = sharesPIDNamespace(gen.Spec)
+	c.define(func(md *Metadata) {
+		md.User = gen.User
+		md.Mounts = gen.Mounts
+		md.SharedPID = sharesPIDNamespace(gen.Spec)
+	})
 	if err := m.writeBundle(ctx, c, gen.Spec); err != nil {
 		return nil, err
 	}
 	if err := restoreLog(c.rec.LogDir, c.rec.LogPath, filepath.Join(stage, ContainerLogFile)); err != nil {
 		return nil, fmt.Errorf("restore container %s: its log: %w", id, err)
 	}
-	c.rec.State = StateCreated
-	if err := c.save(); err != nil {
+	if err := c.update(record.Durable, func(st *Status) error {
+		st.State = StateCreated
+		return nil
+	}); err != nil {
 		return nil, err
 	}
 	m.add(c)
@@ -344,16 +350,14 @@ func (m *Manager) startRestored(ctx context.Context, c *Container) error {
 		return fmt.Errorf("restore container %s: %w", id, err)
 	}
 	steptrace.Add(ctx, "runtime restore (in the monitor)", st.RuntimeTime)
-	c.mu.Lock()
-	c.rec.PID, c.rec.MonitorPID = st.ContainerPID, st.MonitorPID
-	if start, err := procStartTime(st.MonitorPID); err == nil {
-		c.rec.MonitorStart = start
-	}
-	c.rec.Restore.Done = true
-	c.rec.StartedAt = started
-	c.rec.State = StateRunning
-	err = c.save()
-	c.mu.Unlock()
+	monStart, _ := procStartTime(st.MonitorPID) // 0 if gone: found by --id
+	err = c.update(record.Durable, func(s *Status) error {
+		s.PID, s.MonitorPID, s.MonitorStart = st.ContainerPID, st.MonitorPID, monStart
+		s.Restore.Done = true
+		s.StartedAt = started
+		s.State = StateRunning
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -367,15 +371,16 @@ func (m *Manager) startRestored(ctx context.Context, c *Container) error {
 // restored: nothing of it ever ran. done is false if StartContainer
 // restored it meanwhile: the caller stops it as any.
 func (m *Manager) stopUnrestored(ctx context.Context, c *Container) (done bool, err error) {
-	c.ops.Lock()
-	c.mu.Lock()
-	pending := c.rec.State == StateCreated && c.rec.restorePending()
+	c.ops.Lock() // the status changes only under ops, but for an exit
+	rec := c.Record()
+	pending := rec.State == StateCreated && rec.restorePending()
 	var first bool
 	if pending {
 		first, err = c.recordExit(&monitor.Exit{ExitCode: 137, ExitedAt: time.Now()}, "stopped before StartContainer restored it")
+		c.mu.Lock()
 		c.freed = true
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
 	c.ops.Unlock()
 	if first {
 		m.exited(ctx, c)

@@ -2,9 +2,6 @@ package oci
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -12,8 +9,8 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-cri/berth/atomicfile"
 	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/record"
 )
 
 // State is where a container is in its life.
@@ -52,59 +49,6 @@ const (
 	ReasonOOMKilled = "OOMKilled"
 )
 
-// Record is a container as stored on disk and handed out (as a copy).
-type Record struct {
-	ID      string `json:"id"`
-	PodID   string `json:"podId"`
-	Name    string `json:"name"`
-	Attempt uint32 `json:"attempt"`
-	// Infra marks a pod's infra process: not a CRI container, never listed.
-	Infra bool `json:"infra,omitempty"`
-
-	// Runtime is the handler the container was created with; kept whole
-	// so the container is still managed if the config changes.
-	Runtime Runtime `json:"runtime"`
-
-	Image    string `json:"image"`
-	ImageRef string `json:"imageRef"`
-	ImageID  string `json:"imageId"`
-
-	Labels      map[string]string `json:"labels,omitempty"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-	// LogPath is the CRI log file (absolute), empty for none.
-	LogPath string `json:"logPath,omitempty"`
-	// LogDir is the pod's log directory, which LogPath is beneath.
-	LogDir string  `json:"logDir,omitempty"`
-	Mounts []Mount `json:"mounts,omitempty"`
-	User   User    `json:"user"`
-	// Resources are the CRI resources as last requested.
-	Resources *runtimeapi.LinuxContainerResources `json:"resources,omitempty"`
-	// StopSignal is the signal StopContainer sends first (e.g. SIGTERM).
-	StopSignal string `json:"stopSignal"`
-	// SharedPID: the container does not own its PID namespace, so a stop
-	// must kill all its processes, not just its init.
-	SharedPID bool `json:"sharedPid,omitempty"`
-	Tty       bool `json:"tty,omitempty"`
-	Stdin     bool `json:"stdin,omitempty"`
-	StdinOnce bool `json:"stdinOnce,omitempty"`
-
-	// Restore is set for a container made from a checkpoint archive.
-	Restore *RestoreSource `json:"restore,omitempty"`
-
-	State      State     `json:"state"`
-	CreatedAt  time.Time `json:"createdAt"`
-	StartedAt  time.Time `json:"startedAt,omitzero"`
-	FinishedAt time.Time `json:"finishedAt,omitzero"`
-	ExitCode   int32     `json:"exitCode"`
-	Reason     string    `json:"reason,omitempty"`
-	Message    string    `json:"message,omitempty"`
-	PID        int       `json:"pid,omitempty"`
-	MonitorPID int       `json:"monitorPid,omitempty"`
-	// MonitorStart is the monitor's start time (/proc/<pid>/stat), which
-	// tells it from a later process with the same pid.
-	MonitorStart uint64 `json:"monitorStart,omitempty"`
-}
-
 // Container is one container's live state. Its record changes only under
 // mu; exited is closed once the exit is recorded.
 type Container struct {
@@ -113,8 +57,10 @@ type Container struct {
 	// It is taken before mu and held across the runtime call, so that
 	// readers of the record (ListContainers, ContainerStatus), which take
 	// only mu, never wait for a runtime.
-	ops    sync.Mutex
-	mu     sync.Mutex
+	ops sync.Mutex
+	mu  sync.Mutex
+	// rec is the record: its Metadata is set before the container is
+	// published, its Status changes only through update.
 	rec    Record
 	exited chan struct{}
 	// removing is set once RemoveContainer began: no new exec or start.
@@ -131,13 +77,14 @@ type Container struct {
 
 // paths are a container's files.
 type paths struct {
-	dir     string // <root>/containers/<id>: the record
-	run     string // <runroot>/containers/<id>: the bundle and sockets
-	exit    string // <runroot>/exits/<id>
+	store   *record.Store // the container records
+	dir     string        // <root>/containers/<id>: the record
+	run     string        // <runroot>/containers/<id>: the bundle and sockets
+	exit    string        // <runroot>/exits/<id>
 	logPath string
 }
 
-func (p paths) record() string  { return filepath.Join(p.dir, "container.json") }
+func (p paths) record() string  { return filepath.Join(p.dir, p.store.File) }
 func (p paths) spec() string    { return filepath.Join(p.run, "config.json") }
 func (p paths) pidFile() string { return filepath.Join(p.run, "pid") }
 func (p paths) attach() string  { return filepath.Join(p.run, "attach") }
@@ -157,94 +104,50 @@ func (c *Container) ID() string { return c.rec.ID }
 // Exited is closed once the container's exit is recorded.
 func (c *Container) Exited() <-chan struct{} { return c.exited }
 
-func (r Record) clone() Record {
-	out := r
-	out.Labels = cloneMap(r.Labels)
-	out.Annotations = cloneMap(r.Annotations)
-	out.Mounts = append([]Mount(nil), r.Mounts...)
-	out.User.Groups = append([]uint32(nil), r.User.Groups...)
-	if r.Restore != nil {
-		rs := *r.Restore
-		out.Restore = &rs
-	}
-	return out
-}
-
-func cloneMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-// save writes the record atomically; the caller holds c.mu (or owns c
-// alone).
-func (c *Container) save() error {
-	return c.write(atomicfile.WriteFile)
-}
-
-// saveProgress is save without the fsyncs, for a state a reboot makes
-// moot: a container recorded as created or running is found dead and
-// recorded as exited after a reboot either way (see adopt).
-func (c *Container) saveProgress() error {
-	return c.write(atomicfile.WriteFileNoSync)
-}
-
-func (c *Container) write(replace func(string, []byte, os.FileMode) error) error {
-	b, err := json.MarshalIndent(&c.rec, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode container %s: %w", c.rec.ID, err)
-	}
-	if err := replace(c.paths.record(), b, 0o600); err != nil {
-		return fmt.Errorf("save container %s: %w", c.rec.ID, err)
-	}
-	return nil
-}
-
-func loadRecord(path string) (*Record, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var r Record
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("parse %s: %w", path, err)
-	}
-	return &r, nil
-}
-
-// recordExit records an exit under c.mu; the caller tells it with
-// Manager.exited once c.mu is released. It reports false (and does
-// nothing) for a container already exited.
+// recordExit records an exit; the caller tells it with Manager.exited.
+// It reports false (and does nothing) for a container already exited.
 func (c *Container) recordExit(e *monitor.Exit, message string) (bool, error) {
-	if c.rec.State == StateExited {
-		return false, nil
+	first := false
+	var exit Status
+	err := c.update(record.Durable, func(st *Status) error {
+		if st.State == StateExited {
+			return errUnchanged
+		}
+		first = true
+		st.State = StateExited
+		st.ExitCode = e.ExitCode
+		st.FinishedAt = e.ExitedAt
+		if st.FinishedAt.IsZero() {
+			st.FinishedAt = time.Now()
+		}
+		switch {
+		case e.OOMKilled:
+			st.Reason = ReasonOOMKilled
+		case e.ExitCode == 0:
+			st.Reason = ReasonCompleted
+		default:
+			st.Reason = ReasonError
+		}
+		// The message is Berth's own account of the exit (a lost
+		// monitor), never the container's termination-message file:
+		// kubelet reads that file itself, through the mount
+		// ContainerStatus lists, and appends it to this message (the
+		// CRI's message says why the container is in its state; CRI-O
+		// and containerd put only their own errors there).
+		st.Message = message
+		exit = st.clone()
+		return nil
+	})
+	if err != nil && first {
+		// The one status not rolled back when its save fails: the exit
+		// happened all the same, and a restart finds the container
+		// ended again (its exit file stays until removal; without one,
+		// its monitor is gone).
+		c.mu.Lock()
+		c.rec.Status = exit
+		c.mu.Unlock()
 	}
-	c.rec.State = StateExited
-	c.rec.ExitCode = e.ExitCode
-	c.rec.FinishedAt = e.ExitedAt
-	if c.rec.FinishedAt.IsZero() {
-		c.rec.FinishedAt = time.Now()
-	}
-	switch {
-	case e.OOMKilled:
-		c.rec.Reason = ReasonOOMKilled
-	case e.ExitCode == 0:
-		c.rec.Reason = ReasonCompleted
-	default:
-		c.rec.Reason = ReasonError
-	}
-	// The message is Berth's own account of the exit (a lost monitor),
-	// never the container's termination-message file: kubelet reads that
-	// file itself, through the mount ContainerStatus lists, and appends
-	// it to this message (the CRI's message says why the container is in
-	// its state; CRI-O and containerd put only their own errors there).
-	c.rec.Message = message
-	return true, c.save()
+	return first, err
 }
 
 // exited tells a recorded exit, first to the notifier and then to

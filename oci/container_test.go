@@ -4,21 +4,22 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 
+	"github.com/berth-cri/berth/ids"
 	"github.com/berth-cri/berth/monitor"
 )
 
 // Exited wakes its waiters only once the exit is on disk: Remove, which
 // deletes the record directory next, must not race its writing.
 func TestExitedClosesAfterTheRecordIsSaved(t *testing.T) {
-	dir := t.TempDir()
+	store := newRecordStore(t.TempDir())
 	for i := 0; i < 50; i++ {
+		id := ids.New()
 		c := &Container{
-			rec:    Record{ID: testID(), State: StateRunning},
+			rec:    Record{Metadata: Metadata{ID: id}, Status: Status{State: StateRunning}},
 			exited: make(chan struct{}),
-			paths:  paths{dir: filepath.Join(dir, strconv.Itoa(i))},
+			paths:  paths{store: store, dir: filepath.Join(store.Dir, id)},
 		}
 		if err := os.MkdirAll(c.paths.dir, 0o700); err != nil {
 			t.Fatal(err)
@@ -26,13 +27,14 @@ func TestExitedClosesAfterTheRecordIsSaved(t *testing.T) {
 		got := make(chan *Record, 1)
 		go func() {
 			<-c.exited
-			r, _ := loadRecord(c.paths.record())
-			got <- r
+			var r Record
+			if err := store.Load(id, &r); err != nil {
+				t.Error(err)
+			}
+			got <- &r
 		}()
 		m := &Manager{}
-		c.mu.Lock()
 		_, err := c.recordExit(&monitor.Exit{ExitCode: 3}, "")
-		c.mu.Unlock()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/ids"
 	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/record"
 	"github.com/berth-cri/berth/steptrace"
 )
 
@@ -159,15 +160,17 @@ func (m *Manager) create(ctx context.Context, req *CreateRequest) (_ *Container,
 			}
 		}
 	}()
-	if err := c.recordCreating(ctx, spec.Pod.LogDirectory, cfg.GetLogPath()); err != nil {
+	if err := c.recordCreating(ctx, spec.Pod.LogDirectory, cfg.GetLogPath(), nil); err != nil {
 		return nil, err
 	}
 	img, err := m.makeRootfs(ctx, &spec)
 	if err != nil {
 		return nil, err
 	}
-	c.rec.Image, c.rec.ImageRef, c.rec.ImageID = spec.ImageName, img.Ref, img.ID
-	c.rec.StopSignal = stopSignal(cfg.GetStopSignal().String(), spec.Image.StopSignal)
+	c.define(func(md *Metadata) {
+		md.Image, md.ImageRef, md.ImageID = spec.ImageName, img.Ref, img.ID
+		md.StopSignal = stopSignal(cfg.GetStopSignal().String(), spec.Image.StopSignal)
+	})
 
 	endSpec := steptrace.Begin(ctx, "spec")
 	gen, err := Generate(&spec)
@@ -183,23 +186,26 @@ func (m *Manager) create(ctx context.Context, req *CreateRequest) (_ *Container,
 		return nil, err
 	}
 	told = true
+	var resources *runtimeapi.LinuxContainerResources
 	if ch.Adjusted {
-		c.rec.Resources = adjustedResources(id, gen.Spec, spec.Host, c.rec.Resources)
+		resources = adjustedResources(id, gen.Spec, spec.Host, c.Record().Resources)
 	}
-	c.rec.User = gen.User
-	c.rec.Mounts = gen.Mounts
-	c.rec.SharedPID = sharesPIDNamespace(gen.Spec)
+	c.define(func(md *Metadata) {
+		md.User = gen.User
+		md.Mounts = gen.Mounts
+		md.SharedPID = sharesPIDNamespace(gen.Spec)
+	})
 	c.delegation = gen.Delegation
-	if err := m.launch(ctx, c, gen.Spec, early); err != nil {
+	if err := m.launch(ctx, c, gen.Spec, early, resources); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
 // launch writes the bundle, starts the monitor (which runs the runtime's
-// create), records the container as created and starts watching for its
-// exit.
-func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec, early *EarlyMonitor) error {
+// create), records the container as created (with resources, if not nil:
+// the ones NRI adjusted) and starts watching for its exit.
+func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec, early *EarlyMonitor, resources *runtimeapi.LinuxContainerResources) error {
 	id := c.rec.ID
 	if err := m.writeBundle(ctx, c, spec); err != nil {
 		return err
@@ -220,7 +226,6 @@ func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec, ea
 		return fmt.Errorf("create container %s: %w", id, err)
 	}
 	steptrace.Add(ctx, "runtime create (in the monitor)", st.RuntimeTime)
-	c.rec.PID, c.rec.MonitorPID = st.ContainerPID, st.MonitorPID
 	if c.delegation != nil {
 		// The cgroup exists now and the container has not run yet.
 		if err := delegateCgroup(c.delegation); err != nil {
@@ -229,12 +234,16 @@ func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec, ea
 	}
 	// The monitor is berthd's child and has just reported: its pid is
 	// not reused before it is reaped.
-	if start, err := procStartTime(st.MonitorPID); err == nil {
-		c.rec.MonitorStart = start
-	}
-	c.rec.State = StateCreated
+	monStart, _ := procStartTime(st.MonitorPID) // 0 if gone: found by --id
 	endRecord := steptrace.Begin(ctx, "record")
-	err = c.save()
+	err = c.update(record.Durable, func(s *Status) error {
+		s.PID, s.MonitorPID, s.MonitorStart = st.ContainerPID, st.MonitorPID, monStart
+		if resources != nil {
+			s.Resources = resources
+		}
+		s.State = StateCreated
+		return nil
+	})
 	endRecord()
 	if err != nil {
 		return err
@@ -368,8 +377,8 @@ func stopSignal(cri, image string) string {
 // as the request makes it (state creating, no log path yet), not saved.
 func (m *Manager) newCreating(rt Runtime, spec *SpecOptions) *Container {
 	cfg := spec.Config
-	return &Container{
-		rec: Record{
+	return m.newContainer(Record{
+		Metadata: Metadata{
 			ID:          spec.ID,
 			PodID:       spec.Pod.ID,
 			Name:        cfg.GetMetadata().GetName(),
@@ -377,33 +386,39 @@ func (m *Manager) newCreating(rt Runtime, spec *SpecOptions) *Container {
 			Runtime:     rt.forPod(spec.Pod.CgroupParent),
 			Labels:      cloneMap(cfg.GetLabels()),
 			Annotations: cloneMap(cfg.GetAnnotations()),
-			Resources:   cfg.GetLinux().GetResources(),
 			Tty:         cfg.GetTty(),
 			Stdin:       cfg.GetStdin(),
 			StdinOnce:   cfg.GetStdinOnce(),
-			State:       StateCreating,
 			CreatedAt:   time.Now(),
 		},
-		exited: make(chan struct{}),
-		paths:  m.paths(spec.ID),
-	}
+		Status: Status{
+			State:     StateCreating,
+			Resources: cfg.GetLinux().GetResources(),
+		},
+	})
 }
 
 // recordCreating gives c its log path (logPath beneath the pod's logDir),
-// makes its directory and saves its creating record: from here a failure
-// or a crash is cleaned up by teardown or the next start.
-func (c *Container) recordCreating(ctx context.Context, logDir, logPath string) error {
+// makes its directory and saves its creating record (with restore, for a
+// container made from a checkpoint): from here a failure or a crash is
+// cleaned up by teardown or the next start.
+func (c *Container) recordCreating(ctx context.Context, logDir, logPath string, restore *RestoreSource) error {
 	p, err := containerLogPath(logDir, logPath)
 	if err != nil {
 		return err
 	}
-	c.rec.LogPath = p
-	if p != "" {
-		c.rec.LogDir = filepath.Clean(logDir)
-	}
+	c.define(func(md *Metadata) {
+		md.LogPath = p
+		if p != "" {
+			md.LogDir = filepath.Clean(logDir)
+		}
+	})
 	if err := os.MkdirAll(c.paths.dir, 0o700); err != nil {
 		return fmt.Errorf("create container %s: %w", c.rec.ID, err)
 	}
 	defer steptrace.Begin(ctx, "record")()
-	return c.save()
+	return c.update(record.Durable, func(st *Status) error {
+		st.Restore = restore
+		return nil
+	})
 }

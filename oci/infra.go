@@ -13,6 +13,7 @@ import (
 	"github.com/berth-cri/berth/cgroupdriver"
 	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/ids"
+	"github.com/berth-cri/berth/record"
 )
 
 // infraUser is the unprivileged user the pause process runs as, the one
@@ -66,15 +67,14 @@ func (m *Manager) StartInfra(ctx context.Context, req *InfraRequest) (_ *Infra, 
 	if err != nil {
 		return nil, err
 	}
-	c := &Container{
-		rec: Record{
+	c := m.newContainer(Record{
+		Metadata: Metadata{
 			ID: id, PodID: id, Name: "infra", Infra: true, Runtime: req.Runtime.forPod(req.Pod.CgroupParent),
-			StopSignal: "SIGTERM", State: StateCreating, CreatedAt: time.Now(),
+			StopSignal: "SIGTERM", CreatedAt: time.Now(),
 			User: User{UID: infraUser, GID: infraUser, Groups: []uint32{infraUser}},
 		},
-		exited: make(chan struct{}),
-		paths:  m.paths(id),
-	}
+		Status: Status{State: StateCreating},
+	})
 	var ns *os.File
 	defer func() {
 		if retErr == nil {
@@ -98,10 +98,10 @@ func (m *Manager) StartInfra(ctx context.Context, req *InfraRequest) (_ *Infra, 
 	if err := os.MkdirAll(c.paths.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("infra of pod %s: %w", id, err)
 	}
-	if err := c.save(); err != nil {
+	if err := c.update(record.Durable, nil); err != nil {
 		return nil, err
 	}
-	if err := m.launch(ctx, c, spec, nil); err != nil {
+	if err := m.launch(ctx, c, spec, nil, nil); err != nil {
 		return nil, err
 	}
 	if !req.Runtime.VM {

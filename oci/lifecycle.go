@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/record"
 	"github.com/berth-cri/berth/steptrace"
 )
 
@@ -65,8 +66,8 @@ func (m *Manager) watch(c *Container) {
 		}
 		c.mu.Lock()
 		c.freed = err == nil
-		first, err := c.recordExit(e, message)
 		c.mu.Unlock()
+		first, err := c.recordExit(e, message)
 		c.ops.Unlock()
 		if err != nil {
 			logFor(id).Errorf("record exit: %v", err)
@@ -103,15 +104,17 @@ func (m *Manager) Start(ctx context.Context, c *Container) error {
 	if err != nil {
 		return fmt.Errorf("start container %s: %w", id, err)
 	}
-	c.mu.Lock()
-	c.rec.StartedAt = started
-	// The exit watcher waits for c.ops, so the container is still
-	// "created" here even if its process is already gone.
-	c.rec.State = StateRunning
 	endRecord := steptrace.Begin(ctx, "record")
-	err = c.saveProgress()
+	// Not fsynced: a container recorded as created or running is found
+	// dead and recorded as exited after a reboot either way (see adopt).
+	err = c.update(record.Progress, func(st *Status) error {
+		st.StartedAt = started
+		// The exit watcher waits for c.ops, so the container is still
+		// "created" here even if its process is already gone.
+		st.State = StateRunning
+		return nil
+	})
 	endRecord()
-	c.mu.Unlock()
 	if err != nil {
 		return err
 	}

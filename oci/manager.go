@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-cri/berth/ids"
 	"github.com/berth-cri/berth/inflight"
+	"github.com/berth-cri/berth/record"
 )
 
 // Options configure a Manager.
@@ -42,6 +43,7 @@ type Options struct {
 type Manager struct {
 	opts     Options
 	dir      string // <root>/containers
+	records  *record.Store
 	runDir   string // <runroot>/containers
 	exitsDir string // <runroot>/exits
 
@@ -91,6 +93,7 @@ func NewManager(ctx context.Context, o Options) (*Manager, []Change, error) {
 			return nil, nil, fmt.Errorf("create %s: %w", d, err)
 		}
 	}
+	m.records = newRecordStore(m.dir)
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.sweepCheckpointStages()
 	found, err := m.restore(ctx)
@@ -125,10 +128,17 @@ func (m *Manager) Close() error {
 
 func (m *Manager) paths(id string) paths {
 	return paths{
-		dir:  filepath.Join(m.dir, id),
-		run:  filepath.Join(m.runDir, id),
-		exit: filepath.Join(m.exitsDir, id),
+		store: m.records,
+		dir:   filepath.Join(m.dir, id),
+		run:   filepath.Join(m.runDir, id),
+		exit:  filepath.Join(m.exitsDir, id),
 	}
+}
+
+// newContainer is the one constructor of a Container: rec is its
+// record as created or as loaded.
+func (m *Manager) newContainer(rec Record) *Container {
+	return &Container{rec: rec, exited: make(chan struct{}), paths: m.paths(rec.ID)}
 }
 
 // Get finds a container by id or unique id prefix. Infra containers are

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-cri/berth/record"
 )
 
 // These tests run real containers through runc under the real monitor,
@@ -316,10 +318,9 @@ func TestRestoreAdopts(t *testing.T) {
 	dies := e.create(t, &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "dies"}, Command: []string{"sh", "-c", "sleep 1; exit 4"}})
 	must(t, e.m.Start(ctx, dies))
 	// A half-made container: its record says creating.
-	half := &Container{rec: Record{ID: testID(), State: StateCreating, Runtime: e.rt}, paths: e.m.paths(testID())}
-	half.paths = e.m.paths(half.rec.ID)
+	half := e.m.newContainer(Record{Metadata: Metadata{ID: testID(), Runtime: e.rt}, Status: Status{State: StateCreating}})
 	must(t, os.MkdirAll(half.paths.dir, 0o700))
-	must(t, half.save())
+	must(t, half.update(record.Durable, nil))
 	// Its monitor still runs (berthd died while the runtime created it;
 	// this one still waits for its config).
 	stray := exec.Command(e.opts.MonitorPath, "--id", half.rec.ID)

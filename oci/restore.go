@@ -13,49 +13,45 @@ import (
 
 	"github.com/berth-cri/berth/ids"
 	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/record"
 )
 
 // restore rebuilds the container table from the records on disk. It
 // returns the steps of CRI containers it found taken while berthd was
 // down.
 func (m *Manager) restore(ctx context.Context) ([]Change, error) {
-	entries, err := os.ReadDir(m.dir)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", m.dir, err)
-	}
 	var found []Change
-	for _, e := range entries {
-		id := e.Name()
-		if !ids.Valid(id) {
-			logFor(id).Warnf("ignoring %s: not a container id", filepath.Join(m.dir, id))
-			continue
+	var adoptErr error
+	err := record.Walk(m.records, ids.Valid, func(id string, rec *Record, err error) {
+		if adoptErr != nil {
+			return
 		}
-		c := &Container{exited: make(chan struct{}), paths: m.paths(id)}
-		rec, err := loadRecord(c.paths.record())
-		if errors.Is(err, fs.ErrNotExist) {
+		if rec != nil && err != nil {
+			logFor(id).Warn(err) // migrated, usable
+			err = nil
+		}
+		switch {
+		case errors.Is(err, record.ErrNotRecordDir):
+			logFor(id).Warnf("ignoring %v", err)
+			return
+		case errors.Is(err, fs.ErrNotExist):
 			// A crash between the directory and the first record: only
 			// the directory (and maybe a rootfs) exists; nothing ran.
 			logFor(id).Warn("container directory without a record: removing it")
-			c.rec = Record{ID: id, State: StateCreating}
+			c := m.newContainer(Record{Metadata: Metadata{ID: id}, Status: Status{State: StateCreating}})
 			if err := m.teardown(ctx, c); err != nil {
 				logFor(id).Errorf("clean up: %v", err)
 			}
-			continue
-		}
-		if err != nil {
+			return
+		case err != nil:
 			// Left alone for a person to look at, with its run directory,
 			// exit file and rootfs: the container may be running, and a
 			// guess at what to remove could kill or delete it.
 			logFor(id).Errorf("cannot restore container, leaving it alone: %v", err)
 			m.keep(id)
-			continue
+			return
 		}
-		if rec.ID != id {
-			logFor(id).Errorf("cannot restore container, leaving it alone: its record names id %q", rec.ID)
-			m.keep(id)
-			continue
-		}
-		c.rec = *rec
+		c := m.newContainer(*rec)
 		switch rec.State {
 		case StateCreating:
 			logFor(id).Info("removing a container whose creation was cut short")
@@ -66,7 +62,7 @@ func (m *Manager) restore(ctx context.Context) ([]Change, error) {
 			if err := m.teardown(ctx, c); err != nil {
 				logFor(id).Errorf("clean up: %v", err)
 			}
-			continue
+			return
 		case StateExited:
 			close(c.exited)
 		case StateCreated, StateRunning:
@@ -76,7 +72,8 @@ func (m *Manager) restore(ctx context.Context) ([]Change, error) {
 			}
 			step, err := adopt(ctx, c)
 			if err != nil {
-				return nil, fmt.Errorf("adopt container %s: %w", id, err)
+				adoptErr = fmt.Errorf("adopt container %s: %w", id, err)
+				return
 			}
 			if step != 0 && !rec.Infra {
 				found = append(found, Change{Step: step, Container: c})
@@ -86,9 +83,15 @@ func (m *Manager) restore(ctx context.Context) ([]Change, error) {
 			// must not keep berthd (and every other one) from starting.
 			logFor(id).Errorf("cannot restore container, leaving it alone: unknown state %q in its record", rec.State)
 			m.keep(id)
-			continue
+			return
 		}
 		m.add(c)
+	})
+	if err == nil {
+		err = adoptErr
+	}
+	if err != nil {
+		return nil, err
 	}
 	m.sweep()
 	if err := m.sweepRootfs(); err != nil {
@@ -126,9 +129,11 @@ func (m *Manager) adopt(ctx context.Context, c *Container) (Step, error) {
 		// berthd may have died between the runtime's start and saving
 		// the record: the runtime knows.
 		if st, err := c.rec.Runtime.State(ctx, id); err == nil && st.Status == "running" {
-			c.rec.State = StateRunning
-			c.rec.StartedAt = time.Now()
-			if err := c.save(); err != nil {
+			if err := c.update(record.Durable, func(st *Status) error {
+				st.State = StateRunning
+				st.StartedAt = time.Now()
+				return nil
+			}); err != nil {
 				return 0, err
 			}
 			step = StepStarted
@@ -145,10 +150,7 @@ func (m *Manager) adopt(ctx context.Context, c *Container) (Step, error) {
 
 // adoptExit records an exit found at restore; restore returns it.
 func (m *Manager) adoptExit(c *Container, e *monitor.Exit, message string) error {
-	c.mu.Lock()
-	_, err := c.recordExit(e, message)
-	c.mu.Unlock()
-	if err != nil {
+	if _, err := c.recordExit(e, message); err != nil {
 		return err
 	}
 	close(c.exited)
@@ -199,18 +201,12 @@ func killStrayMonitors(id, monitorPath string) bool {
 // sweep removes run directories and exit files no record owns: what a
 // crash left between a teardown's steps.
 func (m *Manager) sweep() {
+	owned := func(name string) bool { return ids.Valid(name) && m.Known(name) }
 	for _, dir := range []string{m.runDir, m.exitsDir} {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			continue
-		}
-		for _, e := range entries {
-			if ids.Valid(e.Name()) && m.Known(e.Name()) {
-				continue
-			}
-			p := filepath.Join(dir, e.Name())
+		for _, name := range record.Unowned(dir, owned) {
+			p := filepath.Join(dir, name)
 			if err := os.RemoveAll(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-				logFor(e.Name()).Warnf("remove leftover %s: %v", p, err)
+				logFor(name).Warnf("remove leftover %s: %v", p, err)
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/record"
 )
 
 // UpdateResources applies new cgroup limits to a created or running
@@ -74,10 +75,10 @@ func (m *Manager) applyResources(ctx context.Context, c *Container, lr *rspec.Li
 	if err := rt.Update(ctx, id, lr); err != nil {
 		return fmt.Errorf("update container %s: %w", id, err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.rec.Resources = rec
-	return c.save()
+	return c.update(record.Durable, func(st *Status) error {
+		st.Resources = rec
+		return nil
+	})
 }
 
 // checkUpdatable refuses containers that are not created or running.

@@ -29,7 +29,7 @@ func TestExitWatcherRecoversPanic(t *testing.T) {
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	defer m.cancel()
 	c := &Container{
-		rec:   Record{ID: ids.New(), State: StateRunning, MonitorPID: gone.Process.Pid},
+		rec:   Record{Metadata: Metadata{ID: ids.New()}, Status: Status{State: StateRunning, MonitorPID: gone.Process.Pid}},
 		paths: paths{dir: dir, run: dir, exit: filepath.Join(dir, "exit")},
 	}
 	m.watch(c)

@@ -209,12 +209,9 @@ func (m *Manager) create(ctx context.Context, id string, req CreateRequest, pl *
 			return nil, fmt.Errorf("pod %s: %w", id, err)
 		}
 	}
-	endRecord := steptrace.Begin(ctx, "record")
 	// Durable: the pod's directories and the CNI plugins' IPAM lease
-	// are on disk.
-	err = m.writeRecord(p, sb)
-	endRecord()
-	if err != nil {
+	// are on disk. Nothing is told: the state is still creating.
+	if err := m.save(ctx, p, sb); err != nil {
 		os.RemoveAll(sb.Dir)
 		os.RemoveAll(sb.RunDir)
 		return nil, err

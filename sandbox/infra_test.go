@@ -132,7 +132,7 @@ func TestInfraExitMakesPodNotReady(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	rec, _, err := readRecord(m.recordPath(sb.ID))
+	rec, _, err := m.readRecord(sb.ID)
 	if err != nil || rec.State != StateNotReady {
 		t.Errorf("recorded state %v (%v), want notready", rec.Sandbox.State, err)
 	}

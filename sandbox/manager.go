@@ -12,6 +12,7 @@ import (
 	"github.com/berth-cri/berth/cgroupdriver"
 	"github.com/berth-cri/berth/ids"
 	"github.com/berth-cri/berth/inflight"
+	"github.com/berth-cri/berth/record"
 	"github.com/berth-cri/berth/steptrace"
 )
 
@@ -49,6 +50,7 @@ type Manager struct {
 	podsDir    string // <root>/pods
 	runPodsDir string // <runroot>/pods
 	nsDir      string // <runroot>/ns
+	records    *record.Store
 	net        *network
 	bootID     string
 
@@ -94,6 +96,7 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 		podsDir:    filepath.Join(opts.Root, "pods"),
 		runPodsDir: filepath.Join(opts.RunRoot, "pods"),
 		nsDir:      filepath.Join(opts.RunRoot, "ns"),
+		records:    newRecordStore(filepath.Join(opts.Root, "pods")),
 		net:        newNetwork(opts.Network),
 		creates:    newCreates(),
 		closing:    make(chan struct{}),
@@ -189,7 +192,10 @@ func (m *Manager) setSandbox(ctx context.Context, p *pod, sb *Sandbox) {
 	m.stateChanged(ctx, before, sb)
 }
 
-// save writes sb as p's record, then publishes it. The caller holds p.op.
+// save writes sb as p's record, then publishes it: the one place a pod
+// record is saved, and the one way a pod's state changes but for a
+// NOTREADY published though its save failed (see watchInfra). A failed
+// save publishes nothing. The caller holds p.op.
 func (m *Manager) save(ctx context.Context, p *pod, sb *Sandbox) error {
 	defer steptrace.Begin(ctx, "record")()
 	if err := m.writeRecord(p, sb); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/berth-cri/berth/ids"
+	"github.com/berth-cri/berth/record"
 )
 
 // restore rebuilds the Manager's view from the records: pods a crash left
@@ -18,33 +19,31 @@ import (
 // gone (a reboot) are stopped, and pins or mounts that belong to no record
 // are removed.
 func (m *Manager) restore(ctx context.Context) error {
-	entries, err := os.ReadDir(m.podsDir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		id := e.Name()
+	err := record.Walk(m.records, ids.Valid, func(id string, rec *podRecord, err error) {
 		log := logrus.WithField("pod_sandbox_id", id)
-		if !e.IsDir() || !ids.Valid(id) {
-			log.Warnf("ignoring %s: not a pod directory", filepath.Join(m.podsDir, id))
-			continue
+		if rec != nil && err != nil {
+			log.Warn(err) // migrated, usable
+			err = nil
 		}
-		rec, cfg, err := readRecord(m.recordPath(id))
-		if errors.Is(err, fs.ErrNotExist) {
+		switch {
+		case errors.Is(err, record.ErrNotRecordDir):
+			log.Warnf("ignoring %v", err)
+			return
+		case errors.Is(err, fs.ErrNotExist):
 			// A crash between making the pod's directory and writing its
 			// first record: nothing else of the pod was made yet, and
 			// removeOrphans removes the directory.
-			continue
-		}
-		if err != nil {
+			return
+		case err != nil:
 			// Left in place for a person to look at: guessing what to
 			// tear down from an unreadable record could remove too much.
 			log.Errorf("cannot restore pod: %v", err)
-			continue
+			return
 		}
-		if rec.ID != id {
-			log.Errorf("cannot restore pod: its record names id %q", rec.ID)
-			continue
+		cfg, err := rec.config()
+		if err != nil {
+			log.Errorf("cannot restore pod: %s: %v", m.recordPath(id), err)
+			return
 		}
 		sb := rec.Sandbox.Clone()
 		sb.Config = cfg
@@ -59,7 +58,7 @@ func (m *Manager) restore(ctx context.Context) error {
 				log.Errorf("tearing down the half-created pod: %v", err)
 			}
 			delete(m.pods, id)
-			continue
+			return
 		case sb.State == StateReady && (rec.BootID != m.bootID || !pinsAlive(sb)):
 			log.Warn("pod's namespaces did not survive (reboot?): stopping it; it stays NOTREADY until removed")
 			if err := m.teardown(ctx, p, false); err != nil {
@@ -69,6 +68,9 @@ func (m *Manager) restore(ctx context.Context) error {
 			m.restoreInfra(p)
 		}
 		m.names[sb.Metadata] = id
+	})
+	if err != nil {
+		return err
 	}
 	m.removeOrphans()
 	return nil
@@ -89,19 +91,18 @@ func pinsAlive(sb *Sandbox) bool {
 // the record went, or inside RunPodSandbox, before the first one was
 // written).
 func (m *Manager) removeOrphans() {
+	owned := func(id string) bool {
+		if strings.HasPrefix(id, ".") {
+			return true
+		}
+		if _, ok := m.pods[id]; ok {
+			return true
+		}
+		_, err := os.Stat(m.recordPath(id))
+		return err == nil // a record we could not read: leave it all
+	}
 	for _, dir := range []string{m.nsDir, m.runPodsDir, m.podsDir} {
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			id := e.Name()
-			if strings.HasPrefix(id, ".") {
-				continue
-			}
-			if _, ok := m.pods[id]; ok {
-				continue
-			}
-			if _, err := os.Stat(m.recordPath(id)); err == nil {
-				continue // a record we could not read: leave it all
-			}
+		for _, id := range record.Unowned(dir, owned) {
 			log := logrus.WithField("pod_sandbox_id", id)
 			if !ids.Valid(id) {
 				log.Warnf("ignoring %s: not a pod's", filepath.Join(dir, id))

@@ -52,13 +52,17 @@ func TestRestoreRemovesPodDirWithoutRecord(t *testing.T) {
 // does not know, still restores.
 func TestReadRecordIgnoresUnknownConfigFields(t *testing.T) {
 	id := ids.New()
-	p := filepath.Join(t.TempDir(), recordFile)
+	m := &Manager{records: newRecordStore(t.TempDir())}
+	p := m.recordPath(id)
 	rec := `{"version":1,"id":"` + id + `","state":"ready",` +
 		`"config":{"metadata":{"name":"n","namespace":"ns","uid":"u"},"fieldFromTheFuture":{"x":1}}}`
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(p, []byte(rec), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r, cfg, err := readRecord(p)
+	r, cfg, err := m.readRecord(id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,10 @@ type Options struct {
 	ConfigTOML string
 	// Env is added to berthd's environment.
 	Env []string
+	// BinDir, if set, is where berthd and its helpers are instead of
+	// BinDir(t) (make build's): the upgrade test runs an older build
+	// from it first, then replaces the files in place.
+	BinDir string
 	// Shell, if set, is a bash script run in the repository's root
 	// instead of berthd, with BERTH_CONFIG naming the daemon's config:
 	// the README's commands, verbatim. It may build first (make run), so
@@ -43,8 +47,12 @@ type Daemon struct {
 func StartDaemon(t testing.TB, opts Options) *Daemon {
 	t.Helper()
 	RequireRoot(t)
+	bin := opts.BinDir
+	if bin == "" {
+		bin = BinDir(t)
+	}
 	ld, err := launch.New(launch.Options{
-		BinDir:       BinDir(t),
+		BinDir:       bin,
 		Prefix:       "bt",
 		CgroupDriver: CgroupDriver(opts),
 		Debug:        true,
