@@ -35,7 +35,10 @@ type Config struct {
 	NRI     NRIConfig     `toml:"nri"`
 	Stream  StreamConfig  `toml:"stream"`
 	Memory  MemoryConfig  `toml:"memory"`
-	Debug   DebugConfig   `toml:"debug"`
+	// Debug is left out of Encode's output while it is empty, so that
+	// the config berthd writes (berthd config, the tests' launcher) stays
+	// readable by a berthd from before the section.
+	Debug DebugConfig `toml:"debug,omitempty"`
 }
 
 // LogConfig is reloadable.
