@@ -157,7 +157,8 @@ func (m *Manager) checkpointStage(id string) (string, error) {
 }
 
 // sweepCheckpointStages removes the staging directories of checkpoints a
-// crash cut short; called before any checkpoint can run.
+// crash cut short, resuming what a pod checkpoint left paused; called
+// before any checkpoint can run.
 func (m *Manager) sweepCheckpointStages() {
 	dir := filepath.Join(m.opts.Root, "checkpoints")
 	ents, err := os.ReadDir(dir)
@@ -165,6 +166,8 @@ func (m *Manager) sweepCheckpointStages() {
 		return
 	}
 	for _, e := range ents {
+		// A pod checkpoint cut short may have left its containers paused.
+		resumeLeftFrozen(m.ctx, filepath.Join(dir, e.Name()))
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 			logFor(e.Name()).Warnf("remove a checkpoint's leftovers: %v", err)
 		}

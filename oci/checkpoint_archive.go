@@ -54,6 +54,12 @@ func unpackCheckpoint(src, dir string) (*checkpointContents, error) {
 		return nil, errdefs.Invalidf("checkpoint archive %s: %v", src, err)
 	}
 	defer f.Close()
+	return unpackCheckpointFile(f, src, dir)
+}
+
+// unpackCheckpointFile is unpackCheckpoint of the open archive f (named
+// src in errors).
+func unpackCheckpointFile(f *os.File, src, dir string) (*checkpointContents, error) {
 	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
 		return nil, errdefs.Invalidf("checkpoint archive %s is not a regular file", src)
 	}

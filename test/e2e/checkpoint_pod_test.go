@@ -1,0 +1,340 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// podCounters are the names of the two counters of the checkpointed pod.
+var podCounters = []string{"count-a", "count-b"}
+
+// counterPod runs a pod of two counters and waits until both count.
+func (e *ctrEnv) counterPod(t testing.TB, handler string) (pod string, ids, logs []string) {
+	t.Helper()
+	pod = e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
+	for _, name := range podCounters {
+		id := e.run(t, pod, e.config(name, "sh", "-c", counterScript))
+		ids = append(ids, id)
+		logs = append(logs, e.status(t, id).LogPath)
+	}
+	for _, l := range logs {
+		waitFor(t, func() bool { return lastCount(t, l) >= 3 })
+	}
+	return pod, ids, logs
+}
+
+// restorePodConfig is a new pod's config, as kubelet sends with a
+// RestorePod: a new name, uid and log directory.
+func restorePodConfig(t testing.TB) *runtimeapi.PodSandboxConfig {
+	name := fmt.Sprintf("restored-%08x", rand.Uint32())
+	return &runtimeapi.PodSandboxConfig{
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "e2e", Uid: "uid-" + name},
+		Hostname:     name,
+		LogDirectory: t.TempDir(),
+		Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+			NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER},
+		}},
+	}
+}
+
+// counterConfigs are the restore-time configs of podCounters.
+func (e *ctrEnv) counterConfigs() []*runtimeapi.ContainerConfig {
+	var out []*runtimeapi.ContainerConfig
+	for _, name := range podCounters {
+		out = append(out, e.config(name, "sh", "-c", counterScript))
+	}
+	return out
+}
+
+// restorePod calls RestorePod and removes the pod it made when the test
+// ends.
+func (e *ctrEnv) restorePod(t testing.TB, req *runtimeapi.RestorePodRequest) (*runtimeapi.RestorePodResponse, error) {
+	t.Helper()
+	resp, err := e.d.Runtime.RestorePod(e.d.Ctx(t), req)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if _, err := e.d.Runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: resp.PodSandboxId}); err != nil {
+			t.Errorf("StopPodSandbox: %v", err)
+		}
+		if _, err := e.d.Runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: resp.PodSandboxId}); err != nil {
+			t.Errorf("RemovePodSandbox: %v", err)
+		}
+	})
+	return resp, nil
+}
+
+// podCount is the number of pods berthd lists.
+func (e *ctrEnv) podCount(t testing.TB) int {
+	t.Helper()
+	resp, err := e.d.Runtime.ListPodSandbox(e.d.Ctx(t), &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(resp.Items)
+}
+
+func TestCheckpointPodRestorePod(t *testing.T) {
+	e := startCheckpointEnv(t)
+	forEachHandler(t, e.d, func(t *testing.T, handler string) {
+		pod, ids, logs := e.counterPod(t, handler)
+		var pids []uint32
+		for _, id := range ids {
+			pids = append(pids, uint32(e.info(t, id).Pid))
+		}
+
+		dir := t.TempDir()
+		started := time.Now()
+		if _, err := e.d.Runtime.CheckpointPod(e.d.Ctx(t), &runtimeapi.CheckpointPodRequest{
+			PodSandboxId: pod, OutputPath: dir, ContainerIds: ids}); err != nil {
+			t.Fatalf("CheckpointPod: %v\nberthd log:\n%s", err, tail(e.d.Log(), 30))
+		}
+		t.Logf("%s: CheckpointPod of 2 counters: %v", handler, time.Since(started).Round(time.Millisecond))
+
+		// Both keep running, the same processes, not frozen: they count
+		// on and run commands.
+		for i, id := range ids {
+			if st := e.status(t, id); st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+				t.Fatalf("%s after CheckpointPod: %v, want running", podCounters[i], st.State)
+			}
+			if pid := uint32(e.info(t, id).Pid); pid != pids[i] {
+				t.Errorf("%s after CheckpointPod: pid %d, was %d", podCounters[i], pid, pids[i])
+			}
+			if r := e.exec(t, id, 10, "echo", "alive"); strings.TrimSpace(string(r.Stdout)) != "alive" {
+				t.Errorf("exec in %s after CheckpointPod: %q", podCounters[i], r.Stdout)
+			}
+			at := lastCount(t, logs[i])
+			waitFor(t, func() bool { return lastCount(t, logs[i]) >= at+3 })
+		}
+
+		// The directory: pod.json and one archive per container, each a
+		// container checkpoint in CheckpointContainer's layout.
+		ents, _ := os.ReadDir(dir)
+		var got []string
+		for _, en := range ents {
+			got = append(got, en.Name())
+		}
+		if want := []string{"container-0.tar", "container-1.tar", "pod.json"}; !slices.Equal(got, want) {
+			t.Fatalf("checkpoint directory holds %v, want %v", got, want)
+		}
+		saved := map[string]int{}
+		for _, a := range got[:2] {
+			files := readTar(t, filepath.Join(dir, a))
+			var cfg struct{ Name string }
+			if err := json.Unmarshal(files["config.dump"], &cfg); err != nil {
+				t.Fatalf("%s: config.dump: %v", a, err)
+			}
+			if _, ok := files["checkpoint/inventory.img"]; !ok {
+				t.Errorf("%s holds no CRIU images", a)
+			}
+			saved[cfg.Name] = countsIn(t, files["container.log"])
+		}
+		t.Logf("counts in the checkpoint: %v", saved)
+
+		// Bad checkpoint requests: the right code, nothing written.
+		empty := t.TempDir()
+		other := e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
+		stranger := e.run(t, other, e.config("stranger", "sleep", "1000"))
+		for _, c := range []struct {
+			name string
+			req  *runtimeapi.CheckpointPodRequest
+			code codes.Code
+		}{
+			{"non-empty directory", &runtimeapi.CheckpointPodRequest{PodSandboxId: pod, OutputPath: dir, ContainerIds: ids}, codes.InvalidArgument},
+			{"relative directory", &runtimeapi.CheckpointPodRequest{PodSandboxId: pod, OutputPath: "rel", ContainerIds: ids}, codes.InvalidArgument},
+			{"no containers", &runtimeapi.CheckpointPodRequest{PodSandboxId: pod, OutputPath: empty}, codes.InvalidArgument},
+			{"a container twice", &runtimeapi.CheckpointPodRequest{PodSandboxId: pod, OutputPath: empty, ContainerIds: []string{ids[0], ids[0]}}, codes.InvalidArgument},
+			{"unknown container", &runtimeapi.CheckpointPodRequest{PodSandboxId: pod, OutputPath: empty, ContainerIds: []string{ids[0], "feedface"}}, codes.NotFound},
+			{"another pod's container", &runtimeapi.CheckpointPodRequest{PodSandboxId: pod, OutputPath: empty, ContainerIds: []string{ids[0], stranger}}, codes.InvalidArgument},
+			{"unknown pod", &runtimeapi.CheckpointPodRequest{PodSandboxId: "feedface", OutputPath: empty, ContainerIds: ids}, codes.NotFound},
+			{"an option", &runtimeapi.CheckpointPodRequest{PodSandboxId: pod, OutputPath: empty, ContainerIds: ids, Options: map[string]string{"x": "y"}}, codes.InvalidArgument},
+		} {
+			_, err := e.d.Runtime.CheckpointPod(e.d.Ctx(t), c.req)
+			if status.Code(err) != c.code {
+				t.Errorf("CheckpointPod with %s: %v, want %v", c.name, err, c.code)
+			}
+			if ents, _ := os.ReadDir(empty); len(ents) != 0 {
+				t.Fatalf("CheckpointPod with %s wrote %d files", c.name, len(ents))
+			}
+		}
+		for i, id := range ids {
+			if r := e.exec(t, id, 10, "echo", "alive"); strings.TrimSpace(string(r.Stdout)) != "alive" {
+				t.Errorf("exec in %s after the refused checkpoints: %q", podCounters[i], r.Stdout)
+			}
+		}
+
+		// Bad restore requests: the right code, and nothing made.
+		e.refusedRestores(t, handler, dir)
+
+		// RestorePod: a new pod, its containers CREATED, not run.
+		started = time.Now()
+		resp, err := e.restorePod(t, &runtimeapi.RestorePodRequest{
+			CheckpointPath: dir, Config: restorePodConfig(t), RuntimeHandler: handler, ContainerConfigs: e.counterConfigs()})
+		if err != nil {
+			t.Fatalf("RestorePod: %v\nberthd log:\n%s", err, tail(e.d.Log(), 30))
+		}
+		restoreTime := time.Since(started)
+		if resp.PodSandboxId == "" || resp.PodSandboxId == pod || len(resp.RestoredContainers) != 2 {
+			t.Fatalf("RestorePod: %v", resp)
+		}
+		for i, rc := range resp.RestoredContainers {
+			if rc.Name != podCounters[i] || rc.ContainerId == "" || slices.Contains(ids, rc.ContainerId) {
+				t.Errorf("restored container %d: %v", i, rc)
+			}
+			st := e.status(t, rc.ContainerId)
+			if st.State != runtimeapi.ContainerState_CONTAINER_CREATED {
+				t.Errorf("%s after RestorePod: %v, want created", rc.Name, st.State)
+			}
+			if pid := e.info(t, rc.ContainerId).Pid; pid != 0 {
+				t.Errorf("%s after RestorePod has pid %d: it ran", rc.Name, pid)
+			}
+		}
+		started = time.Now()
+		for _, rc := range resp.RestoredContainers {
+			e.start(t, rc.ContainerId)
+		}
+		t.Logf("%s: RestorePod %v, StartContainer of both %v", handler, restoreTime.Round(time.Millisecond), time.Since(started).Round(time.Millisecond))
+
+		// The counts go on from the checkpoint's, in the new pod.
+		for _, rc := range resp.RestoredContainers {
+			st := e.status(t, rc.ContainerId)
+			if st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+				t.Fatalf("%s after StartContainer: %v, want running", rc.Name, st.State)
+			}
+			waitFor(t, func() bool { return lastCount(t, st.LogPath) >= saved[rc.Name]+5 })
+			counts := strings.Fields(logText(readLog(t, st.LogPath), "stdout"))
+			for i, c := range counts {
+				if n, _ := strconv.Atoi(c); i > 0 && n == 1 {
+					t.Fatalf("%s counted from 1 again: %v", rc.Name, counts)
+				}
+			}
+			if out := e.exec(t, rc.ContainerId, 10, "cat", "/added-by-counter"); strings.TrimSpace(string(out.Stdout)) != "kept" {
+				t.Errorf("/added-by-counter in restored %s: %q", rc.Name, out.Stdout)
+			}
+		}
+		// The checkpoint's directory is only read.
+		if after, _ := os.ReadDir(dir); len(after) != 3 {
+			t.Errorf("RestorePod changed the checkpoint directory: %d entries", len(after))
+		}
+	})
+}
+
+// refusedRestores asks RestorePod of checkpoint dir what it must refuse,
+// and checks that it made nothing.
+func (e *ctrEnv) refusedRestores(t *testing.T, handler, dir string) {
+	t.Helper()
+	pods, before := e.podCount(t), e.nodeState(t)
+	good := e.counterConfigs()
+	extra := append(e.counterConfigs(), e.config("unknown", "sh", "-c", counterScript))
+	mismatched := e.counterConfigs()
+	mismatched[1].Command = []string{"sleep", "1000"}
+	otherImage := e.counterConfigs()
+	otherImage[0].Image = &runtimeapi.ImageSpec{Image: "example.invalid/other:1"}
+	wrongEnv := e.counterConfigs()
+	wrongEnv[0].Envs = []*runtimeapi.KeyValue{{Key: "NOT_THERE", Value: []byte("1")}}
+
+	hostile := t.TempDir()
+	man, err := os.ReadFile(filepath.Join(dir, "pod.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeHostile := func(name string, edit func(m map[string]any), files map[string][]byte, links map[string]string) string {
+		d := filepath.Join(hostile, name)
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(man, &m); err != nil {
+			t.Fatal(err)
+		}
+		edit(m)
+		b, _ := json.Marshal(m)
+		if err := os.WriteFile(filepath.Join(d, "pod.json"), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for n, body := range files {
+			if err := os.WriteFile(filepath.Join(d, n), body, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for n, target := range links {
+			if err := os.Symlink(target, filepath.Join(d, n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}
+	archive0, _ := os.ReadFile(filepath.Join(dir, "container-0.tar"))
+	archive1, _ := os.ReadFile(filepath.Join(dir, "container-1.tar"))
+	setArchive := func(i int, name string) func(m map[string]any) {
+		return func(m map[string]any) { m["containers"].([]any)[i].(map[string]any)["archive"] = name }
+	}
+	escape := writeHostile("escape", setArchive(0, "../../etc/passwd"), map[string][]byte{"container-1.tar": archive1}, nil)
+	symlink := writeHostile("symlink", func(map[string]any) {}, map[string][]byte{"container-1.tar": archive1},
+		map[string]string{"container-0.tar": filepath.Join(dir, "container-0.tar")})
+	truncated := writeHostile("truncated", func(map[string]any) {},
+		map[string][]byte{"container-0.tar": archive0[:len(archive0)/2], "container-1.tar": archive1}, nil)
+	swapped := writeHostile("swapped", func(map[string]any) {},
+		map[string][]byte{"container-0.tar": archive1, "container-1.tar": archive0}, nil)
+	badVersion := writeHostile("version", func(m map[string]any) { m["version"] = 99 },
+		map[string][]byte{"container-0.tar": archive0, "container-1.tar": archive1}, nil)
+	hostNet := restorePodConfig(t)
+	hostNet.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_NODE
+
+	for _, c := range []struct {
+		name string
+		req  *runtimeapi.RestorePodRequest
+		code codes.Code
+	}{
+		{"an unknown container name", &runtimeapi.RestorePodRequest{CheckpointPath: dir, Config: restorePodConfig(t), RuntimeHandler: handler, ContainerConfigs: extra}, codes.InvalidArgument},
+		{"a container left out", &runtimeapi.RestorePodRequest{CheckpointPath: dir, Config: restorePodConfig(t), RuntimeHandler: handler, ContainerConfigs: good[:1]}, codes.InvalidArgument},
+		{"a name twice", &runtimeapi.RestorePodRequest{CheckpointPath: dir, Config: restorePodConfig(t), RuntimeHandler: handler, ContainerConfigs: []*runtimeapi.ContainerConfig{good[0], good[0]}}, codes.InvalidArgument},
+		{"another command", &runtimeapi.RestorePodRequest{CheckpointPath: dir, Config: restorePodConfig(t), RuntimeHandler: handler, ContainerConfigs: mismatched}, codes.InvalidArgument},
+		{"another image", &runtimeapi.RestorePodRequest{CheckpointPath: dir, Config: restorePodConfig(t), RuntimeHandler: handler, ContainerConfigs: otherImage}, codes.InvalidArgument},
+		{"an environment variable not there", &runtimeapi.RestorePodRequest{CheckpointPath: dir, Config: restorePodConfig(t), RuntimeHandler: handler, ContainerConfigs: wrongEnv}, codes.InvalidArgument},
+		{"no container configs", &runtimeapi.RestorePodRequest{CheckpointPath: dir, Config: restorePodConfig(t), RuntimeHandler: handler}, codes.InvalidArgument},
+		{"no pod config", &runtimeapi.RestorePodRequest{CheckpointPath: dir, RuntimeHandler: handler, ContainerConfigs: good}, codes.InvalidArgument},
+		{"the host's network", &runtimeapi.RestorePodRequest{CheckpointPath: dir, Config: hostNet, RuntimeHandler: handler, ContainerConfigs: good}, codes.InvalidArgument},
+		{"an option", &runtimeapi.RestorePodRequest{CheckpointPath: dir, Config: restorePodConfig(t), RuntimeHandler: handler, ContainerConfigs: good, Options: map[string]string{"x": "y"}}, codes.InvalidArgument},
+		{"an unknown handler", &runtimeapi.RestorePodRequest{CheckpointPath: dir, Config: restorePodConfig(t), RuntimeHandler: "nope", ContainerConfigs: good}, codes.InvalidArgument},
+		{"a relative path", &runtimeapi.RestorePodRequest{CheckpointPath: "rel", Config: restorePodConfig(t), RuntimeHandler: handler, ContainerConfigs: good}, codes.InvalidArgument},
+		{"a directory without pod.json", &runtimeapi.RestorePodRequest{CheckpointPath: t.TempDir(), Config: restorePodConfig(t), RuntimeHandler: handler, ContainerConfigs: good}, codes.InvalidArgument},
+		{"an archive outside the directory", &runtimeapi.RestorePodRequest{CheckpointPath: escape, Config: restorePodConfig(t), RuntimeHandler: handler, ContainerConfigs: good}, codes.InvalidArgument},
+		{"an archive that is a symlink", &runtimeapi.RestorePodRequest{CheckpointPath: symlink, Config: restorePodConfig(t), RuntimeHandler: handler, ContainerConfigs: good}, codes.InvalidArgument},
+		{"a truncated archive", &runtimeapi.RestorePodRequest{CheckpointPath: truncated, Config: restorePodConfig(t), RuntimeHandler: handler, ContainerConfigs: good}, codes.InvalidArgument},
+		{"archives swapped", &runtimeapi.RestorePodRequest{CheckpointPath: swapped, Config: restorePodConfig(t), RuntimeHandler: handler, ContainerConfigs: good}, codes.InvalidArgument},
+		{"an unknown version", &runtimeapi.RestorePodRequest{CheckpointPath: badVersion, Config: restorePodConfig(t), RuntimeHandler: handler, ContainerConfigs: good}, codes.InvalidArgument},
+	} {
+		resp, err := e.d.Runtime.RestorePod(e.d.Ctx(t), c.req)
+		if status.Code(err) != c.code {
+			t.Errorf("RestorePod with %s: %v, want %v", c.name, err, c.code)
+			if err == nil {
+				e.d.Runtime.StopPodSandbox(context.Background(), &runtimeapi.StopPodSandboxRequest{PodSandboxId: resp.PodSandboxId})
+				e.d.Runtime.RemovePodSandbox(context.Background(), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: resp.PodSandboxId})
+			}
+			continue
+		}
+		t.Logf("RestorePod with %s: %v", c.name, err)
+		if n := e.podCount(t); n != pods {
+			t.Errorf("RestorePod with %s left %d pods, were %d", c.name, n, pods)
+		}
+		if after := e.nodeState(t); !slices.Equal(after, before) {
+			t.Errorf("RestorePod with %s changed the node:\nbefore %v\nafter  %v", c.name, before, after)
+		}
+	}
+}
