@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-cri/berth/test/framework"
 )
 
 // podCounters are the names of the two counters of the checkpointed pod.
@@ -336,5 +338,96 @@ func (e *ctrEnv) refusedRestores(t *testing.T, handler, dir string) {
 		if after := e.nodeState(t); !slices.Equal(after, before) {
 			t.Errorf("RestorePod with %s changed the node:\nbefore %v\nafter  %v", c.name, before, after)
 		}
+	}
+}
+
+// loggedRuntime is a runtime handler "logged": berth-runner behind a
+// script that appends each pause, resume and checkpoint it runs to a
+// log, a checkpoint and a resume with the container's status as the
+// runtime saw it then (a resume's "paused" says CRIU left the container
+// frozen after its dump).
+func loggedRuntime(t *testing.T) (toml, log string) {
+	t.Helper()
+	dir := t.TempDir()
+	log = filepath.Join(dir, "calls")
+	script := filepath.Join(dir, "runtime")
+	runner := filepath.Join(framework.BinDir(t), "berth-runner")
+	body := fmt.Sprintf(`#!/bin/sh
+root=$2
+for a; do id=$a; done
+case " $* " in
+*" checkpoint "*) echo "checkpoint $id $(%[1]q --root "$root" state "$id" | sed -n 's/.*"status": "\(.*\)".*/\1/p')" >> %[2]q ;;
+*" pause "*) echo "pause $id" >> %[2]q ;;
+*" resume "*) echo "resume $id $(%[1]q --root "$root" state "$id" | sed -n 's/.*"status": "\(.*\)".*/\1/p')" >> %[2]q ;;
+esac
+exec %[1]q "$@"
+`, runner, log)
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("[runtime.handlers.logged]\npath = %q\n", script), log
+}
+
+// Every container is paused before the first is dumped, each is dumped
+// paused, and all are resumed after: on success and when CRIU refuses
+// one of them (then nothing is left in the directory).
+func TestCheckpointPodFreezesAllFirst(t *testing.T) {
+	criu := criuBinary(t)
+	toml, log := loggedRuntime(t)
+	e := startContainerEnvWith(t, fmt.Sprintf("[runtime]\ncriu_path = %q\n", criu)+toml)
+	pod, ids, logs := e.counterPod(t, "logged")
+	calls := func() []string {
+		b, _ := os.ReadFile(log)
+		os.Remove(log)
+		return strings.Split(strings.TrimSpace(string(b)), "\n")
+	}
+	calls()
+	if _, err := e.d.Runtime.CheckpointPod(e.d.Ctx(t), &runtimeapi.CheckpointPodRequest{
+		PodSandboxId: pod, OutputPath: t.TempDir(), ContainerIds: ids}); err != nil {
+		t.Fatalf("CheckpointPod: %v\nberthd log:\n%s", err, tail(e.d.Log(), 30))
+	}
+	sorted := slices.Sorted(slices.Values(ids))
+	want := []string{"pause " + sorted[0], "pause " + sorted[1],
+		"checkpoint " + sorted[0] + " paused", "checkpoint " + sorted[1] + " paused",
+		"resume " + sorted[0] + " paused", "resume " + sorted[1] + " paused"}
+	got := calls()
+	t.Logf("the runtime's calls for CheckpointPod:\n%s", strings.Join(got, "\n"))
+	if !slices.Equal(got, want) {
+		t.Errorf("the runtime's calls:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for i := range ids {
+		at := lastCount(t, logs[i])
+		waitFor(t, func() bool { return lastCount(t, logs[i]) >= at+3 })
+	}
+
+	// A container CRIU cannot dump (an open, deleted file of 4 MiB):
+	// the checkpoint fails, and every container runs on.
+	ghost := e.run(t, pod, e.config("ghost", "sh", "-c",
+		`dd if=/dev/zero of=/big bs=1M count=4 2>/dev/null; exec 3</big; rm /big; echo ready; while :; do sleep 0.1; done`))
+	e.waitLog(t, ghost, "ready")
+	calls()
+	dir := t.TempDir()
+	_, err := e.d.Runtime.CheckpointPod(e.d.Ctx(t), &runtimeapi.CheckpointPodRequest{
+		PodSandboxId: pod, OutputPath: dir, ContainerIds: append(slices.Clone(ids), ghost)})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "CRIU cannot dump it") {
+		t.Fatalf("CheckpointPod with a container CRIU refuses: %v, want FailedPrecondition", err)
+	}
+	t.Logf("refused: %v", err)
+	got = calls()
+	t.Logf("the runtime's calls for the refused CheckpointPod:\n%s", strings.Join(got, "\n"))
+	for _, id := range append(slices.Clone(ids), ghost) {
+		if !slices.Contains(got, "pause "+id) || !slices.Contains(got, "resume "+id+" paused") {
+			t.Errorf("container %s was not paused and resumed: %v", id, got)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("a failed CheckpointPod left %d files", len(ents))
+	}
+	for i, id := range ids {
+		if r := e.exec(t, id, 10, "echo", "alive"); strings.TrimSpace(string(r.Stdout)) != "alive" {
+			t.Errorf("exec in %s after a failed CheckpointPod: %q", podCounters[i], r.Stdout)
+		}
+		at := lastCount(t, logs[i])
+		waitFor(t, func() bool { return lastCount(t, logs[i]) >= at+3 })
 	}
 }
