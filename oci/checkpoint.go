@@ -167,7 +167,7 @@ func (m *Manager) sweepCheckpointStages() {
 	}
 	for _, e := range ents {
 		// A pod checkpoint cut short may have left its containers paused.
-		resumeLeftFrozen(m.ctx, filepath.Join(dir, e.Name()))
+		recoverPodCheckpoint(m.ctx, filepath.Join(dir, e.Name()))
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 			logFor(e.Name()).Warnf("remove a checkpoint's leftovers: %v", err)
 		}

@@ -13,6 +13,7 @@ package oci
 // written last: its presence means the checkpoint is whole.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,9 +23,11 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"go.podman.io/storage/pkg/archive"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/steptrace"
@@ -42,6 +45,11 @@ const podManifestVersion = 1
 // berthd killed while they are paused resumes them at its next start
 // (sweepCheckpointStages), since nothing else in Berth pauses a container.
 const frozenFile = "frozen.json"
+
+// outputFile, in a pod checkpoint's staging directory, names the
+// output directory, from which the next berthd's start removes what a
+// killed one wrote of a checkpoint it did not finish.
+const outputFile = "output"
 
 // resumeWait bounds each resume after a checkpoint, which runs even when
 // the caller's deadline has passed.
@@ -137,6 +145,9 @@ func (m *Manager) CheckpointPod(ctx context.Context, podID string, ctrs []*Conta
 		return err
 	}
 	defer os.RemoveAll(stage)
+	if err := os.WriteFile(filepath.Join(stage, outputFile), []byte(o.Dir), 0o600); err != nil {
+		return err
+	}
 	written := []string{}
 	defer func() {
 		if retErr != nil {
@@ -263,10 +274,46 @@ func resumeAll(ctx context.Context, ctrs []frozenContainer) error {
 	return errors.Join(errs...)
 }
 
+// recoverPodCheckpoint ends a pod checkpoint a killed berthd left in
+// stage: its containers are resumed and its partial output removed.
+func recoverPodCheckpoint(ctx context.Context, stage string) {
+	resumeLeftFrozen(ctx, stage)
+	removePartialOutput(stage)
+}
+
+// removePartialOutput removes the archives of an unfinished pod
+// checkpoint (no pod.json) from the output directory stage names.
+func removePartialOutput(stage string) {
+	dir, err := os.ReadFile(filepath.Join(stage, outputFile))
+	if err != nil {
+		return
+	}
+	root, err := os.OpenRoot(string(dir))
+	if err != nil {
+		return
+	}
+	defer root.Close()
+	if _, err := root.Lstat(PodManifestFile); err == nil {
+		return // whole: the checkpoint was written before berthd died
+	}
+	f, err := root.Open(".")
+	if err != nil {
+		return
+	}
+	names, _ := f.Readdirnames(maxPodContainers + 1)
+	f.Close()
+	for _, n := range names {
+		if st, err := root.Lstat(n); err == nil && st.Mode().IsRegular() && podArchiveName.MatchString(n) {
+			logFor(filepath.Base(stage)).Infof("removing %s of an unfinished pod checkpoint from %s", n, dir)
+			root.Remove(n)
+		}
+	}
+}
+
 // resumeLeftFrozen resumes the containers a killed berthd's pod
-// checkpoint left paused (stage's frozenFile, if any). A container that
-// is not paused (any more) or gone makes the runtime complain, which is
-// only logged.
+// checkpoint left paused (stage's frozenFile, if any), after the dumps
+// it left running end. A container that is not paused (any more) or
+// gone is left alone.
 func resumeLeftFrozen(ctx context.Context, stage string) {
 	b, err := os.ReadFile(filepath.Join(stage, frozenFile))
 	if err != nil {
@@ -277,6 +324,9 @@ func resumeLeftFrozen(ctx context.Context, stage string) {
 		logFor(filepath.Base(stage)).Warnf("read %s: %v", frozenFile, err)
 		return
 	}
+	// A dump still running would freeze its container again as it ends
+	// (CRIU puts the freezer back as it found it): let it end first.
+	waitStrayDumps(stage)
 	for _, f := range frozen {
 		st, err := f.Runtime.State(ctx, f.ID)
 		if err != nil || st.Status != "paused" {
@@ -369,4 +419,36 @@ func writeArchiveIn(root *os.Root, dir, name string) error {
 		return fmt.Errorf("write archive %s: %w", name, err)
 	}
 	return f.Close()
+}
+
+// waitStrayDumps waits, up to resumeWait each, for the runtime
+// checkpoints a killed berthd left writing into stage (their command
+// lines name it), and SIGKILLs those that outlast that. Each is held by
+// a pidfd opened before its command line is read, so a pid reused
+// meanwhile is never waited for or signalled.
+func waitStrayDumps(stage string) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && bytes.Contains(cmdline, []byte(stage+"/")) {
+			logFor(filepath.Base(stage)).Infof("waiting for process %d, a checkpoint a killed berthd left running", pid)
+			n, _ := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(resumeWait/time.Millisecond))
+			if n == 0 {
+				_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+				_, _ = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(strayMonitorWait/time.Millisecond))
+			}
+		}
+		unix.Close(fd)
+	}
 }

@@ -431,3 +431,51 @@ func TestCheckpointPodFreezesAllFirst(t *testing.T) {
 		waitFor(t, func() bool { return lastCount(t, logs[i]) >= at+3 })
 	}
 }
+
+// SIGKILL of berthd while CRIU dumps a paused pod: the restarted berthd
+// resumes every container, removes the half-made checkpoint and leaves
+// the output directory empty.
+func TestCheckpointPodDaemonKilled(t *testing.T) {
+	e := startCheckpointEnv(t)
+	handler := handlerNames(t)[0]
+	pod := e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
+	big := e.run(t, pod, e.config("big", "sh", "-c", bigCounter))
+	small := e.run(t, pod, e.config("small", "sh", "-c", counterScript))
+	ids := []string{big, small}
+	logs := []string{e.status(t, big).LogPath, e.status(t, small).LogPath}
+	bigFilled(t, logs[0])
+	dir := t.TempDir()
+	stages := filepath.Join(e.d.Root, "checkpoints")
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.d.Runtime.CheckpointPod(e.d.Ctx(t), &runtimeapi.CheckpointPodRequest{
+			PodSandboxId: pod, OutputPath: dir, ContainerIds: ids})
+		done <- err
+	}()
+	waitFor(t, func() bool {
+		m, _ := filepath.Glob(filepath.Join(stages, "pod-*", "*", "checkpoint", "*"))
+		return len(m) > 0
+	})
+	e.d.Kill(t)
+	if err := <-done; err == nil {
+		t.Fatal("CheckpointPod succeeded although berthd was killed during the dump")
+	}
+	e.d.Restart(t)
+	for i, id := range ids {
+		if st := e.status(t, id); st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+			t.Fatalf("after berthd's restart: %v, want running", st.State)
+		}
+		// Counting first: an exec into a frozen container would hang.
+		at := lastCount(t, logs[i])
+		waitFor(t, func() bool { return lastCount(t, logs[i]) >= at+3 })
+		if r := e.exec(t, id, 10, "echo", "alive"); strings.TrimSpace(string(r.Stdout)) != "alive" {
+			t.Errorf("exec after berthd's restart: %q", r.Stdout)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("the killed checkpoint left %d files in the output directory", len(ents))
+	}
+	if ents, _ := os.ReadDir(stages); len(ents) != 0 {
+		t.Errorf("the restarted berthd left %d checkpoint stages", len(ents))
+	}
+}
