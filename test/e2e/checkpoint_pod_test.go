@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -15,6 +16,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-cri/berth/test/framework"
@@ -229,6 +232,10 @@ func TestCheckpointPodRestorePod(t *testing.T) {
 				t.Errorf("/added-by-counter in restored %s: %q", rc.Name, out.Stdout)
 			}
 		}
+		// berthctl: checkpoint-pod of every running container, and
+		// restore-pod from JSON configs, which starts them.
+		e.viaBerthctl(t, handler, pod, saved)
+
 		// The checkpoint's directory is only read.
 		if after, _ := os.ReadDir(dir); len(after) != 3 {
 			t.Errorf("RestorePod changed the checkpoint directory: %d entries", len(after))
@@ -295,6 +302,10 @@ func (e *ctrEnv) refusedRestores(t *testing.T, handler, dir string) {
 		map[string][]byte{"container-0.tar": archive1, "container-1.tar": archive0}, nil)
 	badVersion := writeHostile("version", func(m map[string]any) { m["version"] = 99 },
 		map[string][]byte{"container-0.tar": archive0, "container-1.tar": archive1}, nil)
+	// Refused only once the pod is made (a container with a terminal
+	// cannot be restored): the pod goes too.
+	withTty := e.counterConfigs()
+	withTty[1].Tty = true
 	hostNet := restorePodConfig(t)
 	hostNet.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_NODE
 
@@ -313,6 +324,7 @@ func (e *ctrEnv) refusedRestores(t *testing.T, handler, dir string) {
 		{"no pod config", &runtimeapi.RestorePodRequest{CheckpointPath: dir, RuntimeHandler: handler, ContainerConfigs: good}, codes.InvalidArgument},
 		{"the host's network", &runtimeapi.RestorePodRequest{CheckpointPath: dir, Config: hostNet, RuntimeHandler: handler, ContainerConfigs: good}, codes.InvalidArgument},
 		{"an option", &runtimeapi.RestorePodRequest{CheckpointPath: dir, Config: restorePodConfig(t), RuntimeHandler: handler, ContainerConfigs: good, Options: map[string]string{"x": "y"}}, codes.InvalidArgument},
+		{"a terminal", &runtimeapi.RestorePodRequest{CheckpointPath: dir, Config: restorePodConfig(t), RuntimeHandler: handler, ContainerConfigs: withTty}, codes.InvalidArgument},
 		{"an unknown handler", &runtimeapi.RestorePodRequest{CheckpointPath: dir, Config: restorePodConfig(t), RuntimeHandler: "nope", ContainerConfigs: good}, codes.InvalidArgument},
 		{"a relative path", &runtimeapi.RestorePodRequest{CheckpointPath: "rel", Config: restorePodConfig(t), RuntimeHandler: handler, ContainerConfigs: good}, codes.InvalidArgument},
 		{"a directory without pod.json", &runtimeapi.RestorePodRequest{CheckpointPath: t.TempDir(), Config: restorePodConfig(t), RuntimeHandler: handler, ContainerConfigs: good}, codes.InvalidArgument},
@@ -477,5 +489,62 @@ func TestCheckpointPodDaemonKilled(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(stages); len(ents) != 0 {
 		t.Errorf("the restarted berthd left %d checkpoint stages", len(ents))
+	}
+}
+
+// viaBerthctl checkpoints pod's running containers with berthctl
+// checkpoint-pod and restores them with restore-pod, which starts them:
+// they count on from at least saved's counts.
+func (e *ctrEnv) viaBerthctl(t *testing.T, handler, pod string, saved map[string]int) {
+	t.Helper()
+	berthctl := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(e.d.BinDir, "berthctl"), append([]string{"--endpoint", e.d.Socket}, args...)...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("berthctl %v: %v\n%s%s", args, err, out, stderr.String())
+		}
+		return out
+	}
+	dir := filepath.Join(t.TempDir(), "ckpt")
+	berthctl("checkpoint-pod", "-o", dir, pod)
+	if _, err := os.Stat(filepath.Join(dir, "pod.json")); err != nil {
+		t.Fatalf("berthctl checkpoint-pod wrote no pod.json: %v", err)
+	}
+	cfgDir := t.TempDir()
+	write := func(name string, m proto.Message) string {
+		b, err := protojson.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(cfgDir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	args := []string{"-o", "json", "restore-pod", "-r", handler, dir, write("pod.json", restorePodConfig(t))}
+	for _, cfg := range e.counterConfigs() {
+		args = append(args, write(cfg.Metadata.Name+".json", cfg))
+	}
+	var resp runtimeapi.RestorePodResponse
+	if err := protojson.Unmarshal(berthctl(args...), &resp); err != nil || len(resp.RestoredContainers) != 2 {
+		t.Fatalf("berthctl restore-pod printed %v (%v)", &resp, err)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		e.d.Runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: resp.PodSandboxId})
+		if _, err := e.d.Runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: resp.PodSandboxId}); err != nil {
+			t.Errorf("RemovePodSandbox: %v", err)
+		}
+	})
+	for _, rc := range resp.RestoredContainers {
+		st := e.status(t, rc.ContainerId)
+		if st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+			t.Fatalf("%s restored by berthctl: %v, want running", rc.Name, st.State)
+		}
+		waitFor(t, func() bool { return lastCount(t, st.LogPath) >= saved[rc.Name]+5 })
 	}
 }
