@@ -548,3 +548,63 @@ func (e *ctrEnv) viaBerthctl(t *testing.T, handler, pod string, saved map[string
 		waitFor(t, func() bool { return lastCount(t, st.LogPath) >= saved[rc.Name]+5 })
 	}
 }
+
+// BenchmarkCheckpointPod: CheckpointPod of a running pod of two small
+// counters into a new directory on the test's disk; they keep running.
+func BenchmarkCheckpointPod(b *testing.B) {
+	e := startCheckpointEnv(b)
+	pod, ids, _ := e.counterPod(b, handlerNames(b)[0])
+	parent := b.TempDir()
+	n := 0
+	for b.Loop() {
+		n++
+		dir := filepath.Join(parent, strconv.Itoa(n))
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.d.Runtime.CheckpointPod(e.d.Ctx(b), &runtimeapi.CheckpointPodRequest{
+			PodSandboxId: pod, OutputPath: dir, ContainerIds: ids}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRestorePod: RestorePod of that pod's checkpoint into a new pod
+// and StartContainer of both containers (the pod's removal is not
+// timed).
+func BenchmarkRestorePod(b *testing.B) {
+	e := startCheckpointEnv(b)
+	handler := handlerNames(b)[0]
+	pod, ids, _ := e.counterPod(b, handler)
+	dir := b.TempDir()
+	if _, err := e.d.Runtime.CheckpointPod(e.d.Ctx(b), &runtimeapi.CheckpointPodRequest{
+		PodSandboxId: pod, OutputPath: dir, ContainerIds: ids}); err != nil {
+		b.Fatal(err)
+	}
+	// The checkpointed pod goes, as after a migration: its containers'
+	// pids are free for the restored ones.
+	ctx := e.d.Ctx(b)
+	if _, err := e.d.Runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: pod}); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		resp, err := e.d.Runtime.RestorePod(ctx, &runtimeapi.RestorePodRequest{
+			CheckpointPath: dir, Config: restorePodConfig(b), RuntimeHandler: handler, ContainerConfigs: e.counterConfigs()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, rc := range resp.RestoredContainers {
+			if _, err := e.d.Runtime.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: rc.ContainerId}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		if _, err := e.d.Runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: resp.PodSandboxId}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.d.Runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: resp.PodSandboxId}); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
