@@ -24,6 +24,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.podman.io/storage/pkg/archive"
@@ -94,6 +95,8 @@ type podCheckpointEntry struct {
 type frozenContainer struct {
 	ID      string  `json:"id"`
 	Runtime Runtime `json:"runtime"`
+	// PID is the container's init, which a dumping CRIU traces.
+	PID int `json:"pid"`
 }
 
 // CheckpointPod writes a checkpoint of the running containers ctrs of
@@ -200,7 +203,7 @@ func (m *Manager) CheckpointPod(ctx context.Context, podID string, ctrs []*Conta
 func (m *Manager) dumpFrozen(ctx context.Context, ctrs []*Container, recs []Record, criu, stage string, changes rootfsChanges) (retErr error) {
 	frozen := make([]frozenContainer, len(recs))
 	for i, rec := range recs {
-		frozen[i] = frozenContainer{ID: rec.ID, Runtime: rec.Runtime}
+		frozen[i] = frozenContainer{ID: rec.ID, Runtime: rec.Runtime, PID: rec.PID}
 	}
 	b, err := json.Marshal(frozen)
 	if err != nil {
@@ -211,6 +214,12 @@ func (m *Manager) dumpFrozen(ctx context.Context, ctrs []*Container, recs []Reco
 	}
 	var paused []frozenContainer
 	defer func() {
+		if retErr != nil {
+			// A dump cut short (the deadline killed the runtime) may
+			// leave CRIU on its way out, which puts the freezer back to
+			// FROZEN as it ends: resume after it.
+			waitTracers(paused)
+		}
 		if err := resumeAll(context.WithoutCancel(ctx), paused); err != nil {
 			retErr = errors.Join(retErr, err)
 		}
@@ -327,6 +336,7 @@ func resumeLeftFrozen(ctx context.Context, stage string) {
 	// A dump still running would freeze its container again as it ends
 	// (CRIU puts the freezer back as it found it): let it end first.
 	waitStrayDumps(stage)
+	waitTracers(frozen)
 	for _, f := range frozen {
 		st, err := f.Runtime.State(ctx, f.ID)
 		if err != nil || st.Status != "paused" {
@@ -451,4 +461,46 @@ func waitStrayDumps(stage string) {
 		}
 		unix.Close(fd)
 	}
+}
+
+// waitTracers waits, up to resumeWait each, until no process traces the
+// containers' inits: a CRIU dumping one traces its processes until it
+// ends, and its last act is to put the freezer back as it found it. The
+// tracer is held by a pidfd and confirmed as the tracer after it is
+// opened, so a reused pid is never waited for.
+func waitTracers(ctrs []frozenContainer) {
+	for _, f := range ctrs {
+		tracer := tracerOf(f.PID)
+		if tracer == 0 {
+			continue
+		}
+		fd, err := unix.PidfdOpen(tracer, 0)
+		if err != nil {
+			continue
+		}
+		if tracerOf(f.PID) == tracer {
+			logFor(f.ID).Infof("waiting for process %d (a CRIU cut short) to stop tracing the container", tracer)
+			_, _ = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(resumeWait/time.Millisecond))
+		}
+		unix.Close(fd)
+	}
+}
+
+// tracerOf is the pid tracing pid (its status's TracerPid), 0 if none or
+// unknown.
+func tracerOf(pid int) int {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "TracerPid:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
 }

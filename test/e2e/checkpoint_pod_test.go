@@ -608,3 +608,40 @@ func BenchmarkRestorePod(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// CheckpointPod whose deadline passes at different points (pausing,
+// dumping the 100 MB container, writing): every container runs on after
+// each, and a checkpoint cut short leaves the directory empty.
+func TestCheckpointPodDeadline(t *testing.T) {
+	e := startCheckpointEnv(t)
+	handler := handlerNames(t)[0]
+	pod := e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
+	big := e.run(t, pod, e.config("big", "sh", "-c", bigCounter))
+	small := e.run(t, pod, e.config("small", "sh", "-c", counterScript))
+	ids := []string{big, small}
+	logs := []string{e.status(t, big).LogPath, e.status(t, small).LogPath}
+	bigFilled(t, logs[0])
+	for _, d := range []time.Duration{20 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second} {
+		dir := t.TempDir()
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		_, err := e.d.Runtime.CheckpointPod(ctx, &runtimeapi.CheckpointPodRequest{PodSandboxId: pod, OutputPath: dir, ContainerIds: ids})
+		cancel()
+		t.Logf("deadline %v: %v", d, err)
+		if err != nil && status.Code(err) != codes.DeadlineExceeded {
+			t.Errorf("deadline %v: %v, want DeadlineExceeded or success", d, err)
+		}
+		for i := range ids {
+			at := lastCount(t, logs[i])
+			waitFor(t, func() bool { return lastCount(t, logs[i]) >= at+3 })
+		}
+		if err != nil {
+			// berthd answers the deadline as it passes and cleans up
+			// after: wait for that.
+			waitFor(t, func() bool { ents, _ := os.ReadDir(dir); return len(ents) == 0 })
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(e.d.Root, "checkpoints")); len(ents) != 0 {
+		t.Errorf("%d checkpoint stages left", len(ents))
+	}
+	t.Logf("dumps cut short that berthd waited for before resuming: %d", strings.Count(e.d.Log(), "stop tracing the container"))
+}
