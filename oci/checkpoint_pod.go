@@ -130,8 +130,17 @@ func (m *Manager) CheckpointPod(ctx context.Context, podID string, ctrs []*Conta
 	}
 	for _, c := range ctrs {
 		c.ops.Lock()
-		defer c.ops.Unlock()
 	}
+	locked := true
+	unlock := func() {
+		if locked {
+			for _, c := range ctrs {
+				c.ops.Unlock()
+			}
+			locked = false
+		}
+	}
+	defer unlock()
 	recs := make([]Record, len(ctrs))
 	for i, c := range ctrs {
 		recs[i] = c.Record()
@@ -164,7 +173,11 @@ func (m *Manager) CheckpointPod(ctx context.Context, podID string, ctrs []*Conta
 	}()
 
 	started := time.Now()
-	if err := m.dumpFrozen(ctx, ctrs, recs, criu, stage, changes); err != nil {
+	err = m.dumpFrozen(ctx, ctrs, recs, criu, stage, changes)
+	// Running again, as the stage is: the archives are written without
+	// holding the containers.
+	unlock()
+	if err != nil {
 		return fmt.Errorf("checkpoint pod %s: %w", podID, err)
 	}
 	steptrace.Add(ctx, "frozen", time.Since(started))
@@ -178,6 +191,10 @@ func (m *Manager) CheckpointPod(ctx context.Context, podID string, ctrs []*Conta
 	}
 	defer steptrace.Begin(ctx, "write archives")()
 	for i, rec := range recs {
+		// A deadline passed is an error, and what was written goes.
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("checkpoint pod %s: %w", podID, err)
+		}
 		name := fmt.Sprintf("container-%d.tar", i)
 		written = append(written, name)
 		if err := writeArchiveIn(out, filepath.Join(stage, rec.ID), name); err != nil {
@@ -188,6 +205,9 @@ func (m *Manager) CheckpointPod(ctx context.Context, podID string, ctrs []*Conta
 	b, err := json.MarshalIndent(&man, "", "  ")
 	if err != nil {
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("checkpoint pod %s: %w", podID, err)
 	}
 	written = append(written, PodManifestFile)
 	if err := writeFileIn(out, PodManifestFile, b); err != nil {
