@@ -645,3 +645,35 @@ func TestCheckpointPodDeadline(t *testing.T) {
 	}
 	t.Logf("dumps cut short that berthd waited for before resuming: %d", strings.Count(e.d.Log(), "stop tracing the container"))
 }
+
+// berthctl restore: a container from an archive into a pod, started.
+func TestBerthctlRestore(t *testing.T) {
+	e := startCheckpointEnv(t)
+	handler := handlerNames(t)[0]
+	archive, saved := e.checkpointCounter(t, handler)
+	pod := e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
+	b, err := protojson.Marshal(e.config("counter", "sh", "-c", counterScript))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "ctr.json")
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(e.d.BinDir, "berthctl"), "--endpoint", e.d.Socket, "-o", "json", "restore", archive, pod, cfg)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("berthctl restore: %v\n%s", err, stderr.String())
+	}
+	var resp runtimeapi.CreateContainerResponse
+	if err := protojson.Unmarshal(out, &resp); err != nil || resp.ContainerId == "" {
+		t.Fatalf("berthctl restore printed %q (%v)", out, err)
+	}
+	st := e.status(t, resp.ContainerId)
+	if st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Fatalf("after berthctl restore: %v, want running", st.State)
+	}
+	waitFor(t, func() bool { return lastCount(t, st.LogPath) >= saved+5 })
+}
