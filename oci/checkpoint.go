@@ -104,14 +104,16 @@ func (m *Manager) dumpRunning(ctx context.Context, c *Container, criu, stage str
 // dumpAndDiff has CRIU dump c into stage/checkpoint, leaving it running,
 // then writes its layer's changes.
 //
-// CRIU freezes the container (its cgroup freezer) for the dump and thaws
-// it when done, whether it succeeded or not and whether berthd still
-// waits for it or not: Berth never freezes a container itself, so no
-// end of berthd's can leave one frozen. The price is that the layer's
-// changes are read just after the dump, while the container runs again:
-// a file it writes in between is newer in the archive than in the memory
-// image (CRI-O freezes the container across both, and a crash in between
-// leaves it frozen).
+// For a single container, CRIU freezes it (its cgroup freezer) for the
+// dump and thaws it when done, whether it succeeded or not and whether
+// berthd still waits for it or not: no end of berthd's can leave it
+// frozen. The price is that the layer's changes are read just after the
+// dump, while the container runs again: a file it writes in between is
+// newer in the archive than in the memory image (CRI-O freezes the
+// container across both, and a crash in between leaves it frozen). A
+// pod checkpoint pauses its containers first (CRIU then leaves the
+// freezer FROZEN) and reads the changes before it resumes them; see
+// checkpoint_pod.go for how a crash in between is undone.
 func (m *Manager) dumpAndDiff(ctx context.Context, rec *Record, criu, stage string, changes rootfsChanges, spec []byte) error {
 	rt, id := rec.Runtime, rec.ID
 	if err := rt.checkpointDump(ctx, id, criu, filepath.Join(stage, metadata.CheckpointDirectory), stage); err != nil {
@@ -157,7 +159,8 @@ func (m *Manager) checkpointStage(id string) (string, error) {
 }
 
 // sweepCheckpointStages removes the staging directories of checkpoints a
-// crash cut short; called before any checkpoint can run.
+// crash cut short, resuming what a pod checkpoint left paused; called
+// before any checkpoint can run.
 func (m *Manager) sweepCheckpointStages() {
 	dir := filepath.Join(m.opts.Root, "checkpoints")
 	ents, err := os.ReadDir(dir)
@@ -165,6 +168,8 @@ func (m *Manager) sweepCheckpointStages() {
 		return
 	}
 	for _, e := range ents {
+		// A pod checkpoint cut short may have left its containers paused.
+		recoverPodCheckpoint(m.ctx, filepath.Join(dir, e.Name()))
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 			logFor(e.Name()).Warnf("remove a checkpoint's leftovers: %v", err)
 		}

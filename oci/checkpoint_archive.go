@@ -91,9 +91,21 @@ func archiveFile(src string) checkpointSource {
 		if err != nil {
 			return nil, errdefs.Invalidf("checkpoint archive %s: %v", src, err)
 		}
-		if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		r, err := openedArchive(f, src).open()
+		if err != nil {
 			f.Close()
-			return nil, errdefs.Invalidf("checkpoint archive %s is not a regular file", src)
+		}
+		return r, err
+	}}
+}
+
+// openedArchive is the checkpoint archive already open as f (a pod
+// checkpoint's, opened beneath its directory without following links),
+// named name in errors; it must be a regular file. Unpacking closes f.
+func openedArchive(f *os.File, name string) checkpointSource {
+	return checkpointSource{name: name, open: func() (io.ReadCloser, error) {
+		if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+			return nil, errdefs.Invalidf("checkpoint archive %s is not a regular file", name)
 		}
 		return f, nil
 	}}

@@ -131,10 +131,16 @@ func unmountRestoreWork(p paths) error {
 // createRestored is create for a request whose image is a checkpoint
 // archive. The archive is checked and unpacked before anything of the
 // container exists; from the record on, a failure tears everything down.
+//
+// src is the archive (or checkpoint image) to unpack, unless the request
+// carries a pod checkpoint's container already unpacked (req.Restore).
 func (m *Manager) createRestored(ctx context.Context, req *CreateRequest, src checkpointSource) (_ *Container, retErr error) {
 	spec := req.Spec
 	cfg := spec.Config
 	archive := src.name
+	if req.Restore != nil {
+		archive = req.Restore.Archive
+	}
 	switch {
 	case cfg.GetTty():
 		return nil, errdefs.Invalidf("restore from %s: a container with a terminal cannot be restored", archive)
@@ -153,16 +159,12 @@ func (m *Manager) createRestored(ctx context.Context, req *CreateRequest, src ch
 	}
 	spec.ID = ids.New()
 	id := spec.ID
-	endUnpack := steptrace.Begin(ctx, "unpack checkpoint")
-	stage, err := m.checkpointStage(id)
+	stage, cc, err := m.restoreSource(ctx, id, req.Restore, src)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(stage)
-	cc, err := unpackCheckpoint(src, stage)
-	endUnpack()
-	if err != nil {
-		return nil, err
+	if req.Restore == nil {
+		defer os.RemoveAll(stage)
 	}
 
 	// The container is made from the checkpoint's image: the request's
@@ -243,6 +245,29 @@ func (m *Manager) createRestored(ctx context.Context, req *CreateRequest, src ch
 	m.changed(ctx, c, StepCreated)
 	logFor(id).Infof("prepared to restore from %s (checkpoint of container %s)", archive, cc.Config.ID)
 	return c, nil
+}
+
+// restoreSource is the unpacked checkpoint a restore is made from: the
+// pod checkpoint's, prepared, or the archive unpacked now into a stage
+// the caller removes.
+func (m *Manager) restoreSource(ctx context.Context, id string, prepared *PreparedRestore, src checkpointSource) (string, *checkpointContents, error) {
+	if prepared != nil {
+		if !prepared.take() {
+			return "", nil, errdefs.Invalidf("restore from %s: its checkpoint was used already", prepared.Archive)
+		}
+		return prepared.stage, prepared.contents, nil
+	}
+	defer steptrace.Begin(ctx, "unpack checkpoint")()
+	stage, err := m.checkpointStage(id)
+	if err != nil {
+		return "", nil, err
+	}
+	cc, err := unpackCheckpoint(src, stage)
+	if err != nil {
+		os.RemoveAll(stage)
+		return "", nil, err
+	}
+	return stage, cc, nil
 }
 
 // applyCheckpointChanges puts rootfs-diff.tar and deleted.files on the

@@ -107,3 +107,16 @@ func findCriu(configured string) (string, error) {
 	}
 	return filepath.Abs(configured)
 }
+
+// Pause freezes every process of the container (`pause ID`): its cgroup
+// freezer.
+func (r *Runtime) Pause(ctx context.Context, id string) error {
+	_, err := r.run(ctx, nil, "pause", id)
+	return err
+}
+
+// Resume thaws a paused container (`resume ID`).
+func (r *Runtime) Resume(ctx context.Context, id string) error {
+	_, err := r.run(ctx, nil, "resume", id)
+	return err
+}

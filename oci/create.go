@@ -31,6 +31,10 @@ type CreateRequest struct {
 	// CriuPath is the CRIU binary a restore (an image that is a
 	// checkpoint archive) runs; empty is criu from PATH.
 	CriuPath string
+	// Restore, if set, is a container of a pod checkpoint, already
+	// unpacked and checked (PodCheckpoint.Container): the container is
+	// restored from it, whatever the config's image says.
+	Restore *PreparedRestore
 	// Begin, if set, is called in the create's own work (see Create)
 	// before anything is made: an error refuses the create (server: the
 	// pod is no longer ready), and end is called once the work is done.
@@ -121,6 +125,9 @@ func (m *Manager) Create(ctx context.Context, req *CreateRequest) (*Container, e
 // cleaned on the next start; a failure leaves nothing: no bundle, no
 // runtime state, no monitor, no rootfs, no record.
 func (m *Manager) create(ctx context.Context, req *CreateRequest) (_ *Container, retErr error) {
+	if req.Restore != nil {
+		return m.createRestored(ctx, req, checkpointSource{})
+	}
 	src, err := m.checkpointToRestore(ctx, req.Spec.Config.GetImage().GetImage())
 	if err != nil {
 		return nil, err

@@ -25,16 +25,27 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkContainerFeatures(ctx, sb.RuntimeHandler, sb.Config.GetLinux().GetSecurityContext().GetPrivileged(), req.GetConfig()); err != nil {
-		return nil, err
-	}
-	rt, err := s.ociRuntime(sb.RuntimeHandler)
+	id, err := s.createContainer(ctx, sb, req.GetConfig(), nil)
 	if err != nil {
 		return nil, err
 	}
+	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
+}
+
+// createContainer creates a container from cfg in pod sb; restore, if
+// set, is the pod checkpoint's container it is restored from
+// (RestorePod).
+func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, cfg *runtimeapi.ContainerConfig, restore *oci.PreparedRestore) (string, error) {
+	if err := s.checkContainerFeatures(ctx, sb.RuntimeHandler, sb.Config.GetLinux().GetSecurityContext().GetPrivileged(), cfg); err != nil {
+		return "", err
+	}
+	rt, err := s.ociRuntime(sb.RuntimeHandler)
+	if err != nil {
+		return "", err
+	}
 	c, err := s.ctr.mgr.Create(ctx, &oci.CreateRequest{
 		Spec: oci.SpecOptions{
-			Config: req.GetConfig(),
+			Config: cfg,
 			Pod:    ociPod(sb),
 			Host:   s.ctr.host,
 			// The handler's list as the config says now.
@@ -43,12 +54,13 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		},
 		Runtime:  rt,
 		CriuPath: s.Config().Runtime.CriuPath,
+		Restore:  restore,
 		Begin:    func() (func(), error) { return s.beginCreate(sb.ID) },
 	})
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	return &runtimeapi.CreateContainerResponse{ContainerId: c.ID()}, nil
+	return c.ID(), nil
 }
 
 // beginCreate runs in the create's own work, registered under the pod's

@@ -35,7 +35,8 @@ var argKinds = map[string][]string{
 	"runp": {"file"}, "rmi": {"image..."}, "inspecti": {"image..."}, "images": {"image"},
 	"run": {"image"}, "attach": {"container"}, "port-forward": {"pod"},
 	"stats": {"container"}, "statsp": {"pod"}, "pull": {"image"},
-	"checkpoint": {"container"},
+	"checkpoint": {"container"}, "checkpoint-pod": {"pod", "container..."},
+	"restore-pod": {"file", "file", "file..."}, "restore": {"file", "pod", "file"},
 }
 
 // flagValues name each command's flags that take a value, with what the
@@ -56,9 +57,11 @@ var flagValues = map[string]map[string]string{
 	"statsp": {"label": ""},
 	"run": {"name": "", "r": "", "pull": "choice:missing,always,never", "stop-timeout": "",
 		"e": "", "p": "", "v": "file"},
-	"port-forward": {"address": ""},
-	"checkpoint":   {"o": "file"},
-	"bench":        {"pods": "", "parallel": "", "image": "image", "handler": "", "execs": "", "pid": "choice:container,pod", "log-dir": "file"},
+	"port-forward":   {"address": ""},
+	"checkpoint":     {"o": "file"},
+	"checkpoint-pod": {"o": "file"},
+	"restore-pod":    {"r": ""},
+	"bench":          {"pods": "", "parallel": "", "image": "image", "handler": "", "execs": "", "pid": "choice:container,pod", "log-dir": "file"},
 }
 
 // globalFlagsWithValue are berthctl's own flags that take a value.

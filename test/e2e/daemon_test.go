@@ -89,15 +89,6 @@ func TestVersionStatusRuntimeConfig(t *testing.T) {
 	}
 }
 
-func TestUnbuiltRPCsAnswerUnimplemented(t *testing.T) {
-	d := framework.StartDaemon(t, framework.Options{})
-	ctx := d.Ctx(t)
-	_, err := d.Runtime.CheckpointPod(ctx, &runtimeapi.CheckpointPodRequest{PodSandboxId: "x"})
-	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "CheckpointPod") {
-		t.Errorf("CheckpointPod: %v, want Unimplemented naming the method", err)
-	}
-}
-
 func TestSocketIsPrivate(t *testing.T) {
 	d := framework.StartDaemon(t, framework.Options{})
 	fi, err := os.Stat(d.Socket)
