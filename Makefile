@@ -40,7 +40,7 @@ test: lint build
 # packages in process, the concurrency tests of sandbox and storage, and
 # end-to-end tests against a berthd built with -race (a race there kills
 # it with exit code 66, which the tests see). Part of `make test`.
-RACE_PKGS := ./atomicfile/ ./config/ ./errdefs/ ./ids/ ./record/ ./server/ ./oci/ ./monitor/...
+RACE_PKGS := ./atomicfile/ ./config/ ./errdefs/ ./ids/ ./record/ ./server/ ./oci/ ./monitor/ ./monitorclient/
 RACE_E2E  := TestContainerLifecycle|TestContainerExecSync|TestContainerNamesAndBadRequests|TestHostileRequests|TestRunPodSandboxRetryWaitsForTheFirstCall
 race: build
 	$(GO) test -race -tags "$(TAGS)" -p 1 $(TESTFLAGS) $(RACE_PKGS)

@@ -43,7 +43,7 @@ import (
 	"github.com/berth-cri/berth/cgroupdriver"
 	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/ids"
-	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/monitorclient"
 	"github.com/berth-cri/berth/record"
 	"github.com/berth-cri/berth/steptrace"
 )
@@ -354,7 +354,7 @@ func (m *Manager) startRestored(ctx context.Context, c *Container) error {
 	cfg.RestoreWorkPath = work
 	cfg.CriuPath = rec.Restore.CriuPath
 	endRestore := steptrace.Begin(ctx, "monitor and runtime restore")
-	st, err := monitor.Start(ctx, m.opts.MonitorPath, cfg)
+	st, err := monitorclient.Start(ctx, m.opts.MonitorPath, cfg)
 	endRestore()
 	if err != nil {
 		// The monitor is gone and cleaned the runtime up; make sure
@@ -366,7 +366,7 @@ func (m *Manager) startRestored(ctx context.Context, c *Container) error {
 			logFor(id).Warnf("after a failed restore: %v", uerr)
 		}
 		os.Remove(c.paths.exit)
-		if errors.Is(err, monitor.ErrMonitorTooOld) {
+		if errors.Is(err, monitorclient.ErrMonitorTooOld) {
 			return errdefs.FailedPreconditionf("restore container %s: %v", id, err)
 		}
 		if reasons := criuErrors(filepath.Join(work, "restore.log")); len(reasons) > 0 {
@@ -401,7 +401,7 @@ func (m *Manager) stopUnrestored(ctx context.Context, c *Container) (done bool, 
 	pending := rec.State == StateCreated && rec.restorePending()
 	var first bool
 	if pending {
-		first, err = c.recordExit(&monitor.Exit{ExitCode: 137, ExitedAt: time.Now()}, "stopped before StartContainer restored it")
+		first, err = c.recordExit(&monitorclient.Exit{ExitCode: 137, ExitedAt: time.Now()}, "stopped before StartContainer restored it")
 		c.mu.Lock()
 		c.freed = true
 		c.mu.Unlock()
@@ -440,7 +440,7 @@ func (m *Manager) adoptUnrestored(ctx context.Context, c *Container) (Step, erro
 	if err := c.rec.Runtime.Delete(ctx, id); err != nil {
 		logFor(id).Warnf("delete a restore cut short: %v", err)
 	}
-	return StepExited, m.adoptExit(c, &monitor.Exit{ExitCode: 255, ExitedAt: time.Now()},
+	return StepExited, m.adoptExit(c, &monitorclient.Exit{ExitCode: 255, ExitedAt: time.Now()},
 		"berthd stopped while StartContainer restored the container")
 }
 

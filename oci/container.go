@@ -9,7 +9,7 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/monitorclient"
 	"github.com/berth-cri/berth/record"
 )
 
@@ -106,7 +106,7 @@ func (c *Container) Exited() <-chan struct{} { return c.exited }
 
 // recordExit records an exit; the caller tells it with Manager.exited.
 // It reports false (and does nothing) for a container already exited.
-func (c *Container) recordExit(e *monitor.Exit, message string) (bool, error) {
+func (c *Container) recordExit(e *monitorclient.Exit, message string) (bool, error) {
 	first := false
 	var exit Status
 	err := c.update(record.Durable, func(st *Status) error {

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/berth-cri/berth/ids"
-	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/monitorclient"
 )
 
 // Exited wakes its waiters only once the exit is on disk: Remove, which
@@ -34,7 +34,7 @@ func TestExitedClosesAfterTheRecordIsSaved(t *testing.T) {
 			got <- &r
 		}()
 		m := &Manager{}
-		_, err := c.recordExit(&monitor.Exit{ExitCode: 3}, "")
+		_, err := c.recordExit(&monitorclient.Exit{ExitCode: 3}, "")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/berth-cri/berth/errdefs"
 	"github.com/berth-cri/berth/ids"
-	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/monitorclient"
 	"github.com/berth-cri/berth/record"
 	"github.com/berth-cri/berth/steptrace"
 )
@@ -42,10 +42,10 @@ type CreateRequest struct {
 }
 
 // EarlyMonitor is a container's monitor started before its root
-// filesystem exists (monitor.Spawned), so the exec and start-up of the
+// filesystem exists (monitorclient.Spawned), so the exec and start-up of the
 // monitor overlap the image store's work.
 type EarlyMonitor struct {
-	sp  *monitor.Spawned
+	sp  *monitorclient.Spawned
 	run string
 }
 
@@ -61,7 +61,7 @@ func (m *Manager) SpawnMonitor(id string) (*EarlyMonitor, error) {
 	if err := os.MkdirAll(p.run, 0o700); err != nil {
 		return nil, fmt.Errorf("create bundle of %s: %w", id, err)
 	}
-	sp, err := monitor.Spawn(m.opts.MonitorPath, id, p.monLog())
+	sp, err := monitorclient.Spawn(m.opts.MonitorPath, id, p.monLog())
 	if err != nil {
 		os.RemoveAll(p.run)
 		return nil, err
@@ -220,13 +220,13 @@ func (m *Manager) launch(ctx context.Context, c *Container, spec *rspec.Spec, ea
 	endMonitor := steptrace.Begin(ctx, "monitor and runtime create")
 	cfg := m.monitorConfig(c)
 	var err error
-	var st *monitor.Started
+	var st *monitorclient.Started
 	if early != nil && early.sp != nil {
 		sp := early.sp
 		early.sp = nil // used: the failure paths below are Start's own
 		st, err = sp.Start(ctx, cfg)
 	} else {
-		st, err = monitor.Start(ctx, m.opts.MonitorPath, cfg)
+		st, err = monitorclient.Start(ctx, m.opts.MonitorPath, cfg)
 	}
 	endMonitor()
 	if err != nil {
@@ -283,8 +283,8 @@ func (m *Manager) writeBundle(ctx context.Context, c *Container, spec *rspec.Spe
 }
 
 // monitorConfig is the monitor's config for container c.
-func (m *Manager) monitorConfig(c *Container) monitor.Config {
-	return monitor.Config{
+func (m *Manager) monitorConfig(c *Container) monitorclient.Config {
+	return monitorclient.Config{
 		ID:             c.rec.ID,
 		Bundle:         c.paths.run,
 		RuntimePath:    c.rec.Runtime.Path,

@@ -14,7 +14,7 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-cri/berth/errdefs"
-	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/monitorclient"
 )
 
 // execReapWait bounds the wait for a killed exec's monitor to record the
@@ -66,8 +66,8 @@ func (m *Manager) ExecSync(ctx context.Context, c *Container, cmd []string, time
 		runCtx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	code, err := monitor.ExecIn(runCtx, c.paths.control(), cfg)
-	if errors.Is(err, monitor.ErrUnsupported) {
+	code, err := monitorclient.ExecIn(runCtx, c.paths.control(), cfg)
+	if errors.Is(err, monitorclient.ErrUnsupported) {
 		logFor(id).Debugf("exec %q under a monitor of its own: %v", cmd, err)
 		code, err = m.execUnderNewMonitor(ctx, runCtx, cfg)
 	}
@@ -91,12 +91,12 @@ func (m *Manager) ExecSync(ctx context.Context, c *Container, cmd []string, time
 // its own (the way before monitors ran execs) and returns its exit code.
 // When runCtx ends first, the command is killed through that monitor and
 // the monitor reaped, so nothing outlives the call.
-func (m *Manager) execUnderNewMonitor(ctx, runCtx context.Context, cfg monitor.Config) (int32, error) {
-	st, err := monitor.Start(runCtx, m.opts.MonitorPath, cfg)
+func (m *Manager) execUnderNewMonitor(ctx, runCtx context.Context, cfg monitorclient.Config) (int32, error) {
+	st, err := monitorclient.Start(runCtx, m.opts.MonitorPath, cfg)
 	if err != nil {
 		return 0, err
 	}
-	exit, err := monitor.WaitExit(runCtx, cfg.ExitFile, st.MonitorPID)
+	exit, err := monitorclient.WaitExit(runCtx, cfg.ExitFile, st.MonitorPID)
 	if err != nil {
 		// Timed out (or the caller left): kill the command through its
 		// monitor (its parent, held by a pidfd: never a pid that may
@@ -107,7 +107,7 @@ func (m *Manager) execUnderNewMonitor(ctx, runCtx context.Context, cfg monitor.C
 		}
 		reapCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), execReapWait)
 		defer cancel()
-		if _, werr := monitor.WaitExit(reapCtx, cfg.ExitFile, st.MonitorPID); werr != nil && !errors.Is(werr, monitor.ErrMonitorGone) {
+		if _, werr := monitorclient.WaitExit(reapCtx, cfg.ExitFile, st.MonitorPID); werr != nil && !errors.Is(werr, monitorclient.ErrMonitorGone) {
 			logFor(cfg.ID).Warnf("exec: killed command not reaped: %v", werr)
 		}
 		return 0, err
@@ -162,7 +162,7 @@ func execError(ctx, runCtx context.Context, id string, cmd []string, timeout tim
 // client's mistake, not the node's: FailedPrecondition, for ExecSync and
 // ExecStream alike.
 func execStartError(id string, cmd []string, err error) error {
-	var rerr *monitor.RuntimeError
+	var rerr *monitorclient.RuntimeError
 	if errors.As(err, &rerr) {
 		return errdefs.FailedPreconditionf("exec %q in %s: %s", cmd, id, rerr.Message)
 	}
@@ -176,13 +176,13 @@ func execStartError(id string, cmd []string, err error) error {
 // returns the session's monitor config, with the pid, exit and runtime
 // log files beside the spec (and the output log when logged), and the
 // function that removes them all.
-func (c *Container) execSession(id string, rt Runtime, cmd []string, tty *rspec.Box, logged bool) (monitor.Config, func(), error) {
+func (c *Container) execSession(id string, rt Runtime, cmd []string, tty *rspec.Box, logged bool) (monitorclient.Config, func(), error) {
 	procFile, err := c.writeExecProcess(cmd, tty)
 	if err != nil {
-		return monitor.Config{}, nil, err
+		return monitorclient.Config{}, nil, err
 	}
 	stem := strings.TrimSuffix(procFile, ".json")
-	cfg := monitor.Config{
+	cfg := monitorclient.Config{
 		ID:             id,
 		Bundle:         c.paths.run,
 		RuntimePath:    rt.Path,

@@ -12,7 +12,7 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-cri/berth/errdefs"
-	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/monitorclient"
 )
 
 // firstSizeWait bounds how long a tty exec waits for the client's first
@@ -28,7 +28,7 @@ type StreamIO struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Tty            bool
-	Resize         <-chan monitor.Size
+	Resize         <-chan monitorclient.Size
 }
 
 // ExecStream runs cmd in the running container with the client's stdio,
@@ -64,7 +64,7 @@ func (m *Manager) ExecStream(ctx context.Context, c *Container, cmd []string, s 
 	// The client's end of input ends the command's: a pipe is closed, a
 	// tty gets ^D.
 	cfg.Stdin, cfg.StdinOnce = s.Stdin != nil, s.Stdin != nil
-	st, sess, err := monitor.StartAttached(ctx, m.opts.MonitorPath, cfg)
+	st, sess, err := monitorclient.StartAttached(ctx, m.opts.MonitorPath, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, fmt.Errorf("exec in %s: %w", id, ctx.Err())
@@ -77,10 +77,10 @@ func (m *Manager) ExecStream(ctx context.Context, c *Container, cmd []string, s 
 	sess.Close()
 	reapCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), execReapWait)
 	defer cancel()
-	exit, err := monitor.WaitExit(reapCtx, cfg.ExitFile, st.MonitorPID)
+	exit, err := monitorclient.WaitExit(reapCtx, cfg.ExitFile, st.MonitorPID)
 	switch {
 	case streamErr != nil:
-		if err != nil && !errors.Is(err, monitor.ErrMonitorGone) {
+		if err != nil && !errors.Is(err, monitorclient.ErrMonitorGone) {
 			logFor(id).Warnf("exec %q: abandoned command not reaped: %v", cmd, err)
 		}
 		return 0, fmt.Errorf("exec in %s: %w", id, streamErr)
@@ -108,7 +108,7 @@ func (m *Manager) Attach(ctx context.Context, c *Container, s StreamIO) error {
 	if !rec.Tty {
 		resize = nil
 	}
-	if err := monitor.Attach(ctx, c.paths.attach(), stdin, s.Stdout, s.Stderr, resize); err != nil {
+	if err := monitorclient.Attach(ctx, c.paths.attach(), stdin, s.Stdout, s.Stderr, resize); err != nil {
 		return fmt.Errorf("attach to %s: %w", id, err)
 	}
 	return nil
@@ -127,9 +127,9 @@ func (c *Container) runningRuntime() (string, Runtime, error) {
 
 // firstSize returns the client's first terminal size if it comes soon.
 // A size taken here is the command's initial size.
-func firstSize(ctx context.Context, resize <-chan monitor.Size) (monitor.Size, bool) {
+func firstSize(ctx context.Context, resize <-chan monitorclient.Size) (monitorclient.Size, bool) {
 	if resize == nil {
-		return monitor.Size{}, false
+		return monitorclient.Size{}, false
 	}
 	t := time.NewTimer(firstSizeWait)
 	defer t.Stop()
@@ -139,7 +139,7 @@ func firstSize(ctx context.Context, resize <-chan monitor.Size) (monitor.Size, b
 	case <-t.C:
 	case <-ctx.Done():
 	}
-	return monitor.Size{}, false
+	return monitorclient.Size{}, false
 }
 
 // withTerm adds TERM=xterm unless the process sets TERM: a shell on a

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-cri/berth/errdefs"
-	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/monitorclient"
 	"github.com/berth-cri/berth/record"
 	"github.com/berth-cri/berth/steptrace"
 )
@@ -41,7 +41,7 @@ func (m *Manager) watch(c *Container) {
 				logFor(id).Errorf("exit watcher: %v\n%s", err, pe.Stack)
 			}
 		}()
-		e, err := monitor.WaitExit(m.ctx, c.paths.exit, monitorPID)
+		e, err := monitorclient.WaitExit(m.ctx, c.paths.exit, monitorPID)
 		if m.ctx.Err() != nil {
 			return // berthd is closing; the next one adopts the container
 		}
@@ -53,7 +53,7 @@ func (m *Manager) watch(c *Container) {
 			// the truth.
 			logFor(id).Warnf("lost the container's monitor: %v", err)
 			message = "berth-monitor exited without recording the container's exit: " + err.Error()
-			e = &monitor.Exit{ExitCode: 255, ExitedAt: time.Now()}
+			e = &monitorclient.Exit{ExitCode: 255, ExitedAt: time.Now()}
 		}
 		// Under c.ops: a StartContainer still finishing must not meet the
 		// delete.

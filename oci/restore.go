@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-cri/berth/ids"
-	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/monitorclient"
 	"github.com/berth-cri/berth/record"
 )
 
@@ -106,7 +106,7 @@ func (m *Manager) restore(ctx context.Context) ([]Change, error) {
 // returns the step the container took while berthd was away, if any.
 func (m *Manager) adopt(ctx context.Context, c *Container) (Step, error) {
 	id := c.rec.ID
-	if e, err := monitor.ReadExitFile(c.paths.exit); err == nil {
+	if e, err := monitorclient.ReadExitFile(c.paths.exit); err == nil {
 		// It exited while berthd was away: free the runtime's state, as
 		// the exit watcher would have.
 		if err := c.rec.Runtime.Delete(ctx, id); err != nil {
@@ -121,7 +121,7 @@ func (m *Manager) adopt(ctx context.Context, c *Container) (Step, error) {
 		if err := c.rec.Runtime.Delete(ctx, id); err != nil {
 			logFor(id).Warnf("delete orphaned container: %v", err)
 		}
-		return StepExited, m.adoptExit(c, &monitor.Exit{ExitCode: 255, ExitedAt: time.Now()},
+		return StepExited, m.adoptExit(c, &monitorclient.Exit{ExitCode: 255, ExitedAt: time.Now()},
 			"container state lost: its berth-monitor is gone (node rebooted, or the monitor was killed)")
 	}
 	var step Step
@@ -149,7 +149,7 @@ func (m *Manager) adopt(ctx context.Context, c *Container) (Step, error) {
 }
 
 // adoptExit records an exit found at restore; restore returns it.
-func (m *Manager) adoptExit(c *Container, e *monitor.Exit, message string) error {
+func (m *Manager) adoptExit(c *Container, e *monitorclient.Exit, message string) error {
 	if _, err := c.recordExit(e, message); err != nil {
 		return err
 	}

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"syscall"
 
-	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/monitorclient"
 )
 
 // signalContainer sends StopContainer's signals: the stop signal, then
@@ -22,11 +22,11 @@ import (
 // is not one the callers act on.
 func signalContainer(ctx context.Context, c *Container, rec Record, sig syscall.Signal, all bool) error {
 	if !all && !rec.Runtime.VM {
-		err := monitor.Signal(ctx, c.paths.control(), sig)
-		if errors.Is(err, monitor.ErrExited) {
+		err := monitorclient.Signal(ctx, c.paths.control(), sig)
+		if errors.Is(err, monitorclient.ErrExited) {
 			return nil
 		}
-		if !errors.Is(err, monitor.ErrUnsupported) {
+		if !errors.Is(err, monitorclient.ErrUnsupported) {
 			return err
 		}
 		logFor(rec.ID).Debugf("signal %d through the runtime: %v", int(sig), err)

@@ -12,7 +12,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-cri/berth/errdefs"
-	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/monitorclient"
 	"github.com/berth-cri/berth/record"
 )
 
@@ -107,7 +107,7 @@ func (m *Manager) ReopenLog(ctx context.Context, c *Container) error {
 	if logPath == "" {
 		return nil // no log to reopen
 	}
-	if err := monitor.ReopenLog(ctx, c.paths.control()); err != nil {
+	if err := monitorclient.ReopenLog(ctx, c.paths.control()); err != nil {
 		return fmt.Errorf("container %s: %w", id, err)
 	}
 	return nil

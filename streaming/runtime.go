@@ -9,7 +9,7 @@ import (
 	remotecommand "k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	utilexec "k8s.io/utils/exec"
 
-	"github.com/berth-cri/berth/monitor"
+	"github.com/berth-cri/berth/monitorclient"
 	"github.com/berth-cri/berth/oci"
 )
 
@@ -77,7 +77,7 @@ func (r *runtime) PortForward(ctx context.Context, podID string, port int32, str
 
 // streamIO turns the library's streams into oci's, keeping absent ones
 // nil (a nil io.WriteCloser must not become a non-nil io.Writer).
-func streamIO(in io.Reader, out, errOut io.WriteCloser, tty bool, sizes <-chan monitor.Size) oci.StreamIO {
+func streamIO(in io.Reader, out, errOut io.WriteCloser, tty bool, sizes <-chan monitorclient.Size) oci.StreamIO {
 	s := oci.StreamIO{Stdin: in, Tty: tty, Resize: sizes}
 	if out != nil {
 		s.Stdout = out
@@ -90,11 +90,11 @@ func streamIO(in io.Reader, out, errOut io.WriteCloser, tty bool, sizes <-chan m
 
 // convertSizes relays the library's terminal sizes as the monitor's until
 // stop is called or the library closes its channel.
-func convertSizes(in <-chan remotecommand.TerminalSize) (<-chan monitor.Size, func()) {
+func convertSizes(in <-chan remotecommand.TerminalSize) (<-chan monitorclient.Size, func()) {
 	if in == nil {
 		return nil, func() {}
 	}
-	out := make(chan monitor.Size, 1)
+	out := make(chan monitorclient.Size, 1)
 	done := make(chan struct{})
 	go func() {
 		defer close(out)
@@ -105,7 +105,7 @@ func convertSizes(in <-chan remotecommand.TerminalSize) (<-chan monitor.Size, fu
 					return
 				}
 				select {
-				case out <- monitor.Size{Width: sz.Width, Height: sz.Height}:
+				case out <- monitorclient.Size{Width: sz.Width, Height: sz.Height}:
 				case <-done:
 					return
 				}

@@ -1,9 +1,10 @@
 // Command berth-monitor supervises one container for berthd: it runs the
 // OCI runtime's create, owns the container's stdio, writes its CRI log,
 // serves attach, and records its exit. berthd starts it through
-// monitor.Start, which passes the configuration on stdin (in
-// supervisor.Config's encoding) and reads the outcome on the fd named by
-// $BERTH_MONITOR_SYNC_FD. See packages monitor and monitor/supervisor.
+// monitorclient.Start, which passes the configuration on stdin (in
+// monitor.Config's encoding) and reads the outcome on the fd named by
+// $BERTH_MONITOR_SYNC_FD. See packages monitor (this process) and
+// monitorclient (berthd's side).
 //
 // By hand (debugging): berth-monitor < config; the outcome is printed on
 // stdout.
@@ -23,7 +24,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/berth-cri/berth/monitor/supervisor"
+	"github.com/berth-cri/berth/monitor"
 )
 
 func main() {
@@ -31,13 +32,13 @@ func main() {
 	// the heap small rather than fast; the monitor moves little data.
 	debug.SetGCPercent(25)
 	// One P: the monitor mostly sleeps, and each P costs its own caches.
-	// (monitor.Start also sets GOMAXPROCS=1 in the environment, which
+	// (monitorclient.Start also sets GOMAXPROCS=1 in the environment, which
 	// takes effect before the runtime starts; this covers a monitor run
 	// by hand.)
 	runtime.GOMAXPROCS(1)
 
 	id, err := parseArgs(os.Args[1:])
-	diag := supervisor.NewDiag(os.Stderr, id)
+	diag := monitor.NewDiag(os.Stderr, id)
 	if err != "" {
 		diag.Fatal(err)
 	}
@@ -46,11 +47,11 @@ func main() {
 		diag.Fatal("read config: ", rerr.Error())
 	}
 	if len(conf) == 0 {
-		// Spawned ahead of its container (monitor.Spawn), which berthd
+		// Spawned ahead of its container (monitorclient.Spawn), which berthd
 		// then did not make: nothing to do.
 		os.Exit(0)
 	}
-	cfg, cerr := supervisor.DecodeConfig(conf)
+	cfg, cerr := monitor.DecodeConfig(conf)
 	if cerr != nil {
 		diag.Fatal("parse config: ", cerr.Error())
 	}
@@ -63,18 +64,18 @@ func main() {
 		devnull.Close()
 	}
 
-	// monitor.Start names the sync fd in the environment; probing fd 3
+	// monitorclient.Start names the sync fd in the environment; probing fd 3
 	// instead could find the Go runtime's own epoll fd.
 	var syncOut io.WriteCloser = os.Stdout
-	if v := os.Getenv(supervisor.SyncFDEnv); v != "" {
+	if v := os.Getenv(monitor.SyncFDEnv); v != "" {
 		fd, err := strconv.Atoi(v)
 		if err != nil || fd < 3 {
-			diag.Fatal("bad ", supervisor.SyncFDEnv, "=", strconv.Quote(v))
+			diag.Fatal("bad ", monitor.SyncFDEnv, "=", strconv.Quote(v))
 		}
 		syncOut = os.NewFile(uintptr(fd), "sync")
-		os.Unsetenv(supervisor.SyncFDEnv) // not for the runtime
+		os.Unsetenv(monitor.SyncFDEnv) // not for the runtime
 	}
-	os.Exit(supervisor.Run(cfg, syncOut, diag))
+	os.Exit(monitor.Run(cfg, syncOut, diag))
 }
 
 // parseArgs reads the one flag, --id ID (informational: it names the

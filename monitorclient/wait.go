@@ -1,0 +1,100 @@
+package monitorclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// pidfdBackstop is how often WaitExit looks at the exit file while it
+	// also waits on the monitor's pidfd (which may name a reused pid).
+	pidfdBackstop = time.Second
+	// pollInterval is how often WaitExit looks without a pidfd.
+	pollInterval = 100 * time.Millisecond
+)
+
+func waitExit(ctx context.Context, exitFile string, monitorPID int) (*Exit, error) {
+	if e, done, err := exitReady(exitFile); done {
+		return e, err
+	}
+	var pidfd *os.File
+	if monitorPID > 0 {
+		// Non-blocking, so os.NewFile puts it in the runtime's poller and a
+		// waiter costs no thread.
+		fd, err := unix.PidfdOpen(monitorPID, unix.PIDFD_NONBLOCK)
+		if err == nil {
+			pidfd = os.NewFile(uintptr(fd), "pidfd")
+			defer pidfd.Close()
+		} else if errors.Is(err, unix.ESRCH) {
+			// Already gone: the file decides.
+			if e, done, err := exitReady(exitFile); done {
+				return e, err
+			}
+			return nil, fmt.Errorf("exit file %s: %w", exitFile, ErrMonitorGone)
+		}
+	}
+	if pidfd == nil {
+		return pollExit(ctx, exitFile)
+	}
+	rc, err := pidfd.SyscallConn()
+	if err != nil {
+		return pollExit(ctx, exitFile)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = pidfd.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	for {
+		if e, done, err := exitReady(exitFile); done {
+			return e, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := pidfd.SetReadDeadline(time.Now().Add(pidfdBackstop)); err != nil {
+			// Not pollable after all (no epoll support for pidfds).
+			return pollExit(ctx, exitFile)
+		}
+		err := rc.Read(func(fd uintptr) bool {
+			n, _ := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+			return n > 0
+		})
+		if err == nil {
+			// The monitor exited; it writes the file before it does.
+			if e, done, err := exitReady(exitFile); done {
+				return e, err
+			}
+			return nil, fmt.Errorf("exit file %s: %w", exitFile, ErrMonitorGone)
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("wait for monitor %d: %w", monitorPID, err)
+		}
+	}
+}
+
+func pollExit(ctx context.Context, exitFile string) (*Exit, error) {
+	t := time.NewTicker(pollInterval)
+	defer t.Stop()
+	for {
+		if e, done, err := exitReady(exitFile); done {
+			return e, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// exitReady reads the exit file; done is false while it does not exist.
+func exitReady(exitFile string) (*Exit, bool, error) {
+	e, err := ReadExitFile(exitFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
+	return e, true, err
+}
