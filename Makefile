@@ -165,7 +165,7 @@ node-e2e-ci: build
 # The kubelet's checkpoint API alone (issue 22): the suite's
 # [Feature:CheckpointContainer] spec, `POST /checkpoint/{ns}/{pod}/{ctr}`
 # through the apiserver's node proxy to a kubelet on berthd, the archive
-# checked; about two minutes with the suite's start and the teardown.
+# checked; about 75 s, most of it the suite's start and the teardown.
 node-e2e-checkpoint: build
 	$(NODE_E2E_RUN) -nodes 1 -focus '\[Feature:CheckpointContainer\]' -skip '\[Serial\]|\[Disruptive\]'
 
