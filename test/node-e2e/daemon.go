@@ -3,6 +3,7 @@ package main
 import (
 	"path/filepath"
 
+	"github.com/berth-cri/berth/config"
 	"github.com/berth-cri/berth/test/launch"
 	"github.com/berth-cri/berth/test/testimage"
 )
@@ -14,8 +15,10 @@ import (
 var network = launch.Network{Name: "berthne", Bridge: "berthne0", Subnet: "10.92.0.0/16"}
 
 // newDaemon prepares berthd for the suite: every upstream registry
-// rewritten to reg (Registry.StandIn); otherwise berthd's defaults, as a
-// node would run it.
+// rewritten to reg (Registry.StandIn) and, given -criu, that CRIU for
+// checkpoints (runtime.criu_path: Debian 12's criu 3.17 fails on recent
+// kernels, so a node like this one has it built apart); otherwise
+// berthd's defaults, as a node would run it.
 func newDaemon(o options, reg *testimage.Registry) (*launch.Daemon, error) {
 	return launch.New(launch.Options{
 		BinDir:     o.bindir,
@@ -24,5 +27,8 @@ func newDaemon(o options, reg *testimage.Registry) (*launch.Daemon, error) {
 		Network:    network,
 		Debug:      o.debug,
 		Registries: reg.StandIn(upstreams),
+		Configure: func(c *config.Config, _ *launch.Daemon) {
+			c.Runtime.CriuPath = o.criu
+		},
 	})
 }
