@@ -161,13 +161,12 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (*Sandbox, erro
 
 func (m *Manager) create(ctx context.Context, id string, req CreateRequest, pl *plan) (*Sandbox, error) {
 	dir := filepath.Join(m.podsDir, id)
-	sb := &Sandbox{
+	sb := &Sandbox{Definition: Definition{
 		ID:             id,
 		Metadata:       pl.md,
 		Config:         req.Config,
 		RuntimeHandler: req.RuntimeHandler,
 		CreatedAt:      time.Now(),
-		State:          StateCreating,
 		Hostname:       pl.hostname,
 		Infra:          needsInfra(req.Config, req.VM),
 		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
@@ -176,7 +175,7 @@ func (m *Manager) create(ctx context.Context, id string, req CreateRequest, pl *
 		CgroupParent:   pl.cgroupParent,
 		Dir:            dir,
 		RunDir:         filepath.Join(m.runPodsDir, id),
-	}
+	}, Status: Status{State: StateCreating}}
 	if sb.CgroupParent == "" {
 		sb.CgroupParent = cgroupdriver.PodCgroup(m.opts.CgroupParent, id)
 	}
@@ -268,12 +267,17 @@ func (m *Manager) setUp(ctx context.Context, p *pod, sb *Sandbox, pl *plan, appl
 			return nil, nil, err
 		}
 	}
-	sb.State = StateReady
-	if err := m.save(ctx, p, sb); err != nil {
+	// Recorded at last with all the steps made, and READY.
+	ready, err := m.update(ctx, p, func(st *Status) error {
+		*st = sb.Status
+		st.State = StateReady
+		return nil
+	})
+	if err != nil {
 		m.changed(ctx, StepRunFailed, told)
 		return nil, nil, err
 	}
-	return sb, exited, nil
+	return ready, exited, nil
 }
 
 // makePod makes the pod's cgroup, namespaces, /dev/shm, network and
@@ -359,7 +363,9 @@ func (m *Manager) makePod(ctx context.Context, p *pod, sb *Sandbox, pl *plan, ap
 		return nil, err
 	}
 	// Published (not yet recorded: the ready record follows) for
-	// plugins and the infra, which read the pod's IPs and paths.
+	// plugins and the infra, which read the pod's IPs and paths. A crash
+	// before that record loses nothing: the "creating" record names the
+	// fixed paths teardown works from.
 	m.setSandbox(ctx, p, sb.Clone())
 	return sb, nil
 }

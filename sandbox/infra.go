@@ -128,14 +128,8 @@ func (m *Manager) watchInfra(p *pod, exited <-chan struct{}) {
 		if sb.State != StateReady {
 			return
 		}
-		log := logrus.WithField("pod_sandbox_id", sb.ID)
-		log.Warn("the pod's infra process exited: the pod is NOTREADY")
-		sb.State = StateNotReady
-		if err := m.save(context.Background(), p, sb); err != nil {
-			// Published anyway: CreateContainer must not use the pod.
-			log.Errorf("record the NOTREADY pod: %v", err)
-			m.setSandbox(context.Background(), p, sb)
-		}
+		logrus.WithField("pod_sandbox_id", sb.ID).Warn("the pod's infra process exited: the pod is NOTREADY")
+		m.markNotReady(p)
 	}()
 }
 
@@ -154,11 +148,7 @@ func (m *Manager) restoreInfra(p *pod) {
 			log.Warnf("find the pod's infra: %v", err)
 		}
 		log.Warn("the pod's infra process is gone: the pod is NOTREADY")
-		sb.State = StateNotReady
-		if err := m.save(context.Background(), p, sb); err != nil {
-			log.Errorf("record the NOTREADY pod: %v", err)
-			m.setSandbox(context.Background(), p, sb)
-		}
+		m.markNotReady(p)
 		return
 	}
 	if inf.PIDNamespace != nil {
@@ -167,8 +157,10 @@ func (m *Manager) restoreInfra(p *pod) {
 			if pin, err := m.pinPIDNamespace(sb.ID, inf.PIDNamespace); err != nil {
 				log.Errorf("pin the pod's PID namespace: %v", err)
 			} else {
-				sb.PIDNSPath = pin
-				if err := m.save(context.Background(), p, sb); err != nil {
+				if _, err := m.update(context.Background(), p, func(st *Status) error {
+					st.PIDNSPath = pin
+					return nil
+				}); err != nil {
 					log.Errorf("record the pinned PID namespace: %v", err)
 				}
 			}
@@ -180,6 +172,22 @@ func (m *Manager) restoreInfra(p *pod) {
 }
 
 // current returns a copy of p's published state.
+// markNotReady records p NOTREADY (its infra is gone), and publishes it
+// so even if the record fails: CreateContainer must not use the pod. The
+// caller holds p.op.
+func (m *Manager) markNotReady(p *pod) {
+	ctx := context.Background()
+	if _, err := m.update(ctx, p, func(st *Status) error {
+		st.State = StateNotReady
+		return nil
+	}); err != nil {
+		sb := m.current(p)
+		logrus.WithField("pod_sandbox_id", sb.ID).Errorf("record the NOTREADY pod: %v", err)
+		sb.State = StateNotReady
+		m.setSandbox(ctx, p, sb)
+	}
+}
+
 func (m *Manager) current(p *pod) *Sandbox {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -192,12 +192,36 @@ func (m *Manager) setSandbox(ctx context.Context, p *pod, sb *Sandbox) {
 	m.stateChanged(ctx, before, sb)
 }
 
+// update is the one way a pod's Status changes: change is applied to a
+// copy of it, the pod is recorded with the new status, and only then is
+// it published (and a change of State told). A failed change or save
+// changes nothing. It returns the pod as recorded. The caller holds p.op.
+// Two exceptions publish without recording, each saying why: the status
+// RunPodSandbox's steps have built before the pod is READY (makePod),
+// and a NOTREADY whose record failed (markNotReady).
+func (m *Manager) update(ctx context.Context, p *pod, change func(*Status) error) (*Sandbox, error) {
+	sb := m.current(p)
+	if err := change(&sb.Status); err != nil {
+		return nil, err
+	}
+	if err := m.save(ctx, p, sb); err != nil {
+		return nil, err
+	}
+	return sb.Clone(), nil
+}
+
 // save writes sb as p's record, then publishes it: the one place a pod
-// record is saved, and the one way a pod's state changes but for a
-// NOTREADY published though its save failed (see watchInfra). A failed
-// save publishes nothing. The caller holds p.op.
+// record is written. Its Definition must be the pod's (the first record
+// writes the definition; after that only update calls save). The caller
+// holds p.op.
 func (m *Manager) save(ctx context.Context, p *pod, sb *Sandbox) error {
 	defer steptrace.Begin(ctx, "record")()
+	m.mu.Lock()
+	def := p.sb.Definition
+	m.mu.Unlock()
+	if sb.Definition != def {
+		return fmt.Errorf("pod %s: its definition cannot change once recorded", truncID(def.ID))
+	}
 	if err := m.writeRecord(p, sb); err != nil {
 		return err
 	}

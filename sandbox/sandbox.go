@@ -36,7 +36,19 @@ type Metadata struct {
 // Sandbox is one pod sandbox as the rest of Berth sees it. Values handed
 // out by the Manager are copies: changing one changes nothing, and every
 // change goes through a Manager method. Paths are absolute.
+//
+// Its Definition is fixed when RunPodSandbox begins, before the first
+// record; its Status changes only through Manager.update, which records
+// the change before publishing it. Both are one flat JSON record on disk
+// (sandbox/record.go): the split is in the code, not the format.
 type Sandbox struct {
+	Definition
+	Status
+}
+
+// Definition is what RunPodSandbox decides about a pod before it makes
+// anything; it never changes afterwards.
+type Definition struct {
 	// ID is 64 lowercase hex characters, random.
 	ID string `json:"id"`
 	// Metadata is the request's name, namespace, uid and attempt.
@@ -51,12 +63,38 @@ type Sandbox struct {
 	RuntimeHandler string `json:"runtimeHandler"`
 	// CreatedAt is when RunPodSandbox started on the pod.
 	CreatedAt time.Time `json:"createdAt"`
-	// State is creating, ready or notready.
-	State State `json:"state"`
 
 	// Hostname is the pod's hostname: the request's, or the host's for a
 	// host-network pod that names none.
 	Hostname string `json:"hostname"`
+
+	// Infra says the pod needs an infra process: a shared (POD) PID
+	// namespace, or a VM runtime handler. The Manager decides it.
+	Infra bool `json:"infra,omitempty"`
+
+	// ResolvConfPath, HostsPath and HostnamePath are files for the
+	// containers to bind-mount at /etc/resolv.conf, /etc/hosts and
+	// /etc/hostname.
+	ResolvConfPath string `json:"resolvConfPath"`
+	HostsPath      string `json:"hostsPath"`
+	HostnamePath   string `json:"hostnamePath"`
+
+	// CgroupParent is the pod's cgroup, a cgroupfs path (e.g.
+	// /kubepods/besteffort/pod<uid> or <runtime.cgroup_parent>/pod-<id>) or a
+	// systemd slice (kubepods-besteffort-pod<uid>.slice); see cgroupdriver.
+	// The pod's containers go under it.
+	CgroupParent string `json:"cgroupParent"`
+
+	// Dir holds the pod's record and files; RunDir its run-time mounts.
+	Dir    string `json:"dir"`
+	RunDir string `json:"runDir"`
+}
+
+// Status is what the pod's steps make and undo: its state, pinned
+// namespaces, /dev/shm, network and infra.
+type Status struct {
+	// State is creating, ready or notready.
+	State State `json:"state"`
 
 	// NetNSPath, IPCNSPath and UTSNSPath are the pinned namespaces the
 	// pod's containers join, empty where the pod uses the host's (and
@@ -71,9 +109,6 @@ type Sandbox struct {
 	UIDMappings []IDMap `json:"uidMappings,omitempty"`
 	GIDMappings []IDMap `json:"gidMappings,omitempty"`
 
-	// Infra says the pod needs an infra process: a shared (POD) PID
-	// namespace, or a VM runtime handler. The Manager decides it.
-	Infra bool `json:"infra,omitempty"`
 	// InfraPID is the infra process's pid once started, else 0. For
 	// people only: nothing finds the process by it.
 	InfraPID int `json:"infraPid,omitempty"`
@@ -82,21 +117,9 @@ type Sandbox struct {
 	// an infra, and once stopped.
 	PIDNSPath string `json:"pidnsPath,omitempty"`
 
-	// ResolvConfPath, HostsPath and HostnamePath are files for the
-	// containers to bind-mount at /etc/resolv.conf, /etc/hosts and
-	// /etc/hostname.
-	ResolvConfPath string `json:"resolvConfPath"`
-	HostsPath      string `json:"hostsPath"`
-	HostnamePath   string `json:"hostnamePath"`
 	// ShmPath is the pod's /dev/shm: a tmpfs of the configured size, or
 	// the host's /dev/shm for a host-IPC pod. Empty once stopped.
 	ShmPath string `json:"shmPath,omitempty"`
-
-	// CgroupParent is the pod's cgroup, a cgroupfs path (e.g.
-	// /kubepods/besteffort/pod<uid> or <runtime.cgroup_parent>/pod-<id>) or a
-	// systemd slice (kubepods-besteffort-pod<uid>.slice); see cgroupdriver.
-	// The pod's containers go under it.
-	CgroupParent string `json:"cgroupParent"`
 
 	// IPs are the pod's addresses from CNI, primary first (IPv4 before
 	// IPv6 on dual stack). Empty for host-network pods and once stopped.
@@ -105,10 +128,6 @@ type Sandbox struct {
 	NetworkName string `json:"networkName,omitempty"`
 	// NetworkResult is the CNI result of ADD as the plugins returned it.
 	NetworkResult json.RawMessage `json:"networkResult,omitempty"`
-
-	// Dir holds the pod's record and files; RunDir its run-time mounts.
-	Dir    string `json:"dir"`
-	RunDir string `json:"runDir"`
 }
 
 // Clone returns a copy that shares nothing mutable with s (Config is

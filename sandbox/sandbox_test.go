@@ -148,7 +148,7 @@ func TestLookupByPrefix(t *testing.T) {
 	m := &Manager{pods: map[string]*pod{}, names: map[Metadata]string{}}
 	a, b := "abc"+strings.Repeat("0", 61), "abd"+strings.Repeat("0", 61)
 	for _, id := range []string{a, b} {
-		m.pods[id] = &pod{sb: &Sandbox{ID: id}}
+		m.pods[id] = &pod{sb: &Sandbox{Definition: Definition{ID: id}}}
 	}
 	if sb, err := m.Get("abc"); err != nil || sb.ID != a {
 		t.Errorf("Get(abc) = %v, %v", sb, err)

@@ -104,8 +104,10 @@ func (m *Manager) Remove(ctx context.Context, id string, containers Containers) 
 func (m *Manager) closeForContainers(ctx context.Context, p *pod, containers Containers, what string) error {
 	sb := m.current(p)
 	if sb.State == StateReady {
-		sb.State = StateNotReady
-		if err := m.save(ctx, p, sb); err != nil {
+		if _, err := m.update(ctx, p, func(st *Status) error {
+			st.State = StateNotReady
+			return nil
+		}); err != nil {
 			return err
 		}
 	}
@@ -168,18 +170,23 @@ func (m *Manager) teardown(ctx context.Context, p *pod, remove bool) error {
 		errs = append(errs, err)
 	}
 	endNS()
-	sb.NetNSPath, sb.IPCNSPath, sb.UTSNSPath, sb.ShmPath = "", "", "", ""
-	sb.UserNSPath = ""
-	sb.IPs = nil
-	sb.InfraPID, sb.PIDNSPath = 0, ""
-	if sb.State == StateReady {
-		sb.State = StateNotReady
+	// What is undone, for the record teardown keeps when it stops
+	// short of removing the pod.
+	undone := func(st *Status) error {
+		st.NetNSPath, st.IPCNSPath, st.UTSNSPath, st.ShmPath = "", "", "", ""
+		st.UserNSPath = ""
+		st.IPs = nil
+		st.InfraPID, st.PIDNSPath = 0, ""
+		if st.State == StateReady {
+			st.State = StateNotReady
+		}
+		return nil
 	}
 
 	if !remove || len(errs) > 0 {
 		// Keep what is left recorded, so Stop or Remove (or the next
 		// start-up, for a pod still "creating") can try again.
-		if err := m.save(ctx, p, sb); err != nil {
+		if _, err := m.update(ctx, p, undone); err != nil {
 			errs = append(errs, err)
 		}
 		return wrapTeardown(id, errs)
@@ -191,7 +198,7 @@ func (m *Manager) teardown(ctx context.Context, p *pod, remove bool) error {
 		endCgroup()
 		if err != nil {
 			errs = append(errs, err)
-			if err := m.save(ctx, p, sb); err != nil {
+			if _, err := m.update(ctx, p, undone); err != nil {
 				errs = append(errs, err)
 			}
 			return wrapTeardown(id, errs)

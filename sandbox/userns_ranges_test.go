@@ -16,7 +16,7 @@ func TestReserveUserNS(t *testing.T) {
 	ns := func(host, size uint32) *userNS {
 		return &userNS{uids: []IDMap{{0, host, size}}, gids: []IDMap{{0, host, size}}}
 	}
-	m.pods["running"] = &pod{sb: &Sandbox{ID: "running", UIDMappings: ns(300000, 65536).uids, GIDMappings: ns(300000, 65536).gids}}
+	m.pods["running"] = &pod{sb: &Sandbox{Definition: Definition{ID: "running"}, Status: Status{UIDMappings: ns(300000, 65536).uids, GIDMappings: ns(300000, 65536).gids}}}
 
 	if _, err := m.reserveUserNS("low", ns(1, 4294967294)); !errdefs.IsInvalid(err) || !strings.Contains(err.Error(), "floor") {
 		t.Errorf("host ids from 1: %v, want refused below the floor", err)
