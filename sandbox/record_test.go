@@ -1,7 +1,9 @@
 package sandbox
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -55,5 +57,45 @@ func TestRecordV1RoundTrips(t *testing.T) {
 	}
 	if !reflect.DeepEqual(gotV, wantV) {
 		t.Errorf("saved back differently:\n%s\nwas\n%s", got, want)
+	}
+}
+
+// A pod's status changes through update, recorded before published; its
+// definition, once recorded, cannot change, and a refused change leaves
+// both the record and the published pod as they were.
+func TestUpdateRecordsStatusKeepsDefinition(t *testing.T) {
+	const id = "1111111111111111111111111111111111111111111111111111111111111111"
+	m := &Manager{records: newRecordStore(t.TempDir()), pods: map[string]*pod{}}
+	if err := os.MkdirAll(filepath.Join(m.records.Dir, id), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	sb := &Sandbox{Definition: Definition{ID: id, Hostname: "h"}, Status: Status{State: StateCreating}}
+	p := &pod{sb: sb}
+	m.pods[id] = p
+	ctx := context.Background()
+	if err := m.save(ctx, p, sb); err != nil {
+		t.Fatalf("first record: %v", err)
+	}
+	got, err := m.update(ctx, p, func(st *Status) error { st.State, st.IPs = StateReady, []string{"10.0.0.2"}; return nil })
+	if err != nil || got.State != StateReady {
+		t.Fatalf("update: %v, %+v", err, got)
+	}
+	rec, _, err := m.readRecord(id)
+	if err != nil || rec.State != StateReady || len(rec.IPs) != 1 {
+		t.Fatalf("recorded %+v, %v", rec, err)
+	}
+
+	changed := m.current(p)
+	changed.Hostname = "other"
+	changed.State = StateNotReady
+	if err := m.save(ctx, p, changed); err == nil {
+		t.Fatal("a record with another definition was saved")
+	}
+	if _, err := m.update(ctx, p, func(st *Status) error { st.State = StateNotReady; return errors.New("no") }); err == nil {
+		t.Fatal("a failed change was reported done")
+	}
+	rec, _, _ = m.readRecord(id)
+	if cur := m.current(p); cur.State != StateReady || cur.Hostname != "h" || rec.State != StateReady || rec.Hostname != "h" {
+		t.Errorf("after refused changes: published %s/%s, recorded %s/%s; want ready/h both", cur.State, cur.Hostname, rec.State, rec.Hostname)
 	}
 }
