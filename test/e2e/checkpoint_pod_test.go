@@ -448,14 +448,7 @@ func TestCheckpointPodFreezesAllFirst(t *testing.T) {
 // resumes every container, removes the half-made checkpoint and leaves
 // the output directory empty.
 func TestCheckpointPodDaemonKilled(t *testing.T) {
-	e := startCheckpointEnv(t)
-	handler := handlerNames(t)[0]
-	pod := e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
-	big := e.run(t, pod, e.config("big", "sh", "-c", bigCounter))
-	small := e.run(t, pod, e.config("small", "sh", "-c", counterScript))
-	ids := []string{big, small}
-	logs := []string{e.status(t, big).LogPath, e.status(t, small).LogPath}
-	bigFilled(t, logs[0])
+	e, pod, ids, logs := startBigAndSmall(t)
 	dir := t.TempDir()
 	stages := filepath.Join(e.d.Root, "checkpoints")
 	done := make(chan error, 1)
@@ -613,14 +606,7 @@ func BenchmarkRestorePod(b *testing.B) {
 // dumping the 100 MB container, writing): every container runs on after
 // each, and a checkpoint cut short leaves the directory empty.
 func TestCheckpointPodDeadline(t *testing.T) {
-	e := startCheckpointEnv(t)
-	handler := handlerNames(t)[0]
-	pod := e.pod(t, handler, runtimeapi.NamespaceMode_CONTAINER)
-	big := e.run(t, pod, e.config("big", "sh", "-c", bigCounter))
-	small := e.run(t, pod, e.config("small", "sh", "-c", counterScript))
-	ids := []string{big, small}
-	logs := []string{e.status(t, big).LogPath, e.status(t, small).LogPath}
-	bigFilled(t, logs[0])
+	e, pod, ids, logs := startBigAndSmall(t)
 	for _, d := range []time.Duration{20 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second} {
 		dir := t.TempDir()
 		ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -676,4 +662,19 @@ func TestBerthctlRestore(t *testing.T) {
 		t.Fatalf("after berthctl restore: %v, want running", st.State)
 	}
 	waitFor(t, func() bool { return lastCount(t, st.LogPath) >= saved+5 })
+}
+
+// startBigAndSmall runs a pod with a counter holding 100 MB ("big") and a
+// small one, and waits until the big one holds its memory; it returns
+// their ids and log paths in that order.
+func startBigAndSmall(t *testing.T) (e *ctrEnv, pod string, ids, logs []string) {
+	t.Helper()
+	e = startCheckpointEnv(t)
+	pod = e.pod(t, handlerNames(t)[0], runtimeapi.NamespaceMode_CONTAINER)
+	big := e.run(t, pod, e.config("big", "sh", "-c", bigCounter))
+	small := e.run(t, pod, e.config("small", "sh", "-c", counterScript))
+	ids = []string{big, small}
+	logs = []string{e.status(t, big).LogPath, e.status(t, small).LogPath}
+	bigFilled(t, logs[0])
+	return e, pod, ids, logs
 }
