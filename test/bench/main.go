@@ -6,7 +6,9 @@
 // and the per-pod helper processes' RSS and PSS (berth-monitor and
 // berth-pause; the shim and pause; conmon and pause). It is a benchmark: it fails when a runtime does not run or
 // berthd leaves something behind (test/launch checks, after the report),
-// never on a number. `make bench` runs it.
+// never on a number. `make bench` runs it; `make bench-steady` runs only
+// the steady-state scenario (-steady: many pods probed for minutes, the
+// server's and helpers' CPU and memory; steady.go).
 package main
 
 import (

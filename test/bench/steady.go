@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -430,12 +429,7 @@ func reportSteady(w io.Writer, rs []result) {
 			ratio(b.p50, s.p50), ratio(b.p99, s.p99))
 	}
 	for _, r := range have {
-		var msgs []string
 		for _, m := range r.steady.failSome {
-			msgs = append(msgs, m)
-		}
-		sort.Strings(msgs)
-		for _, m := range msgs {
 			fmt.Fprintf(w, "%s probe failure: %s\n", r.name, m)
 		}
 	}
