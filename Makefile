@@ -110,6 +110,15 @@ bench: build
 bench-probes: build
 	$(GO) run -tags "$(TAGS)" ./test/bench -bindir $(CURDIR)/bin -crio "$(CRIO)" -lifecycles=false -execs=false $(BENCHFLAGS_PROBES)
 
+# A node's steady state (issue 25): 110 one-container pods, an exec probe
+# each every 10 s, the server's and its helpers' CPU and memory over 10
+# minutes, for each runtime in turn (about 12 minutes each).
+# BENCHFLAGS_STEADY=-steady-short is a quick check (10 pods, 2 s, 30 s);
+# -steady-pods, -steady-period, -steady-for, -steady-timeout shape it.
+.PHONY: bench-steady
+bench-steady: build
+	$(GO) run -tags "$(TAGS)" ./test/bench -bindir $(CURDIR)/bin -crio "$(CRIO)" -lifecycles=false -execs=false -probes 0 -stops 0 -steady $(BENCHFLAGS_STEADY)
+
 # CRI-O (crio and pinns) for the bench's third column, built from a CRI-O
 # source tree into build/cache/crio-<version>/: CRIO_SRC is a checkout of
 # github.com/cri-o/cri-o (git clone) or a bare git directory of one. Its

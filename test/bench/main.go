@@ -6,7 +6,9 @@
 // and the per-pod helper processes' RSS and PSS (berth-monitor and
 // berth-pause; the shim and pause; conmon and pause). It is a benchmark: it fails when a runtime does not run or
 // berthd leaves something behind (test/launch checks, after the report),
-// never on a number. `make bench` runs it.
+// never on a number. `make bench` runs it; `make bench-steady` runs only
+// the steady-state scenario (-steady: many pods probed for minutes, the
+// server's and helpers' CPU and memory; steady.go).
 package main
 
 import (
@@ -38,6 +40,8 @@ type options struct {
 	stops      int
 	crio       string
 	pinns      string // beside crio or on PATH
+	steady     bool
+	steadyOpts steadyOptions
 }
 
 func main() {
@@ -55,7 +59,30 @@ func main() {
 	flag.IntVar(&o.traced, "probes-traced", 10, "more probes watched by strace -f to count the processes they spawn")
 	flag.IntVar(&o.stops, "stops", 20, "one-container pods stopped and removed one at a time, timed (0: none)")
 	flag.StringVar(&o.crio, "crio", os.Getenv("CRIO"), "crio binary for a CRI-O column (default $CRIO)")
+	flag.BoolVar(&o.steady, "steady", false, "run the steady-state scenario: -steady-pods pods probed every -steady-period for -steady-for")
+	flag.IntVar(&o.steadyOpts.pods, "steady-pods", 110, "steady state: one-container pods running (kubelet's default max pods)")
+	flag.DurationVar(&o.steadyOpts.period, "steady-period", 10*time.Second, "steady state: each pod's exec probe period (kubelet's default)")
+	flag.DurationVar(&o.steadyOpts.window, "steady-for", 10*time.Minute, "steady state: how long CPU and memory are measured")
+	flag.DurationVar(&o.steadyOpts.timeout, "steady-timeout", time.Second, "steady state: each probe's timeout (kubelet's default timeoutSeconds)")
+	short := flag.Bool("steady-short", false, "steady state, a quick check: 10 pods, a 2 s period, 30 s (flags given explicitly win)")
 	flag.Parse()
+	if *short {
+		o.steady = true
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["steady-pods"] {
+			o.steadyOpts.pods = 10
+		}
+		if !set["steady-period"] {
+			o.steadyOpts.period = 2 * time.Second
+		}
+		if !set["steady-for"] {
+			o.steadyOpts.window = 30 * time.Second
+		}
+	}
+	if o.steady && (o.steadyOpts.pods < 1 || o.steadyOpts.period <= 0 || o.steadyOpts.window <= 0) {
+		log.Fatal("-steady needs -steady-pods >= 1 and a positive -steady-period and -steady-for")
+	}
 	bindir, err := filepath.Abs(o.bindir)
 	if err != nil {
 		log.Fatal(err)
@@ -99,6 +126,7 @@ type result struct {
 	stopErr    error // what the daemon left behind
 	probes     *probeResult
 	stops      *stopResult
+	steady     *steadyResult
 }
 
 func run(o options) error {
@@ -158,6 +186,7 @@ func run(o options) error {
 	}
 	reportProbes(os.Stdout, results)
 	reportStops(os.Stdout, results)
+	reportSteady(os.Stdout, results)
 	fmt.Printf("\nwhole run: %s\n", time.Since(began).Round(time.Second))
 	// A lifecycle that failed is a runtime that misbehaved (its errors
 	// are in the report): the run fails, after the report.
@@ -232,6 +261,13 @@ func measure(o options, r *runtime, busybox string, extra ...string) (res result
 			return res, err
 		}
 		res.stops = &s
+	}
+	if o.steady {
+		s, err := steadyScenario(r, busybox, o.pid, o.steadyOpts)
+		if err != nil {
+			return res, err
+		}
+		res.steady = &s
 	}
 	if o.execs {
 		if res.execs, err = traceExecs(o, r, busybox); err != nil {
