@@ -413,12 +413,17 @@ var ErrMonitorGone = errors.New("monitor exited without writing an exit file")
 // WaitExit blocks until the exit file exists and returns it, or until ctx
 // ends. With monitorPID > 0 it wakes as soon as the monitor exits (a pidfd:
 // the monitor exits right after writing the file) and returns an error
-// wrapping ErrMonitorGone if the monitor died without writing it. It also
-// checks the file every pollInterval, so a stale or reused pid (after a
-// berthd restart) only costs latency, never a wrong answer. It uses no
-// inotify instance, of which a node has only 128 by default.
-func WaitExit(ctx context.Context, exitFile string, monitorPID int) (*Exit, error) {
-	return waitExit(ctx, exitFile, monitorPID)
+// wrapping ErrMonitorGone if the monitor died without writing it. Without
+// a pidfd it polls the file every pollInterval. It uses no inotify
+// instance, of which a node has only 128 by default.
+//
+// same, if not nil, says whether monitorPID still names the monitor (its
+// start time, say); WaitExit asks it once it holds the monitor's pidfd,
+// and when it says yes needs nothing but the pidfd to learn the exit.
+// Without it the exit file is also read every second, in case the pid
+// was reused.
+func WaitExit(ctx context.Context, exitFile string, monitorPID int, same func() bool) (*Exit, error) {
+	return waitExit(ctx, exitFile, monitorPID, same)
 }
 
 // ReopenLog asks the monitor to reopen its log file and returns once it has

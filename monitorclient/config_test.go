@@ -46,7 +46,7 @@ func TestWaitExitPoll(t *testing.T) {
 		monitor.WriteExitFile(path, &Exit{Pid: 1, ExitCode: 3})
 	}()
 	ctx := t.Context()
-	e, err := WaitExit(ctx, path, 0)
+	e, err := WaitExit(ctx, path, 0, nil)
 	if err != nil || e.ExitCode != 3 {
 		t.Fatalf("WaitExit = %+v, %v", e, err)
 	}

@@ -256,7 +256,9 @@ func (c *ctr) wait() *monitorclient.Exit {
 	if c.started != nil {
 		pid = c.started.MonitorPID
 	}
-	e, err := monitorclient.WaitExit(ctx, c.cfg.ExitFile, pid)
+	// The pid is checked as berthd checks it (there by its recorded
+	// start time), so the tests wait as berthd's watchers do.
+	e, err := monitorclient.WaitExit(ctx, c.cfg.ExitFile, pid, func() bool { return isMonitor(pid, c.cfg.ID) })
 	if err != nil {
 		mlog, _ := os.ReadFile(c.cfg.MonitorLogPath)
 		state, _ := exec.Command(c.cfg.RuntimePath, "--root", c.cfg.RuntimeRoot, "state", c.cfg.ID).CombinedOutput()

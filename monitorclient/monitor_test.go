@@ -408,7 +408,7 @@ func TestExecSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := monitorclient.WaitExit(ctx, ec.ExitFile, st.MonitorPID)
+	e, err := monitorclient.WaitExit(ctx, ec.ExitFile, st.MonitorPID, nil)
 	if err != nil || e.ExitCode != 5 || e.Pid != st.ContainerPID {
 		t.Fatalf("exec exit %+v, %v", e, err)
 	}
@@ -442,7 +442,7 @@ func TestExecSessionMaxOutput(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if e, err := monitorclient.WaitExit(ctx, ec.ExitFile, st.MonitorPID); err != nil || e.ExitCode != 0 {
+			if e, err := monitorclient.WaitExit(ctx, ec.ExitFile, st.MonitorPID, nil); err != nil || e.ExitCode != 0 {
 				t.Fatalf("exec exit %+v, %v", e, err)
 			}
 			b, _ := os.ReadFile(ec.LogPath)
@@ -471,7 +471,7 @@ func TestWaitExitMonitorGone(t *testing.T) {
 	syscall.Kill(st.MonitorPID, syscall.SIGKILL)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := monitorclient.WaitExit(ctx, c.cfg.ExitFile, st.MonitorPID); !errors.Is(err, monitorclient.ErrMonitorGone) {
+	if _, err := monitorclient.WaitExit(ctx, c.cfg.ExitFile, st.MonitorPID, nil); !errors.Is(err, monitorclient.ErrMonitorGone) {
 		t.Fatalf("WaitExit after the monitor was killed: %v, want ErrMonitorGone", err)
 	}
 }
@@ -535,7 +535,7 @@ func TestKillExecThroughMonitor(t *testing.T) {
 	if err := st.KillExec(); err != nil {
 		t.Fatal(err)
 	}
-	e, err := monitorclient.WaitExit(ctx, ec.ExitFile, st.MonitorPID)
+	e, err := monitorclient.WaitExit(ctx, ec.ExitFile, st.MonitorPID, nil)
 	if err != nil || e.Signal != int(syscall.SIGKILL) {
 		t.Fatalf("exec exit %+v, %v: want killed by SIGKILL", e, err)
 	}

@@ -81,7 +81,7 @@ func TestExecAttachedDeliversAll(t *testing.T) {
 	if out.String() != want.String() || errOut.String() != "to-stderr\n" {
 		t.Errorf("stdout: %d bytes (want %d), stderr %q", out.Len(), want.Len(), errOut.String())
 	}
-	if e, err := monitorclient.WaitExit(ctx, ec.ExitFile, st.MonitorPID); err != nil || e.ExitCode != 4 {
+	if e, err := monitorclient.WaitExit(ctx, ec.ExitFile, st.MonitorPID, nil); err != nil || e.ExitCode != 4 {
 		t.Errorf("exit %+v, %v; want code 4", e, err)
 	}
 }
@@ -99,7 +99,7 @@ func TestExecAttachedHangupKills(t *testing.T) {
 		t.Fatal(err)
 	}
 	sess.Close()
-	e, err := monitorclient.WaitExit(ctx, ec.ExitFile, st.MonitorPID)
+	e, err := monitorclient.WaitExit(ctx, ec.ExitFile, st.MonitorPID, nil)
 	if err != nil || e.Signal != 9 {
 		t.Fatalf("exit %+v, %v; want killed by signal 9", e, err)
 	}

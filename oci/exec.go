@@ -96,7 +96,7 @@ func (m *Manager) execUnderNewMonitor(ctx, runCtx context.Context, cfg monitorcl
 	if err != nil {
 		return 0, err
 	}
-	exit, err := monitorclient.WaitExit(runCtx, cfg.ExitFile, st.MonitorPID)
+	exit, err := monitorclient.WaitExit(runCtx, cfg.ExitFile, st.MonitorPID, nil)
 	if err != nil {
 		// Timed out (or the caller left): kill the command through its
 		// monitor (its parent, held by a pidfd: never a pid that may
@@ -107,7 +107,7 @@ func (m *Manager) execUnderNewMonitor(ctx, runCtx context.Context, cfg monitorcl
 		}
 		reapCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), execReapWait)
 		defer cancel()
-		if _, werr := monitorclient.WaitExit(reapCtx, cfg.ExitFile, st.MonitorPID); werr != nil && !errors.Is(werr, monitorclient.ErrMonitorGone) {
+		if _, werr := monitorclient.WaitExit(reapCtx, cfg.ExitFile, st.MonitorPID, nil); werr != nil && !errors.Is(werr, monitorclient.ErrMonitorGone) {
 			logFor(cfg.ID).Warnf("exec: killed command not reaped: %v", werr)
 		}
 		return 0, err

@@ -77,7 +77,7 @@ func (m *Manager) ExecStream(ctx context.Context, c *Container, cmd []string, s 
 	sess.Close()
 	reapCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), execReapWait)
 	defer cancel()
-	exit, err := monitorclient.WaitExit(reapCtx, cfg.ExitFile, st.MonitorPID)
+	exit, err := monitorclient.WaitExit(reapCtx, cfg.ExitFile, st.MonitorPID, nil)
 	switch {
 	case streamErr != nil:
 		if err != nil && !errors.Is(err, monitorclient.ErrMonitorGone) {

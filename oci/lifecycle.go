@@ -27,7 +27,14 @@ const killWait = 2 * time.Minute
 // file. It first frees the runtime's state (and with it the cgroup), so
 // whoever waits on Exited finds the runtime done with the container.
 func (m *Manager) watch(c *Container) {
-	id, monitorPID, rt := c.rec.ID, c.rec.MonitorPID, c.rec.Runtime
+	id, monitorPID, monitorStart, rt := c.rec.ID, c.rec.MonitorPID, c.rec.MonitorStart, c.rec.Runtime
+	var same func() bool
+	if monitorStart != 0 {
+		same = func() bool {
+			got, err := procStartTime(monitorPID)
+			return err == nil && got == monitorStart
+		}
+	}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -41,7 +48,7 @@ func (m *Manager) watch(c *Container) {
 				logFor(id).Errorf("exit watcher: %v\n%s", err, pe.Stack)
 			}
 		}()
-		e, err := monitorclient.WaitExit(m.ctx, c.paths.exit, monitorPID)
+		e, err := monitorclient.WaitExit(m.ctx, c.paths.exit, monitorPID, same)
 		if m.ctx.Err() != nil {
 			return // berthd is closing; the next one adopts the container
 		}
