@@ -216,32 +216,13 @@ func monitorsInfra(pid int, procs []proc) bool {
 
 // cpuOf sums the CPU (in ms) of the processes (utime and stime of
 // /proc/PID/stat), and of them and the children they reaped (cutime and
-// cstime too).
+// cstime too): cpuByPid's, added up.
 func cpuOf(pids []int) (own, all int64) {
-	var ownTicks, ticks int64
-	for _, pid := range pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		i := strings.LastIndexByte(string(b), ')')
-		if i < 0 {
-			continue
-		}
-		// Fields after the comm: state is field 3, utime 14 .. cstime 17.
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 15 {
-			continue
-		}
-		for i, s := range f[11:15] {
-			v, _ := strconv.ParseInt(s, 10, 64)
-			ticks += v
-			if i < 2 {
-				ownTicks += v
-			}
-		}
+	for _, c := range cpuByPid(pids) {
+		own += c[0]
+		all += c[1]
 	}
-	return ownTicks * 1000 / clockTicks, ticks * 1000 / clockTicks
+	return own, all
 }
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat's times; 100 on every
