@@ -89,10 +89,7 @@ func TestRestoreContainerFromImage(t *testing.T) {
 		t.Errorf("/added-by-counter in the restored container: %q %q", out.Stdout, out.Stderr)
 	}
 	e.stop(t, id, 5)
-	if _, err := e.d.Runtime.RemoveContainer(e.d.Ctx(t), &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
-		t.Fatalf("RemoveContainer: %v", err)
-	}
-	e.requireNoTrace(t, id)
+	e.removeLeavingNothing(t, id)
 
 	// An ordinary image is not taken for a checkpoint: the same
 	// counter from the busybox image starts from 1.

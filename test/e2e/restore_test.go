@@ -137,6 +137,16 @@ func netnsOf(t testing.TB, pid int) string {
 	return l
 }
 
+// removeLeavingNothing removes container id and requires that nothing of
+// it is left (requireNoTrace).
+func (e *ctrEnv) removeLeavingNothing(t testing.TB, id string) {
+	t.Helper()
+	if _, err := e.d.Runtime.RemoveContainer(e.d.Ctx(t), &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
+		t.Fatalf("RemoveContainer: %v", err)
+	}
+	e.requireNoTrace(t, id)
+}
+
 // requireNoTrace fails unless nothing of container id is left: no
 // record, no bundle, no root filesystem, no monitor, no checkpoint stage.
 func (e *ctrEnv) requireNoTrace(t testing.TB, id string) {
@@ -431,10 +441,7 @@ func TestRestoreContainerStopBeforeStart(t *testing.T) {
 	}
 	_, err := e.d.Runtime.StartContainer(e.d.Ctx(t), &runtimeapi.StartContainerRequest{ContainerId: id})
 	wantCode(t, "start after stop", err, codes.FailedPrecondition)
-	if _, err := e.d.Runtime.RemoveContainer(e.d.Ctx(t), &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
-		t.Fatalf("RemoveContainer: %v", err)
-	}
-	e.requireNoTrace(t, id)
+	e.removeLeavingNothing(t, id)
 }
 
 // A restore CreateContainer prepared survives berthd's SIGKILL, CREATED,
@@ -690,10 +697,7 @@ func TestRestoreContainerDaemonKilledMidRestore(t *testing.T) {
 	if p := processesNaming(id); len(p) != 0 {
 		t.Errorf("left running: %v", p)
 	}
-	if _, err := e.d.Runtime.RemoveContainer(e.d.Ctx(t), &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
-		t.Fatalf("RemoveContainer: %v", err)
-	}
-	e.requireNoTrace(t, id)
+	e.removeLeavingNothing(t, id)
 }
 
 // The same with CRIU caught mid-restore: the monitor's process group
@@ -739,10 +743,7 @@ func TestRestoreContainerDaemonKilledDuringCRIU(t *testing.T) {
 	if p := processesNaming(id); len(p) != 0 {
 		t.Errorf("left running: %v", p)
 	}
-	if _, err := e.d.Runtime.RemoveContainer(e.d.Ctx(t), &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
-		t.Fatalf("RemoveContainer: %v", err)
-	}
-	e.requireNoTrace(t, id)
+	e.removeLeavingNothing(t, id)
 	var left []string
 	for _, p := range e.nodeState(t) {
 		if !slices.Contains(before, p) {
